@@ -1,0 +1,100 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <stop_token>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+
+namespace libcluster {
+
+/// Names a collection or one object of the Kubernetes API, e.g. the status subresource of one
+/// ClusterTopology. An empty `group` is the core group (/api/v1); an empty `namespaceName` is a
+/// cluster-scoped resource or, for a collection, all namespaces.
+struct ResourcePath {
+  std::string group;
+  std::string version = "v1";
+  std::string resource;
+  std::string namespaceName;
+  std::string name;
+  std::string subresource;
+
+  /// The URL path, e.g. "/apis/libcluster.dev/v1alpha1/namespaces/ns/clustertopologies/x/status".
+  std::string url() const;
+  /// The same path naming one object of this collection.
+  ResourcePath object(std::string objectName) const;
+
+  bool operator==(const ResourcePath&) const = default;
+};
+
+/// Options of a LIST. `limit` 0 means unpaged; `continueToken` resumes a paged list.
+struct ListOptions {
+  std::string labelSelector;
+  std::string fieldSelector;
+  int limit = 0;
+  std::string continueToken;
+  /// "" asks for a consistent read; "0" lets the server answer from its cache.
+  std::string resourceVersion;
+};
+
+/// Options of a WATCH. `timeout` 0 leaves the server's default.
+struct WatchOptions {
+  std::string labelSelector;
+  std::string fieldSelector;
+  std::string resourceVersion;
+  std::chrono::seconds timeout{0};
+  bool allowBookmarks = true;
+};
+
+/// Options of a server-side apply.
+struct ApplyOptions {
+  std::string fieldManager;
+  bool force = false;
+};
+
+/// One line of a watch stream: type is ADDED, MODIFIED, DELETED or BOOKMARK.
+struct RawWatchEvent {
+  std::string type;
+  nlohmann::json object;
+};
+
+/// The Kubernetes API as the rest of the code sees it: JSON objects in, JSON objects out, and
+/// every failure an Error (the API's Status mapped to a code; transport failures are Unavailable
+/// or Timeout). Implementations are safe to call from several threads at once.
+class KubeApi {
+public:
+  virtual ~KubeApi() = default;
+
+  virtual Result<nlohmann::json> get(const ResourcePath& path) = 0;
+  /// One page (or the whole list when limit is 0): the List object as the server returned it.
+  virtual Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options) = 0;
+  /// Blocks while the watch is open and calls `onEvent` for each event, in order.
+  /// Returns success when the server ends the stream normally (e.g. timeoutSeconds passed).
+  /// An ERROR event ends the watch and is returned as the Error its Status describes (410 or
+  /// reason Expired/Gone → Gone). Returns Cancelled when `stop` is requested or `onEvent` returns
+  /// false.
+  virtual Result<void> watch(const ResourcePath& collection, const WatchOptions& options,
+                             const std::function<bool(const RawWatchEvent&)>& onEvent,
+                             std::stop_token stop) = 0;
+  virtual Result<nlohmann::json> create(const ResourcePath& collection,
+                                        const nlohmann::json& object) = 0;
+  /// PUT; a stale metadata.resourceVersion gives Conflict.
+  virtual Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object) = 0;
+  /// RFC 7386 JSON merge patch (application/merge-patch+json).
+  virtual Result<nlohmann::json> mergePatch(const ResourcePath& path,
+                                            const nlohmann::json& patch) = 0;
+  /// Server-side apply (application/apply-patch+yaml) of `object`.
+  virtual Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
+                                       const ApplyOptions& options) = 0;
+  virtual Result<void> remove(const ResourcePath& path) = 0;
+};
+
+/// Maps an HTTP status and the API's Status body (may be null or not a Status) to an Error:
+/// 400/422 Invalid, 401 Unauthorized, 403 Forbidden, 404 NotFound, 409 Conflict, 410 Gone,
+/// 429 TooManyRequests, 5xx Unavailable (504 Timeout). The message is the Status message.
+Error errorFromStatus(int httpStatus, const nlohmann::json& body);
+
+} // namespace libcluster
