@@ -1,0 +1,207 @@
+#include "membership/membership.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "membership/node_name.h"
+
+namespace libcluster {
+
+std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
+                                       const std::string& basename, const std::string& sourceName) {
+  std::vector<Candidate> candidates;
+  for (const PodInfo& pod : pods) {
+    if (!isEligibleMember(pod, source)) {
+      continue;
+    }
+    std::optional<std::string> node = podNodeName(pod, source, basename);
+    if (!node) {
+      continue;
+    }
+    Candidate candidate;
+    candidate.member.node = std::move(*node);
+    candidate.member.pod = pod.name;
+    candidate.member.ips = pod.podIPs;
+    candidate.member.source = sourceName;
+    candidate.member.ready = pod.ready;
+    candidate.member.connected = pod.connected;
+    candidate.ordinal = pod.ordinal;
+    candidate.creationTimestamp = pod.creationTimestamp;
+    candidate.podName = pod.name;
+    candidates.push_back(std::move(candidate));
+  }
+  return candidates;
+}
+
+std::vector<Candidate> membersFromNodes(const std::vector<std::string>& nodes, const std::string& sourceName) {
+  std::vector<Candidate> candidates;
+  for (const std::string& node : nodes) {
+    Candidate candidate;
+    candidate.member.node = node;
+    candidate.member.source = sourceName;
+    candidates.push_back(std::move(candidate));
+  }
+  return candidates;
+}
+
+std::vector<Candidate> membersFromAddresses(const std::vector<std::string>& addresses,
+                                            const std::string& basename, const std::string& sourceName) {
+  std::vector<Candidate> candidates;
+  for (const std::string& address : addresses) {
+    Candidate candidate;
+    candidate.member.node = ipNodeName(basename, address);
+    candidate.member.ips = {address};
+    candidate.member.source = sourceName;
+    candidates.push_back(std::move(candidate));
+  }
+  return candidates;
+}
+
+std::string chooseSeed(const std::vector<Candidate>& candidates) {
+  const Candidate* best = nullptr;
+  // Ordering: StatefulSet pods by ordinal, then other pods by age, then non-pod members by name.
+  auto rank = [](const Candidate& c) {
+    const int group = c.ordinal ? 0 : (!c.podName.empty() ? 1 : 2);
+    return std::make_tuple(group, c.ordinal.value_or(0), c.creationTimestamp, c.member.node);
+  };
+  for (const Candidate& candidate : candidates) {
+    if (best == nullptr || rank(candidate) < rank(*best)) {
+      best = &candidate;
+    }
+  }
+  return best == nullptr ? std::string() : best->member.node;
+}
+
+namespace {
+
+Condition condition(std::string type, bool value, std::string reason, std::string message,
+                    std::int64_t generation, const std::string& now) {
+  return Condition{std::move(type), value ? "True" : "False", std::move(reason), std::move(message),
+                   generation, now};
+}
+
+std::string joinNodes(const std::vector<std::string>& nodes, std::size_t limit) {
+  std::string text;
+  for (std::size_t i = 0; i < nodes.size() && i < limit; ++i) {
+    text += (i == 0 ? "" : ", ") + nodes[i];
+  }
+  if (nodes.size() > limit) {
+    text += " and " + std::to_string(nodes.size() - limit) + " more";
+  }
+  return text;
+}
+
+} // namespace
+
+TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generation,
+                           const std::vector<SourceSnapshot>& sources, const std::string& now) {
+  TopologyStatus status;
+  status.observedGeneration = generation;
+  status.conditions = previous.conditions;
+
+  std::map<std::string, const Candidate*> byNode;
+  std::vector<Candidate> all;
+  std::set<std::string> kinds;
+  std::vector<std::string> failures;
+  std::vector<std::string> waiting;
+  for (const SourceSnapshot& source : sources) {
+    kinds.insert(source.kind);
+    if (source.error) {
+      failures.push_back(source.name + ": " + source.error->message);
+    } else if (!source.answered) {
+      waiting.push_back(source.name);
+    }
+    for (const Candidate& candidate : source.candidates) {
+      all.push_back(candidate);
+    }
+  }
+  for (const Candidate& candidate : all) {
+    byNode.emplace(candidate.member.node, &candidate);
+  }
+  std::vector<Candidate> unique;
+  unique.reserve(byNode.size());
+  for (const auto& [node, candidate] : byNode) {
+    unique.push_back(*candidate);
+  }
+
+  status.memberCount = static_cast<int>(unique.size());
+  std::vector<std::string> notConnected;
+  std::vector<std::string> unreported;
+  for (const Candidate& candidate : unique) {
+    status.readyCount += candidate.member.ready ? 1 : 0;
+    if (candidate.member.connected == true) {
+      ++status.connectedCount;
+    } else if (candidate.member.connected == false) {
+      notConnected.push_back(candidate.member.node);
+    } else {
+      unreported.push_back(candidate.member.node);
+    }
+  }
+  status.seed = chooseSeed(unique);
+  for (const std::string& kind : kinds) {
+    status.sourceSummary += (status.sourceSummary.empty() ? "" : ",") + kind;
+  }
+  status.membersTruncated = unique.size() > kMaxStatusMembers;
+  for (std::size_t i = 0; i < unique.size() && i < kMaxStatusMembers; ++i) {
+    status.members.push_back(unique[i].member);
+  }
+
+  std::vector<Condition>& conditions = status.conditions;
+  // A spec that parsed is no longer invalid.
+  conditions.erase(std::remove_if(conditions.begin(), conditions.end(),
+                                  [](const Condition& c) { return c.type == "Invalid"; }),
+                   conditions.end());
+  // setCondition keeps lastTransitionTime of conditions whose status did not change.
+  const auto set = [&](Condition c) { (void)setCondition(conditions, std::move(c)); };
+
+  if (!failures.empty()) {
+    set(condition("Degraded", true, "SourceFailed",
+                  "keeping the last known members; " + joinNodes(failures, 5), generation, now));
+    set(condition("Ready", false, "SourceFailed", joinNodes(failures, 5), generation, now));
+  } else if (!waiting.empty()) {
+    set(condition("Degraded", false, "AllSourcesAnswered", "", generation, now));
+    set(condition("Ready", false, "WaitingForSources", "waiting for " + joinNodes(waiting, 5),
+                  generation, now));
+  } else {
+    set(condition("Degraded", false, "AllSourcesAnswered", "", generation, now));
+    set(condition("Ready", true, "MembersResolved",
+                  std::to_string(status.memberCount) + " members from " +
+                      std::to_string(sources.size()) + " sources",
+                  generation, now));
+  }
+
+  if (unique.empty()) {
+    set(condition("Converged", false, "NoMembers", "", generation, now));
+  } else if (!notConnected.empty()) {
+    set(condition("Converged", false, "PeersMissing",
+                  "not connected to every member: " + joinNodes(notConnected, 5), generation, now));
+  } else if (!unreported.empty()) {
+    Condition c = condition("Converged", false, "AwaitingReports",
+                            "no agent report from " + joinNodes(unreported, 5), generation, now);
+    c.status = "Unknown";
+    set(std::move(c));
+  } else {
+    set(condition("Converged", true, "AllConnected",
+                  "all " + std::to_string(status.memberCount) + " members report a full mesh",
+                  generation, now));
+  }
+  std::sort(conditions.begin(), conditions.end(),
+            [](const Condition& a, const Condition& b) { return a.type < b.type; });
+  return status;
+}
+
+TopologyStatus invalidStatus(const TopologyStatus& previous, std::int64_t generation,
+                             const Error& error, const std::string& now) {
+  TopologyStatus status = previous;
+  status.observedGeneration = generation;
+  const auto set = [&](Condition c) { (void)setCondition(status.conditions, std::move(c)); };
+  set(condition("Invalid", true, "InvalidSpec", error.message, generation, now));
+  set(condition("Ready", false, "InvalidSpec", error.message, generation, now));
+  std::sort(status.conditions.begin(), status.conditions.end(),
+            [](const Condition& a, const Condition& b) { return a.type < b.type; });
+  return status;
+}
+
+} // namespace libcluster

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/topology.h"
+#include "core/result.h"
+#include "membership/pod.h"
+
+namespace libcluster {
+
+/// A member with what seed selection needs to know about it.
+struct Candidate {
+  Member member;
+  std::optional<int> ordinal;       // StatefulSet ordinal, if a StatefulSet pod
+  std::string creationTimestamp;    // RFC 3339, pods only
+  std::string podName;
+};
+
+/// What one source currently says. `candidates` is its last good answer; `error` is set when the
+/// latest attempt failed (the last good answer is then kept: unknown is not empty). `answered` is
+/// false until the source has answered once.
+struct SourceSnapshot {
+  std::string name;
+  std::string kind;
+  std::vector<Candidate> candidates;
+  std::optional<Error> error;
+  bool answered = false;
+};
+
+/// The members a kubernetes source contributes: the eligible pods among `pods` (already filtered
+/// by namespace and selector), named by the source's mode. Pods that cannot be named yet are skipped.
+std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
+                                       const std::string& basename, const std::string& sourceName);
+
+/// Static members (epmd source, or any list of node names).
+std::vector<Candidate> membersFromNodes(const std::vector<std::string>& nodes, const std::string& sourceName);
+
+/// Members named base@<ip> for each address (dns Address records, Rancher containers).
+std::vector<Candidate> membersFromAddresses(const std::vector<std::string>& addresses,
+                                            const std::string& basename, const std::string& sourceName);
+
+/// The node new members join first: the lowest StatefulSet ordinal, else the oldest pod, ties by
+/// name; without pods, the lowest node name. Empty when there are no candidates.
+std::string chooseSeed(const std::vector<Candidate>& candidates);
+
+/// Builds the whole status from the sources, level-based: members are the union of every source
+/// (first source wins on a duplicate node name), sorted by node, at most kMaxStatusMembers listed;
+/// counts, seed, source summary and the Ready / Converged / Degraded / Invalid conditions.
+/// `previous` supplies lastTransitionTime for unchanged conditions; `now` is RFC 3339.
+TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generation,
+                           const std::vector<SourceSnapshot>& sources, const std::string& now);
+
+/// The status of a topology whose spec is invalid: Invalid=True naming the field, Ready=False; the
+/// last members are kept so agents do not disconnect anyone because of a typo.
+TopologyStatus invalidStatus(const TopologyStatus& previous, std::int64_t generation,
+                             const Error& error, const std::string& now);
+
+} // namespace libcluster
