@@ -37,6 +37,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import k8sproto  # noqa: E402  (protobuf request bodies from typed clients)
 import k8sutil  # noqa: E402  (selectors, patches, schema validation, tables, openapi)
 from k8sutil import ApiError  # noqa: E402
 
@@ -86,6 +87,8 @@ class Resource:
         self.crd_name = crd_name
         self.list_map_keys = list_map_keys
         self.selectable_fields = list(selectable_fields)
+        # Scale subresource: (specReplicasPath, statusReplicasPath, labelSelectorPath) or None.
+        self.scale = None
 
     @property
     def api_version(self):
@@ -153,6 +156,8 @@ class Registry:
                               categories=cats, status=status))
 
     def add(self, res):
+        if res.builtin and res.gr in (("apps", "deployments"), ("apps", "statefulsets")):
+            res.scale = (".spec.replicas", ".status.replicas", ".status.selector")
         self.resources[(res.group, res.version, res.plural)] = res
         if (res.group, res.version) not in self.order:
             self.order.append((res.group, res.version))
@@ -512,6 +517,25 @@ class Api:
 
     def namespace_exists(self, ns):
         return ("", ns) in self.store.objects[("", "namespaces")]
+
+    def scale_of(self, res, obj):
+        md = obj["metadata"]
+        spec_path, status_path, selector_path = res.scale
+        selector = k8sutil.get_path(obj, selector_path) if selector_path else None
+        if selector is None and res.builtin:
+            ml = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            selector = ",".join("%s=%s" % kv for kv in sorted(ml.items()))
+        out_md = {"name": md["name"]}
+        if md.get("namespace"):
+            out_md["namespace"] = md["namespace"]
+        for f in ("uid", "resourceVersion", "creationTimestamp"):
+            if f in md:
+                out_md[f] = md[f]
+        st = {"replicas": k8sutil.get_path(obj, status_path) or 0}
+        if selector:
+            st["selector"] = selector
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": out_md,
+                "spec": {"replicas": k8sutil.get_path(obj, spec_path) or 0}, "status": st}
 
     def convert_out(self, res, obj):
         """Returns obj as served in res's version (CRDs: only apiVersion differs)."""
@@ -1265,7 +1289,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             raise resource_not_found()
         if ns is not None and not res.namespaced:
             raise resource_not_found()
-        if sub is not None and (sub != "status" or not res.status):
+        if sub is not None and not ((sub == "status" and res.status) or
+                                    (sub == "scale" and res.scale)):
             raise resource_not_found()
         if query.get("watch") in ("1", "true", "True"):
             watch = True
@@ -1276,6 +1301,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         ua = self.headers.get("User-Agent", "")
         method = self.command
         as_table = k8sutil.wants_table(accept)
+        if sub == "scale":
+            return self.handle_scale(res, ns, name, query, ua)
         if method == "GET":
             if watch:
                 if name is not None:
@@ -1334,6 +1361,36 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self.send_json(code, obj)
         raise method_not_allowed()
 
+    def handle_scale(self, res, ns, name, query, ua):
+        api = self.server.app.api
+        if self.command == "GET":
+            return self.send_json(200, api.scale_of(res, api.convert_out(
+                res, api.get_object(res, ns, name))))
+        if self.command not in ("PUT", "PATCH"):
+            raise method_not_allowed()
+        ctype = self.headers.get("Content-Type", "application/json")
+        with api.store.lock:
+            obj = api.convert_out(res, api.get_object(res, ns, name))
+            scale = api.scale_of(res, obj)
+            try:
+                if self.command == "PUT":
+                    new_scale = self.parse_body()
+                elif ctype.startswith("application/json-patch+json"):
+                    new_scale = k8sutil.json_patch(scale, json.loads(self.body_bytes))
+                else:
+                    new_scale = k8sutil.merge_patch(scale, json.loads(self.body_bytes))
+            except (k8sutil.PatchError, ValueError) as e:
+                raise bad_request(str(e))
+            replicas = ((new_scale or {}).get("spec") or {}).get("replicas", 0)
+            rv = ((new_scale or {}).get("metadata") or {}).get("resourceVersion")
+            if rv and rv != obj["metadata"]["resourceVersion"]:
+                raise conflict(res, name)
+            updated = copy.deepcopy(obj)
+            k8sutil.set_path(updated, res.scale[0], replicas)
+            updated["metadata"].pop("resourceVersion", None)
+            out, _ = api.update(res, ns, name, updated, query, ua)
+            return self.send_json(200, api.scale_of(res, out))
+
     def warning_headers(self, warnings):
         if not warnings:
             return None
@@ -1345,6 +1402,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
                 return yaml.safe_load(data.decode())
+            if ctype == "application/vnd.kubernetes.protobuf":
+                try:
+                    return k8sproto.decode(data)
+                except (ValueError, IndexError, UnicodeDecodeError) as e:
+                    raise ApiError(415, status(415, "UnsupportedMediaType", str(e)))
             if ctype and ctype != "application/json" and ctype != "*/*":
                 raise ApiError(415, status(415, "UnsupportedMediaType",
                                            "the body of the request was in an unknown format - "
@@ -1678,6 +1740,11 @@ class App:
                 out.append({"name": r.plural + "/status", "singularName": "",
                             "namespaced": r.namespaced, "kind": r.kind,
                             "verbs": ["get", "patch", "update"]})
+            if r.scale:
+                out.append({"name": r.plural + "/scale", "singularName": "",
+                            "namespaced": r.namespaced, "group": "autoscaling",
+                            "version": "v1", "kind": "Scale",
+                            "verbs": ["get", "patch", "update"]})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": version if not group else group + "/" + version,
                 "resources": out}
@@ -1714,12 +1781,21 @@ class App:
                             entry["shortNames"] = r.short_names
                         if r.categories:
                             entry["categories"] = r.categories
+                        subs = []
                         if r.status:
-                            entry["subresources"] = [{
+                            subs.append({
                                 "subresource": "status",
                                 "responseKind": {"group": r.group, "version": r.version,
                                                  "kind": r.kind},
-                                "verbs": ["get", "patch", "update"]}]
+                                "verbs": ["get", "patch", "update"]})
+                        if r.scale:
+                            subs.append({
+                                "subresource": "scale",
+                                "responseKind": {"group": "autoscaling", "version": "v1",
+                                                 "kind": "Scale"},
+                                "verbs": ["get", "patch", "update"]})
+                        if subs:
+                            entry["subresources"] = subs
                         rs.append(entry)
                     vers.append({"version": v, "resources": rs, "freshness": "Current"})
                 md = {"name": group} if group else {"creationTimestamp": None}

@@ -303,8 +303,11 @@ def same_object(old, new):
     def norm(o):
         o = dict(o)
         md = dict(o.get("metadata") or {})
-        for f in ("managedFields", "resourceVersion"):
-            md.pop(f, None)
+        md.pop("resourceVersion", None)
+        # A write that changes nothing but timestamps is a no-op (no new resourceVersion), but
+        # one that changes ownership is persisted, like the real field manager.
+        md["managedFields"] = [{k: v for k, v in e.items() if k != "time"}
+                               for e in md.get("managedFields") or []]
         for f in ("labels", "annotations"):
             if md.get(f) == {}:
                 md.pop(f)
@@ -720,6 +723,11 @@ def set_managed_fields_update(res, new, old, manager, subresource):
     changed = _status_filter(changed, subresource, res)
     removed = set(old_paths) - set(new_paths)
     entries = _entries(old) if old is not None else []
+    sent = (new.get("metadata") or {}).get("managedFields")
+    if sent is not None and old is not None and _strip_times(sent) != _strip_times(entries):
+        # The client rewrote managedFields (kubectl does when migrating client-side apply to
+        # server-side apply): the server takes them as the new baseline.
+        entries = [dict(e) for e in sent if isinstance(e, dict)]
     result = []
     mine = None
     for e in entries:
@@ -740,6 +748,11 @@ def set_managed_fields_update(res, new, old, manager, subresource):
         new["metadata"]["managedFields"] = result
     else:
         new["metadata"].pop("managedFields", None)
+
+
+def _strip_times(entries):
+    return [{k: v for k, v in e.items() if k != "time"} for e in entries or []
+            if isinstance(e, dict)]
 
 
 def _prune_owned(owned, removed):
@@ -1027,7 +1040,8 @@ def builtin_defaults_and_validate(res, obj, old):
                                    "1 if it was previously negative)"))
     elif gr == ("", "namespaces"):
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-        obj.setdefault("status", {}).setdefault("phase", "Active")
+        if old is None:
+            obj["status"] = {"phase": "Active"}
         md = obj["metadata"]
         labels = md.get("labels") or {}
         labels["kubernetes.io/metadata.name"] = md.get("name", "")
@@ -1181,9 +1195,31 @@ def crd_resources(crd, resource_cls):
                          selectable_fields=[f.get("jsonPath", "").lstrip(".")
                                             for f in v.get("selectableFields") or []])
         r.list_kind = names.get("listKind") or names["kind"] + "List"
+        sc = (v.get("subresources") or {}).get("scale")
+        if isinstance(sc, dict):
+            r.scale = (sc.get("specReplicasPath", ".spec.replicas"),
+                       sc.get("statusReplicasPath", ".status.replicas"),
+                       sc.get("labelSelectorPath"))
         r.crd = crd
         out.append(r)
     return out
+
+
+def get_path(obj, dotted):
+    cur = obj
+    for part in dotted.strip(".").split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def set_path(obj, dotted, value):
+    parts = dotted.strip(".").split(".")
+    cur = obj
+    for part in parts[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[parts[-1]] = value
 
 
 def convert_builtin(res, obj):
@@ -1700,22 +1736,35 @@ def jsonpath(obj, expr):
 
 
 def _cell(values, col_type):
+    """Like the real CRD table convertor's cellForJSONValue: a mismatched type gives nil."""
     if not values:
         return None
     v = values[0]
-    if col_type == "date":
-        return age(v) if isinstance(v, str) else v
-    if col_type == "integer" and isinstance(v, (int, float)) and not isinstance(v, bool):
-        return int(v)
-    if col_type == "number" and isinstance(v, (int, float)):
-        return v
-    if col_type == "boolean":
-        return v if isinstance(v, bool) else v
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, separators=(",", ":"))
-    if col_type == "string" and not isinstance(v, str):
+    if v is None:
+        return None
+    if col_type == "string":
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (dict, list)):
+            return json.dumps(v, separators=(",", ":"))
         return _go_repr(v)
-    return v
+    if col_type == "integer":
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return int(v)
+        return None
+    if col_type == "number":
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        return None
+    if col_type == "boolean":
+        return v if isinstance(v, bool) else None
+    if col_type == "date":
+        if not isinstance(v, str):
+            return None
+        if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", v):
+            return "<invalid>"
+        return age(v[:19] + "Z") if v.endswith("Z") else age(v[:19] + "Z")
+    return None
 
 
 NAME_COL = {"name": "Name", "type": "string", "format": "name",
