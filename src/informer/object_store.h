@@ -1,0 +1,276 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "informer/watcher.h"
+
+namespace libcluster {
+
+/// metadata.<field> of a Kubernetes object when it is a string, else "".
+std::string metadataString(const nlohmann::json& object, std::string_view field);
+
+/// The store key of a Kubernetes object: "namespace/name", or "name" when it has no namespace.
+/// "" when the object has no metadata.name.
+std::string objectKey(const nlohmann::json& object);
+
+/// The object's metadata.resourceVersion, or "".
+std::string objectResourceVersion(const nlohmann::json& object);
+
+/// A copy of `object` without what a cache never needs and what makes objects large:
+/// metadata.managedFields, the kubectl last-applied-configuration annotation and
+/// metadata.selfLink. Spec and status are kept. Ready to use as ObjectStore<nlohmann::json>'s
+/// transform.
+nlohmann::json stripObject(const nlohmann::json& object);
+
+/// A thread-safe cache of one collection, fed WatchEvents by one thread and read by any.
+/// Objects are kept as `std::shared_ptr<const T>` made by a transform (objects it rejects, or
+/// without a name, are not kept); readers get snapshots that stay valid after later changes.
+/// A list only replaces the contents on InitDone, so objects deleted while the watch was
+/// disconnected disappear then, and a list that fails part-way changes nothing.
+template <typename T>
+class ObjectStore {
+public:
+  using Transform = std::function<std::optional<T>(const nlohmann::json&)>;
+
+  /// One difference apply() made: `before` is null for an addition, `after` for a deletion.
+  struct Change {
+    std::string key;
+    std::shared_ptr<const T> before;
+    std::shared_ptr<const T> after;
+  };
+
+  explicit ObjectStore(Transform transform) : transform_(std::move(transform)) {}
+
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  /// Applies one event and returns what changed in the visible contents. InitStarted and
+  /// InitApplied change nothing visible; InitDone returns the difference between the old
+  /// contents and the listed ones (objects with the same non-empty resourceVersion count as
+  /// unchanged and keep their old snapshot). An Applied object the transform rejects is removed.
+  std::vector<Change> apply(const WatchEvent& event);
+
+  /// The object under `key` ("namespace/name"), or null.
+  std::shared_ptr<const T> get(const std::string& key) const;
+  /// Every object, ordered by key.
+  std::vector<std::shared_ptr<const T>> list() const;
+  std::vector<std::string> keys() const;
+  std::size_t size() const;
+
+  /// True once the first complete list has been applied; never false again after that.
+  bool isReady() const;
+  /// Blocks until isReady(), `stop` or `timeout`; returns isReady().
+  bool waitUntilReady(std::stop_token stop, std::chrono::milliseconds timeout) const;
+  /// Grows with every change of the visible contents; equal values mean equal contents.
+  std::uint64_t generation() const;
+
+private:
+  struct Entry {
+    std::shared_ptr<const T> object;
+    std::string resourceVersion;
+  };
+  using Map = std::map<std::string, Entry>;
+
+  std::optional<Entry> makeEntry(const nlohmann::json& object) const;
+  std::vector<Change> swapIn(Map next);
+
+  Transform transform_;
+  mutable std::shared_mutex mutex_;
+  mutable std::condition_variable_any readyChanged_;
+  Map objects_;
+  Map buffer_;
+  bool ready_ = false;
+  std::uint64_t generation_ = 0;
+};
+
+template <typename T>
+std::optional<typename ObjectStore<T>::Entry>
+ObjectStore<T>::makeEntry(const nlohmann::json& object) const {
+  std::optional<T> transformed = transform_(object);
+  if (!transformed) {
+    return std::nullopt;
+  }
+  return Entry{std::make_shared<const T>(std::move(*transformed)), objectResourceVersion(object)};
+}
+
+template <typename T>
+std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::apply(const WatchEvent& event) {
+  using Type = WatchEvent::Type;
+  std::vector<Change> changes;
+  switch (event.type) {
+  case Type::InitStarted: {
+    std::unique_lock lock(mutex_);
+    buffer_.clear();
+    return changes;
+  }
+  case Type::InitApplied: {
+    std::string key = objectKey(event.object);
+    if (key.empty()) {
+      return changes;
+    }
+    // Transform outside the lock: readers should not wait for it.
+    std::optional<Entry> entry = makeEntry(event.object);
+    std::unique_lock lock(mutex_);
+    if (entry) {
+      buffer_.insert_or_assign(std::move(key), std::move(*entry));
+    } else {
+      buffer_.erase(key);
+    }
+    return changes;
+  }
+  case Type::InitDone: {
+    Map next;
+    {
+      std::unique_lock lock(mutex_);
+      next.swap(buffer_);
+    }
+    return swapIn(std::move(next));
+  }
+  case Type::Applied: {
+    std::string key = objectKey(event.object);
+    if (key.empty()) {
+      return changes;
+    }
+    std::optional<Entry> entry = makeEntry(event.object);
+    std::unique_lock lock(mutex_);
+    const auto found = objects_.find(key);
+    std::shared_ptr<const T> before = found == objects_.end() ? nullptr : found->second.object;
+    if (!entry) {
+      if (found == objects_.end()) {
+        return changes;
+      }
+      objects_.erase(found);
+      ++generation_;
+      changes.push_back(Change{std::move(key), std::move(before), nullptr});
+      return changes;
+    }
+    std::shared_ptr<const T> after = entry->object;
+    objects_.insert_or_assign(key, std::move(*entry));
+    ++generation_;
+    changes.push_back(Change{std::move(key), std::move(before), std::move(after)});
+    return changes;
+  }
+  case Type::Deleted: {
+    std::string key = objectKey(event.object);
+    std::unique_lock lock(mutex_);
+    const auto found = objects_.find(key);
+    if (found == objects_.end()) {
+      return changes;
+    }
+    changes.push_back(Change{std::move(key), found->second.object, nullptr});
+    objects_.erase(found);
+    ++generation_;
+    return changes;
+  }
+  }
+  return changes;
+}
+
+template <typename T>
+std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::swapIn(Map next) {
+  std::vector<Change> changes;
+  std::unique_lock lock(mutex_);
+  auto old = objects_.begin();
+  auto now = next.begin();
+  // Both maps are ordered by key: one merge pass finds additions, updates and deletions.
+  while (old != objects_.end() || now != next.end()) {
+    if (now == next.end() || (old != objects_.end() && old->first < now->first)) {
+      changes.push_back(Change{old->first, old->second.object, nullptr});
+      ++old;
+    } else if (old == objects_.end() || now->first < old->first) {
+      changes.push_back(Change{now->first, nullptr, now->second.object});
+      ++now;
+    } else {
+      if (!now->second.resourceVersion.empty() &&
+          now->second.resourceVersion == old->second.resourceVersion) {
+        now->second.object = old->second.object;
+      } else {
+        changes.push_back(Change{now->first, old->second.object, now->second.object});
+      }
+      ++old;
+      ++now;
+    }
+  }
+  objects_.swap(next);
+  const bool becameReady = !ready_;
+  ready_ = true;
+  if (!changes.empty() || becameReady) {
+    ++generation_;
+  }
+  lock.unlock();
+  if (becameReady) {
+    readyChanged_.notify_all();
+  }
+  return changes;
+}
+
+template <typename T>
+std::shared_ptr<const T> ObjectStore<T>::get(const std::string& key) const {
+  std::shared_lock lock(mutex_);
+  const auto found = objects_.find(key);
+  return found == objects_.end() ? nullptr : found->second.object;
+}
+
+template <typename T>
+std::vector<std::shared_ptr<const T>> ObjectStore<T>::list() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::shared_ptr<const T>> objects;
+  objects.reserve(objects_.size());
+  for (const auto& [key, entry] : objects_) {
+    objects.push_back(entry.object);
+  }
+  return objects;
+}
+
+template <typename T>
+std::vector<std::string> ObjectStore<T>::keys() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> keys;
+  keys.reserve(objects_.size());
+  for (const auto& [key, entry] : objects_) {
+    keys.push_back(key);
+  }
+  return keys;
+}
+
+template <typename T>
+std::size_t ObjectStore<T>::size() const {
+  std::shared_lock lock(mutex_);
+  return objects_.size();
+}
+
+template <typename T>
+bool ObjectStore<T>::isReady() const {
+  std::shared_lock lock(mutex_);
+  return ready_;
+}
+
+template <typename T>
+bool ObjectStore<T>::waitUntilReady(std::stop_token stop,
+                                    std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return readyChanged_.wait_for(lock, stop, timeout, [this] { return ready_; });
+}
+
+template <typename T>
+std::uint64_t ObjectStore<T>::generation() const {
+  std::shared_lock lock(mutex_);
+  return generation_;
+}
+
+} // namespace libcluster
