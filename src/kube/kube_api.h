@@ -15,12 +15,12 @@ namespace libcluster {
 /// ClusterTopology. An empty `group` is the core group (/api/v1); an empty `namespaceName` is a
 /// cluster-scoped resource or, for a collection, all namespaces.
 struct ResourcePath {
-  std::string group;
+  std::string group{};
   std::string version = "v1";
-  std::string resource;
-  std::string namespaceName;
-  std::string name;
-  std::string subresource;
+  std::string resource{};
+  std::string namespaceName{};
+  std::string name{};
+  std::string subresource{};
 
   /// The URL path, e.g. "/apis/libcluster.dev/v1alpha1/namespaces/ns/clustertopologies/x/status".
   std::string url() const;
@@ -32,33 +32,33 @@ struct ResourcePath {
 
 /// Options of a LIST. `limit` 0 means unpaged; `continueToken` resumes a paged list.
 struct ListOptions {
-  std::string labelSelector;
-  std::string fieldSelector;
+  std::string labelSelector{};
+  std::string fieldSelector{};
   int limit = 0;
-  std::string continueToken;
+  std::string continueToken{};
   /// "" asks for a consistent read; "0" lets the server answer from its cache.
-  std::string resourceVersion;
+  std::string resourceVersion{};
 };
 
 /// Options of a WATCH. `timeout` 0 leaves the server's default.
 struct WatchOptions {
-  std::string labelSelector;
-  std::string fieldSelector;
-  std::string resourceVersion;
+  std::string labelSelector{};
+  std::string fieldSelector{};
+  std::string resourceVersion{};
   std::chrono::seconds timeout{0};
   bool allowBookmarks = true;
 };
 
 /// Options of a server-side apply.
 struct ApplyOptions {
-  std::string fieldManager;
+  std::string fieldManager{};
   bool force = false;
 };
 
 /// One line of a watch stream: type is ADDED, MODIFIED, DELETED or BOOKMARK.
 struct RawWatchEvent {
-  std::string type;
-  nlohmann::json object;
+  std::string type{};
+  nlohmann::json object{};
 };
 
 /// The Kubernetes API as the rest of the code sees it: JSON objects in, JSON objects out, and
@@ -94,7 +94,9 @@ public:
 
 /// Maps an HTTP status and the API's Status body (may be null or not a Status) to an Error:
 /// 400/422 Invalid, 401 Unauthorized, 403 Forbidden, 404 NotFound, 409 Conflict, 410 Gone,
-/// 429 TooManyRequests, 5xx Unavailable (504 Timeout). The message is the Status message.
+/// 429 TooManyRequests, 5xx Unavailable (504 Timeout); reason Expired or Gone is Gone whatever the
+/// code. The message is the Status message plus any details.causes it does not already mention;
+/// details.retryAfterSeconds becomes `retryAfter`.
 Error errorFromStatus(int httpStatus, const nlohmann::json& body);
 
 } // namespace libcluster

@@ -1,6 +1,41 @@
 #include "kube/kube_api.h"
 
+#include <optional>
+
 namespace libcluster {
+
+namespace {
+
+std::string stringField(const nlohmann::json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+/// Adds the Status causes the message does not already contain, e.g. "(spec.x: Required value)".
+void appendCauses(const nlohmann::json& details, std::string& message) {
+  const auto causes = details.find("causes");
+  if (causes == details.end() || !causes->is_array()) {
+    return;
+  }
+  std::string extra;
+  for (const nlohmann::json& cause : *causes) {
+    if (!cause.is_object()) {
+      continue;
+    }
+    const std::string field = stringField(cause, "field");
+    const std::string text = stringField(cause, "message");
+    const std::string item = field.empty() ? text : text.empty() ? field : field + ": " + text;
+    if (item.empty() || message.find(text.empty() ? item : text) != std::string::npos) {
+      continue;
+    }
+    extra += (extra.empty() ? "" : "; ") + item;
+  }
+  if (!extra.empty()) {
+    message += " (" + extra + ")";
+  }
+}
+
+} // namespace
 
 std::string ResourcePath::url() const {
   std::string url = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
@@ -27,15 +62,24 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
   std::string message;
   std::string reason;
   if (body.is_object()) {
-    if (auto it = body.find("message"); it != body.end() && it->is_string()) {
-      message = it->get<std::string>();
-    }
-    if (auto it = body.find("reason"); it != body.end() && it->is_string()) {
-      reason = it->get<std::string>();
-    }
+    message = stringField(body, "message");
+    reason = stringField(body, "reason");
   }
   if (message.empty()) {
     message = "HTTP " + std::to_string(httpStatus);
+    if (!reason.empty()) {
+      message += " " + reason;
+    }
+  }
+  std::optional<std::chrono::milliseconds> retryAfter;
+  if (body.is_object()) {
+    if (auto details = body.find("details"); details != body.end() && details->is_object()) {
+      appendCauses(*details, message);
+      if (auto it = details->find("retryAfterSeconds");
+          it != details->end() && it->is_number_integer() && it->get<long long>() > 0) {
+        retryAfter = std::chrono::seconds(it->get<long long>());
+      }
+    }
   }
   Error::Code code = Error::Code::Unavailable;
   if (reason == "Expired" || reason == "Gone" || httpStatus == 410) {
@@ -59,7 +103,7 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
   } else if (httpStatus >= 400) {
     code = Error::Code::Invalid;
   }
-  return Error{code, message};
+  return Error{code, message, retryAfter};
 }
 
 } // namespace libcluster
