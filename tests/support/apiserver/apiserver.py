@@ -1462,8 +1462,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self.send_json(200, doc, headers={"Cache-Control": "no-cache, private"})
         if len(segs) == 2 and segs[1] == "v2":
             accept = self.headers.get("Accept", "")
-            if "protobuf" in accept and "json" not in accept:
-                return self.send_bytes(406, b"", "text/plain")
+            if "protobuf" in accept:
+                return self.send_bytes(200, k8sutil.openapi_v2_protobuf(),
+                                       "application/com.github.proto-openapi.spec.v2.v1.0+"
+                                       "protobuf")
             return self.send_json(200, k8sutil.openapi_v2(resources))
         return self.send_bytes(404, b"404 page not found\n", "text/plain; charset=utf-8")
 

@@ -806,7 +806,7 @@ def _fmt_path(path):
             kv = json.loads(name)
             s += "[" + ",".join("%s=%s" % (k, json.dumps(v)) for k, v in kv.items()) + "]"
         else:
-            s += "[%s]" % name
+            s += "[=%s]" % name
     return s
 
 
@@ -871,6 +871,40 @@ def _clean_empty(obj, path):
             break
 
 
+def _print_manager(e):
+    """Like the real field manager: Update managers are named with their API version."""
+    s = json.dumps(e.get("manager", ""))
+    if e.get("subresource"):
+        s += " with subresource %s" % json.dumps(e["subresource"])
+    if e.get("operation") == "Update":
+        s += " using %s" % e.get("apiVersion", "")
+    return s
+
+
+def _apply_conflict(res, live, conflicts):
+    causes = [{"type": "FieldManagerConflict", "message": "conflict with %s" % _print_manager(e),
+               "field": _fmt_path(p)} for e, p in conflicts]
+    if len(conflicts) == 1:
+        e, p = conflicts[0]
+        msg = "Apply failed with 1 conflict: conflict with %s: %s" % (_print_manager(e),
+                                                                     _fmt_path(p))
+    else:
+        by_mgr = {}
+        for e, p in conflicts:
+            by_mgr.setdefault(_print_manager(e), []).append(_fmt_path(p))
+        lines = []
+        for mgr in sorted(by_mgr):
+            lines.append("conflicts with %s:" % mgr)
+            lines += ["- %s" % p for p in by_mgr[mgr]]
+        msg = "Apply failed with %d conflicts: %s" % (len(conflicts), "\n".join(lines))
+    details = {"name": (live.get("metadata") or {}).get("name", "")}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.plural
+    details["causes"] = causes
+    return ApiError(409, _status(409, "Conflict", msg, details))
+
+
 def server_side_apply(res, live, applied, manager, force, subresource):
     """Returns (merged object, managedFields) or raises a 409 conflict ApiError."""
     schema = _top_schema(res)
@@ -901,32 +935,7 @@ def server_side_apply(res, live, applied, manager, force, subresource):
             if p in owned and p in live_paths and live_paths[p] != applied_paths[p]:
                 conflicts.append((e, p))
     if conflicts and not force:
-        by_mgr = {}
-        for e, p in conflicts:
-            by_mgr.setdefault(e.get("manager"), []).append((e, p))
-        parts = []
-        causes = []
-        for mgr, items in by_mgr.items():
-            ps = [_fmt_path(p) for _, p in items]
-            av = items[0][0].get("apiVersion", "")
-            ver = av.split("/")[-1] if av else ""
-            if len(ps) == 1:
-                parts.append('conflict with "%s"%s: %s' % (mgr, (" using " + ver) if ver else "",
-                                                           ps[0]))
-            else:
-                parts.append('conflicts with "%s"%s:\n- %s' % (
-                    mgr, (" using " + ver) if ver else "", "\n- ".join(ps)))
-            for p in ps:
-                causes.append({"reason": "FieldManagerConflict",
-                               "message": 'conflict with "%s"%s' % (mgr, (" using " + ver)
-                                                                    if ver else ""),
-                               "field": p})
-        n = len(conflicts)
-        msg = "Apply failed with %d conflict%s: %s" % (n, "" if n == 1 else "s", "\n".join(parts))
-        raise ApiError(409, _status(409, "Conflict", msg, {
-            "name": (live.get("metadata") or {}).get("name", ""),
-            **({"group": res.group} if res.group else {}), "kind": res.plural,
-            "causes": causes}))
+        raise _apply_conflict(res, live, conflicts)
     merged = copy.deepcopy(live)
     owned_by_others = set()
     new_entries = []
@@ -2187,3 +2196,15 @@ def openapi_v3_doc(resources, gv_path):
 def openapi_v2(resources):
     return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.4"},
             "paths": {}, "definitions": {}}
+
+
+def _pb_string(field, value):
+    data = value.encode()
+    return bytes([field << 3 | 2, len(data)]) + data
+
+
+def openapi_v2_protobuf():
+    """A minimal gnostic openapi_v2.Document (swagger, info): valid for kubectl, which then finds
+    no definitions and skips client-side validation, as it does for unknown kinds."""
+    info = _pb_string(1, "Kubernetes") + _pb_string(2, "v1.32.4")
+    return _pb_string(1, "2.0") + bytes([2 << 3 | 2, len(info)]) + info
