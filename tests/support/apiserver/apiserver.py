@@ -266,6 +266,7 @@ class Store:
 
     def commit(self, type_, gr, ns, name, obj, prev):
         """Records a change. obj already carries its new resourceVersion (self.rv)."""
+        obj = k8sutil.canonical_order(obj)
         key = (ns or "", name)
         table = self.objects[gr]
         if type_ == "DELETED":
@@ -504,9 +505,28 @@ class Api:
             md.pop("generation", None)
 
     def _has_generation(self, res):
-        return not (res.group == "" and res.plural in ("pods", "events", "configmaps", "secrets",
-                                                       "serviceaccounts", "endpoints",
-                                                       "services"))
+        """Which kinds carry metadata.generation on the real server."""
+        if not res.builtin:
+            return True
+        return res.gr in (("apps", "deployments"), ("apps", "statefulsets"),
+                          ("discovery.k8s.io", "endpointslices"),
+                          ("apiextensions.k8s.io", "customresourcedefinitions"))
+
+    def _returns_deleted_object(self, res):
+        """Stores with ReturnDeletedObject (or custom REST) answer a delete with the object;
+        the others with a Success Status."""
+        return res.builtin and res.gr in (("", "pods"), ("", "serviceaccounts"),
+                                          ("", "namespaces"),
+                                          ("apiextensions.k8s.io", "customresourcedefinitions"))
+
+    def _success_status(self, res, obj):
+        details = {"name": obj["metadata"]["name"]}
+        if res.group:
+            details["group"] = res.group
+        details["kind"] = res.plural
+        details["uid"] = obj["metadata"].get("uid", "")
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": details}
 
     def get_object(self, res, ns, name):
         with self.store.lock:
@@ -977,22 +997,26 @@ class Api:
                 finalizers = []
             if finalizers:
                 if "deletionTimestamp" in old["metadata"]:
-                    return 202, self.convert_out(res, old)
+                    return 200, self.convert_out(res, old)
                 new = copy.deepcopy(old)
                 new["metadata"]["deletionTimestamp"] = now_rfc3339()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
                 if dry:
-                    return 202, self.convert_out(res, new)
+                    return 200, self.convert_out(res, new)
                 new["metadata"]["resourceVersion"] = str(self.store.next_rv())
                 self.store.commit("MODIFIED", res.gr, ns, name, new, old)
-                return 202, self.convert_out(res, new)
+                return 200, self.convert_out(res, new)
             if dry:
+                if not self._returns_deleted_object(res):
+                    return 200, self._success_status(res, old)
                 return 200, self.convert_out(res, old)
             gone = copy.deepcopy(old)
             gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
             self.store.commit("DELETED", res.gr, ns, name, gone, old)
             self._after_delete(res, gone)
             out = self.convert_out(res, gone)
+            if not self._returns_deleted_object(res):
+                return 200, self._success_status(res, gone)
             if res.gr == ("", "namespaces"):
                 out = copy.deepcopy(out)
                 out["status"] = {"phase": "Terminating"}

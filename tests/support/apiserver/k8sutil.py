@@ -1214,6 +1214,27 @@ def crd_resources(crd, resource_cls):
     return out
 
 
+META_ORDER = ["name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
+              "generation", "creationTimestamp", "deletionTimestamp",
+              "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
+              "finalizers", "managedFields"]
+TOP_ORDER = ["kind", "apiVersion", "metadata", "spec", "status"]
+
+
+def canonical_order(obj):
+    """Reorders (in place) the top level and metadata keys into the real server's JSON order
+    (Go struct order); clients must not care, but humans reading diffs do."""
+    md = obj.get("metadata")
+    if isinstance(md, dict):
+        for k in META_ORDER + [k for k in list(md) if k not in META_ORDER]:
+            if k in md:
+                md[k] = md.pop(k)
+    for k in TOP_ORDER + [k for k in list(obj) if k not in TOP_ORDER]:
+        if k in obj:
+            obj[k] = obj.pop(k)
+    return obj
+
+
 def get_path(obj, dotted):
     cur = obj
     for part in dotted.strip(".").split("."):
