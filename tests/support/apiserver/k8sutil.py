@@ -667,7 +667,7 @@ def field_set(obj, res):
 
 def fields_v1(paths):
     root = {}
-    for p in sorted(paths, key=lambda p: [json.dumps(s) for s in p]):
+    for p in sorted(paths):
         node = root
         for i, (kind, name) in enumerate(p):
             key = "%s:%s" % (kind, name)
