@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,6 +73,40 @@ bool SilentUdpServer::waitForDatagram(std::chrono::milliseconds timeout) {
   }
   char buffer[1500];
   return recv(fd_, buffer, sizeof buffer, 0) >= 0;
+}
+
+ScriptedUdpServer::ScriptedUdpServer(Respond respond) : port_(0), respond_(std::move(respond)) {
+  fd_ = bindLoopback(SOCK_DGRAM, 0, port_);
+  CHECK(fd_ >= 0, "binding 127.0.0.1:0 works");
+  thread_ = std::jthread([this](std::stop_token stop) { serve(stop); });
+}
+
+ScriptedUdpServer::~ScriptedUdpServer() {
+  thread_.request_stop();
+  thread_.join();
+  close(fd_);
+}
+
+void ScriptedUdpServer::serve(std::stop_token stop) {
+  std::vector<unsigned char> buffer(65536);
+  while (!stop.stop_requested()) {
+    pollfd fds{fd_, POLLIN, 0};
+    if (poll(&fds, 1, 20) <= 0) {
+      continue;
+    }
+    sockaddr_in from{};
+    socklen_t fromLength = sizeof from;
+    const ssize_t received = recvfrom(fd_, buffer.data(), buffer.size(), 0,
+                                      reinterpret_cast<sockaddr*>(&from), &fromLength);
+    if (received <= 0) {
+      continue;
+    }
+    const std::vector<unsigned char> query(buffer.begin(), buffer.begin() + received);
+    const std::vector<unsigned char> reply = respond_(query);
+    if (!reply.empty()) {
+      sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLength);
+    }
+  }
 }
 
 } // namespace libcluster

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <thread>
+#include <vector>
 
 namespace libcluster {
 
@@ -24,6 +27,29 @@ public:
 private:
   int fd_;
   int port_;
+};
+
+/// A UDP DNS server on 127.0.0.1 that replies whatever `respond` makes of each query (an empty
+/// reply sends nothing), for answers no real server gives: SERVFAIL, malformed records. Serves on
+/// its own thread until destroyed; `respond` runs only on that thread.
+class ScriptedUdpServer {
+public:
+  using Respond = std::function<std::vector<unsigned char>(const std::vector<unsigned char>& query)>;
+
+  explicit ScriptedUdpServer(Respond respond);
+  ~ScriptedUdpServer();
+  ScriptedUdpServer(const ScriptedUdpServer&) = delete;
+  ScriptedUdpServer& operator=(const ScriptedUdpServer&) = delete;
+
+  int port() const { return port_; }
+
+private:
+  void serve(std::stop_token stop);
+
+  int fd_;
+  int port_;
+  Respond respond_;
+  std::jthread thread_;
 };
 
 } // namespace libcluster
