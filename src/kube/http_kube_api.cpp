@@ -78,9 +78,11 @@ Result<std::vector<X509Ptr>> parseCertificates(const std::string& pem, std::stri
     certificates.emplace_back(cert);
   }
   const unsigned long last = ERR_peek_last_error();
-  const bool cleanEnd = ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
+  const bool cleanEnd =
+      ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
   if (last != 0 && !cleanEnd) {
-    return makeError(Error::Code::Invalid, openSslError(std::string(what) + ": bad PEM certificate"));
+    return makeError(Error::Code::Invalid,
+                     openSslError(std::string(what) + ": bad PEM certificate"));
   }
   ERR_clear_error();
   if (certificates.empty()) {
@@ -106,9 +108,15 @@ Result<KeyPtr> parsePrivateKey(const std::string& pem) {
 /// creates one per connection). Lives as long as the cpprestsdk client that holds the callback.
 class TlsSetup {
 public:
-  static Result<std::shared_ptr<TlsSetup>> create(const KubeConfig& config) {
+  /// `serverName` is what the server certificate must name: the URL's host or tlsServerName.
+  static Result<std::shared_ptr<TlsSetup>> create(const KubeConfig& config,
+                                                  std::string serverName) {
     auto setup = std::make_shared<TlsSetup>();
     setup->verify_ = !config.insecureSkipTlsVerify;
+    if (serverName.size() >= 2 && serverName.front() == '[' && serverName.back() == ']') {
+      serverName = serverName.substr(1, serverName.size() - 2);
+    }
+    setup->serverName_ = std::move(serverName);
     if (!config.caPem.empty()) {
       Result<std::vector<X509Ptr>> authorities = parseCertificates(config.caPem, "CA");
       if (!authorities) {
@@ -175,13 +183,22 @@ public:
 
 private:
   static int verifyChain(X509_STORE_CTX* store, void* self) {
+    auto* setup = static_cast<TlsSetup*>(self);
+    // cpprestsdk checks the host name too (boost's rfc2818_verification), but only OpenSSL's own
+    // check says why it failed ("hostname mismatch" rather than "unspecified").
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store);
+    if (isIpLiteral(setup->serverName_)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, setup->serverName_.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, setup->serverName_.c_str(), setup->serverName_.size());
+    }
     const int verified = X509_verify_cert(store);
     if (verified <= 0) {
       const int error = X509_STORE_CTX_get_error(store);
-      // X509_V_OK here means the chain was fine but cpprestsdk's host-name check refused it.
-      std::string why = error == X509_V_OK ? "the server certificate does not match the host name"
-                                           : X509_verify_cert_error_string(error);
-      auto* setup = static_cast<TlsSetup*>(self);
+      std::string why = X509_verify_cert_error_string(error);
+      if (error == X509_V_ERR_HOSTNAME_MISMATCH || error == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        why += ": the server certificate is not valid for " + setup->serverName_;
+      }
       std::lock_guard lock(setup->mutex_);
       setup->lastVerifyFailure_ = std::move(why);
     }
@@ -189,6 +206,7 @@ private:
   }
 
   bool verify_ = true;
+  std::string serverName_;
   std::vector<X509Ptr> authorities_;
   std::vector<X509Ptr> clientChain_;
   KeyPtr clientKey_;
@@ -221,7 +239,8 @@ struct Exchange {
 
 /// The response body sink: cpprestsdk writes the body here as it arrives, and the caller takes it
 /// from the Exchange. Write-only; the read side is never used.
-class ExchangeBuffer final : public concurrency::streams::details::streambuf_state_manager<uint8_t> {
+class ExchangeBuffer final
+    : public concurrency::streams::details::streambuf_state_manager<uint8_t> {
 public:
   explicit ExchangeBuffer(std::shared_ptr<Exchange> exchange)
       : streambuf_state_manager(std::ios_base::out), exchange_(std::move(exchange)) {}
@@ -331,8 +350,8 @@ nlohmann::json parseJsonOrNull(const std::string& body) {
 class HttpKubeApi::Transport {
 public:
   Transport(KubeConfig config, Options options, std::shared_ptr<TlsSetup> tls,
-            std::unique_ptr<SystemClock> ownedClock, Clock& clock,
-            http::client::http_client client, http::client::http_client watchClient)
+            std::unique_ptr<SystemClock> ownedClock, Clock& clock, http::client::http_client client,
+            http::client::http_client watchClient)
       : config_(std::move(config)), options_(std::move(options)), tls_(std::move(tls)),
         ownedClock_(std::move(ownedClock)), clock_(clock),
         tokens_(config_.token, config_.tokenFile, clock_, options_.tokenRecheckInterval),
@@ -365,8 +384,8 @@ public:
         exchange->cancellation.cancel();
         observe(spec.method, 0, elapsed);
         if (end == WaitEnd::Stopped) {
-          return makeError(Error::Code::Cancelled, std::string(spec.method) + " " + spec.target +
-                                                       ": cancelled");
+          return makeError(Error::Code::Cancelled,
+                           std::string(spec.method) + " " + spec.target + ": cancelled");
         }
         return makeError(Error::Code::Timeout,
                          std::string(spec.method) + " " + spec.target + ": no response within " +
@@ -604,24 +623,23 @@ Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Opti
     return makeError(Error::Code::Invalid,
                      "requestTimeout must be positive and maxAttempts at least 1");
   }
-  Result<std::shared_ptr<TlsSetup>> tls = TlsSetup::create(config);
-  if (!tls) {
-    return tls.error();
-  }
-
   try {
     const web::uri base(config.server);
     if (base.host().empty()) {
       return makeError(Error::Code::Invalid, "server \"" + config.server + "\" has no host");
     }
     const std::string tlsName = config.tlsServerName.empty() ? base.host() : config.tlsServerName;
+    Result<std::shared_ptr<TlsSetup>> tls = TlsSetup::create(config, tlsName);
+    if (!tls) {
+      return tls.error();
+    }
 
     http::client::http_client_config requests =
-        clientConfig(config, *tls, std::chrono::duration_cast<std::chrono::microseconds>(
-                                       options.requestTimeout));
-    http::client::http_client_config watches =
-        clientConfig(config, *tls, std::chrono::duration_cast<std::chrono::microseconds>(
-                                       kWatchSocketIdleTimeout));
+        clientConfig(config, *tls,
+                     std::chrono::duration_cast<std::chrono::microseconds>(options.requestTimeout));
+    http::client::http_client_config watches = clientConfig(
+        config, *tls,
+        std::chrono::duration_cast<std::chrono::microseconds>(kWatchSocketIdleTimeout));
     // RFC 6066 allows no IP address in SNI; Go's crypto/tls does not send one either.
     requests.set_tlsext_sni_enabled(!isIpLiteral(tlsName));
     watches.set_tlsext_sni_enabled(!isIpLiteral(tlsName));
@@ -632,9 +650,9 @@ Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Opti
       ownedClock = std::make_unique<SystemClock>();
       clock = ownedClock.get();
     }
-    auto transport = std::make_unique<Transport>(
-        config, options, *tls, std::move(ownedClock), *clock,
-        http::client::http_client(base, requests), http::client::http_client(base, watches));
+    auto transport = std::make_unique<Transport>(config, options, *tls, std::move(ownedClock),
+                                                 *clock, http::client::http_client(base, requests),
+                                                 http::client::http_client(base, watches));
     if (Result<void> loaded = transport->tokens().load(); !loaded) {
       return loaded.error();
     }
@@ -768,9 +786,8 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
     std::string chunk;
     bool finished = false;
     std::optional<TransportFailure> failure;
-    const WaitEnd end = Transport::waitFor(*exchange, stop, deadline, [&] {
-      return !exchange->body.empty() || exchange->finished;
-    });
+    const WaitEnd end = Transport::waitFor(
+        *exchange, stop, deadline, [&] { return !exchange->body.empty() || exchange->finished; });
     {
       std::lock_guard lock(exchange->mutex);
       chunk = std::move(exchange->body);
@@ -807,7 +824,8 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
         if (failure->kind == TransportFailure::Kind::Cancelled) {
           return makeError(Error::Code::Cancelled, what + ": cancelled");
         }
-        return makeError(Error::Code::Unavailable, what + ": watch stream broken: " + failure->what);
+        return makeError(Error::Code::Unavailable,
+                         what + ": watch stream broken: " + failure->what);
       }
       const std::string_view rest = lines.pending();
       if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos) {

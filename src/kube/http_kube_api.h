@@ -23,7 +23,8 @@ namespace libcluster {
 ///   verification; it is also sent as the Host header, which the API server ignores.
 /// - A 429, or a 5xx on a GET/LIST/WATCH start or with Retry-After, is retried after Retry-After
 ///   (or a short backoff) within `maxAttempts` and `retryBudget`; then the Error carries
-///   `retryAfter`. A 401 with a token file re-reads the file and, if the token changed, retries once.
+///   `retryAfter`. A 401 with a token file re-reads the file and, if the token changed, retries
+///   once.
 /// - Transport failures are Unavailable (TLS failures name the reason, e.g. "certificate verify
 ///   failed"), deadlines Timeout, a stop request Cancelled. No exception escapes.
 class HttpKubeApi final : public KubeApi {

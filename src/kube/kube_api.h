@@ -70,7 +70,8 @@ public:
 
   virtual Result<nlohmann::json> get(const ResourcePath& path) = 0;
   /// One page (or the whole list when limit is 0): the List object as the server returned it.
-  virtual Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options) = 0;
+  virtual Result<nlohmann::json> list(const ResourcePath& collection,
+                                      const ListOptions& options) = 0;
   /// Blocks while the watch is open and calls `onEvent` for each event, in order.
   /// Returns success when the server ends the stream normally (e.g. timeoutSeconds passed).
   /// An ERROR event ends the watch and is returned as the Error its Status describes (410 or
@@ -82,7 +83,8 @@ public:
   virtual Result<nlohmann::json> create(const ResourcePath& collection,
                                         const nlohmann::json& object) = 0;
   /// PUT; a stale metadata.resourceVersion gives Conflict.
-  virtual Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object) = 0;
+  virtual Result<nlohmann::json> replace(const ResourcePath& path,
+                                         const nlohmann::json& object) = 0;
   /// RFC 7386 JSON merge patch (application/merge-patch+json).
   virtual Result<nlohmann::json> mergePatch(const ResourcePath& path,
                                             const nlohmann::json& patch) = 0;

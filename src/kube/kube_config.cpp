@@ -166,7 +166,8 @@ private:
     }
     config.caPem = *ca;
 
-    Result<std::string> serverName = optionalString(cluster, "tls-server-name", key + ".tls-server-name");
+    Result<std::string> serverName =
+        optionalString(cluster, "tls-server-name", key + ".tls-server-name");
     if (!serverName) {
       return serverName.error();
     }
@@ -220,7 +221,8 @@ private:
         !config.clientCertPem.empty() || !config.token.empty() || !config.tokenFile.empty();
     for (const char* unsupported : {"exec", "auth-provider", "username", "password"}) {
       if (user[unsupported].IsDefined() && !user[unsupported].IsNull() && !hasCredentials) {
-        return fail(key + "." + unsupported + ": not supported (use a token, tokenFile or client certificate)");
+        return fail(key + "." + unsupported +
+                    ": not supported (use a token, tokenFile or client certificate)");
       }
     }
     return {};
@@ -283,7 +285,8 @@ private:
       }
       const YAML::Node body = entry[bodyKey];
       if (!body.IsDefined() || !body.IsMap()) {
-        return fail(std::string(listKey) + "[" + name + "]." + bodyKey + ": missing or not a mapping");
+        return fail(std::string(listKey) + "[" + name + "]." + bodyKey +
+                    ": missing or not a mapping");
       }
       return body;
     }

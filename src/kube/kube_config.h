@@ -32,8 +32,8 @@ struct KubeConfig {
 
 /// Reads a kubeconfig file (current-context, or `context` when not empty). Relative file paths in
 /// it are resolved against the file's directory. Every problem (unreadable or not YAML, missing
-/// context, cluster or user, bad base64, unreadable certificate file, no server, credential plugins)
-/// is an Invalid Error whose message names the file and the key.
+/// context, cluster or user, bad base64, unreadable certificate file, no server, credential
+/// plugins) is an Invalid Error whose message names the file and the key.
 Result<KubeConfig> loadKubeconfig(const std::string& path, const std::string& context = "");
 
 /// Reads the configuration a pod gets from its service account: KUBERNETES_SERVICE_HOST and

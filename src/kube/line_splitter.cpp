@@ -40,8 +40,6 @@ std::optional<std::string> LineSplitter::nextLine() {
   }
 }
 
-std::string_view LineSplitter::pending() const {
-  return std::string_view(buffer_).substr(start_);
-}
+std::string_view LineSplitter::pending() const { return std::string_view(buffer_).substr(start_); }
 
 } // namespace libcluster

@@ -12,7 +12,8 @@ namespace libcluster {
 class LineSplitter {
 public:
   /// A line longer than `maxLineBytes` makes `overflowed()` true instead of growing without bound.
-  explicit LineSplitter(std::size_t maxLineBytes = 64 * 1024 * 1024) : maxLineBytes_(maxLineBytes) {}
+  explicit LineSplitter(std::size_t maxLineBytes = 64 * 1024 * 1024)
+      : maxLineBytes_(maxLineBytes) {}
 
   void append(std::string_view bytes);
 

@@ -68,10 +68,9 @@ protected:
 };
 
 TEST_F(KubeconfigTest, ReadsTokenAndCaDataOfTheCurrentContext) {
-  const Result<KubeConfig> config =
-      load(kubeconfig(std::string(kServer) + "    certificate-authority-data: " + kCaPemBase64 +
-                          "\n",
-                      "    token: abc.def\n", "    namespace: team-a\n"));
+  const Result<KubeConfig> config = load(
+      kubeconfig(std::string(kServer) + "    certificate-authority-data: " + kCaPemBase64 + "\n",
+                 "    token: abc.def\n", "    namespace: team-a\n"));
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->server, "https://10.0.0.1:6443");
@@ -125,10 +124,10 @@ TEST_F(KubeconfigTest, ReadsAnAbsoluteCaFile) {
 }
 
 TEST_F(KubeconfigTest, PrefersCaDataOverCaFile) {
-  const Result<KubeConfig> config = load(kubeconfig(
-      std::string(kServer) + "    certificate-authority: missing.crt\n" +
-          "    certificate-authority-data: " + kCaPemBase64 + "\n",
-      "    token: t\n"));
+  const Result<KubeConfig> config =
+      load(kubeconfig(std::string(kServer) + "    certificate-authority: missing.crt\n" +
+                          "    certificate-authority-data: " + kCaPemBase64 + "\n",
+                      "    token: t\n"));
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->caPem, kCaPem);
@@ -149,8 +148,8 @@ TEST_F(KubeconfigTest, ReadsClientCertificateAndKeyFiles) {
   dir_.write("client.crt", kCertPem);
   const std::string key = dir_.write("keys/client.key", kKeyPem);
 
-  const Result<KubeConfig> config = load(kubeconfig(
-      kServer, "    client-certificate: client.crt\n    client-key: " + key + "\n"));
+  const Result<KubeConfig> config = load(
+      kubeconfig(kServer, "    client-certificate: client.crt\n    client-key: " + key + "\n"));
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->clientCertPem, kCertPem);
@@ -190,10 +189,10 @@ TEST_F(KubeconfigTest, UsesTheNamedContextInsteadOfTheCurrentOne) {
 
 TEST_F(KubeconfigTest, SkipsTlsVerificationOnlyWhenTheFileSaysSo) {
   const Result<KubeConfig> absent = load(kubeconfig(kServer, "    token: t\n"));
-  const Result<KubeConfig> no =
-      load(kubeconfig(std::string(kServer) + "    insecure-skip-tls-verify: false\n", "    token: t\n"));
-  const Result<KubeConfig> yes =
-      load(kubeconfig(std::string(kServer) + "    insecure-skip-tls-verify: true\n", "    token: t\n"));
+  const Result<KubeConfig> no = load(
+      kubeconfig(std::string(kServer) + "    insecure-skip-tls-verify: false\n", "    token: t\n"));
+  const Result<KubeConfig> yes = load(
+      kubeconfig(std::string(kServer) + "    insecure-skip-tls-verify: true\n", "    token: t\n"));
 
   ASSERT_TRUE(absent && no && yes);
   EXPECT_FALSE(absent->insecureSkipTlsVerify);
@@ -210,7 +209,8 @@ TEST_F(KubeconfigTest, ReadsTheTlsServerName) {
 }
 
 TEST_F(KubeconfigTest, TakesAServerWithoutSchemeAsHttpsAndDropsATrailingSlash) {
-  const Result<KubeConfig> bare = load(kubeconfig("    server: api.example:6443\n", "    token: t\n"));
+  const Result<KubeConfig> bare =
+      load(kubeconfig("    server: api.example:6443\n", "    token: t\n"));
   const Result<KubeConfig> slash =
       load(kubeconfig("    server: https://api.example/prefix/\n", "    token: t\n"));
 
@@ -220,9 +220,10 @@ TEST_F(KubeconfigTest, TakesAServerWithoutSchemeAsHttpsAndDropsATrailingSlash) {
 }
 
 TEST_F(KubeconfigTest, AcceptsAContextWithoutUser) {
-  const Result<KubeConfig> config = load("current-context: ctx\n"
-                                         "clusters: [{name: c, cluster: {server: 'http://h:8080'}}]\n"
-                                         "contexts: [{name: ctx, context: {cluster: c}}]\n");
+  const Result<KubeConfig> config =
+      load("current-context: ctx\n"
+           "clusters: [{name: c, cluster: {server: 'http://h:8080'}}]\n"
+           "contexts: [{name: ctx, context: {cluster: c}}]\n");
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->server, "http://h:8080");
@@ -319,9 +320,10 @@ TEST_F(KubeconfigTest, RejectsAServerWithAnotherScheme) {
 }
 
 TEST_F(KubeconfigTest, RejectsBadBase64InCaData) {
-  expectInvalid(load(kubeconfig(std::string(kServer) + "    certificate-authority-data: '%%%notbase64'\n",
-                                "    token: t\n")),
-                "clusters[c].cluster.certificate-authority-data: not valid base64");
+  expectInvalid(
+      load(kubeconfig(std::string(kServer) + "    certificate-authority-data: '%%%notbase64'\n",
+                      "    token: t\n")),
+      "clusters[c].cluster.certificate-authority-data: not valid base64");
 }
 
 TEST_F(KubeconfigTest, RejectsBadBase64InClientData) {
@@ -329,16 +331,17 @@ TEST_F(KubeconfigTest, RejectsBadBase64InClientData) {
                                          "    client-key-data: " +
                                              std::string(kKeyPemBase64) + "\n")),
                 "users[u].user.client-certificate-data: not valid base64");
-  expectInvalid(load(kubeconfig(kServer, "    client-certificate-data: " +
-                                             std::string(kCertPemBase64) +
-                                             "\n    client-key-data: 'A'\n")),
-                "users[u].user.client-key-data: not valid base64");
+  expectInvalid(
+      load(kubeconfig(kServer, "    client-certificate-data: " + std::string(kCertPemBase64) +
+                                   "\n    client-key-data: 'A'\n")),
+      "users[u].user.client-key-data: not valid base64");
 }
 
 TEST_F(KubeconfigTest, RejectsAnUnreadableCaFile) {
-  expectInvalid(load(kubeconfig(std::string(kServer) + "    certificate-authority: nowhere/ca.crt\n",
-                                "    token: t\n")),
-                "clusters[c].cluster.certificate-authority: cannot read");
+  expectInvalid(
+      load(kubeconfig(std::string(kServer) + "    certificate-authority: nowhere/ca.crt\n",
+                      "    token: t\n")),
+      "clusters[c].cluster.certificate-authority: cannot read");
 }
 
 TEST_F(KubeconfigTest, RejectsAnUnreadableClientKeyFile) {
@@ -355,8 +358,8 @@ TEST_F(KubeconfigTest, RejectsAnUnreadableTokenFile) {
 }
 
 TEST_F(KubeconfigTest, RejectsACertificateWithoutKey) {
-  expectInvalid(load(kubeconfig(kServer, "    client-certificate-data: " +
-                                             std::string(kCertPemBase64) + "\n")),
+  expectInvalid(load(kubeconfig(
+                    kServer, "    client-certificate-data: " + std::string(kCertPemBase64) + "\n")),
                 "users[u].user: client-certificate and client-key must be given together");
 }
 
@@ -372,7 +375,8 @@ TEST_F(KubeconfigTest, RejectsCredentialPluginsItCannotRun) {
 }
 
 TEST_F(KubeconfigTest, RejectsATokenThatIsAList) {
-  expectInvalid(load(kubeconfig(kServer, "    token: [a, b]\n")), "users[u].user.token: not a string");
+  expectInvalid(load(kubeconfig(kServer, "    token: [a, b]\n")),
+                "users[u].user.token: not a string");
 }
 
 TEST(DecodeBase64, DecodesPaddedUnpaddedAndWrappedText) {
@@ -535,9 +539,8 @@ TEST_F(DefaultConfigTest, SaysWhatItTriedWhenNothingIsFound) {
 
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code, Error::Code::Invalid);
-  EXPECT_THAT(config.error().message,
-              AllOf(HasSubstr("in-cluster"), HasSubstr("$KUBECONFIG"),
-                    HasSubstr(dir_.path().string() + "/.kube/config")));
+  EXPECT_THAT(config.error().message, AllOf(HasSubstr("in-cluster"), HasSubstr("$KUBECONFIG"),
+                                            HasSubstr(dir_.path().string() + "/.kube/config")));
 }
 
 } // namespace

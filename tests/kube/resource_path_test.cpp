@@ -55,18 +55,18 @@ TEST(ResourcePath, ObjectKeepsEverythingButTheName) {
 
 nlohmann::json status(int code, const std::string& reason, const std::string& message) {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
-          {"code", code},     {"reason", reason},  {"message", message}};
+          {"code", code},     {"reason", reason},   {"message", message}};
 }
 
 TEST(ErrorFromStatus, MapsHttpCodesToErrorCodes) {
   const std::vector<std::pair<int, Error::Code>> cases = {
-      {400, Error::Code::Invalid},       {401, Error::Code::Unauthorized},
-      {403, Error::Code::Forbidden},     {404, Error::Code::NotFound},
-      {405, Error::Code::Invalid},       {409, Error::Code::Conflict},
-      {410, Error::Code::Gone},          {415, Error::Code::Invalid},
-      {422, Error::Code::Invalid},       {429, Error::Code::TooManyRequests},
-      {500, Error::Code::Unavailable},   {502, Error::Code::Unavailable},
-      {503, Error::Code::Unavailable},   {504, Error::Code::Timeout},
+      {400, Error::Code::Invalid},     {401, Error::Code::Unauthorized},
+      {403, Error::Code::Forbidden},   {404, Error::Code::NotFound},
+      {405, Error::Code::Invalid},     {409, Error::Code::Conflict},
+      {410, Error::Code::Gone},        {415, Error::Code::Invalid},
+      {422, Error::Code::Invalid},     {429, Error::Code::TooManyRequests},
+      {500, Error::Code::Unavailable}, {502, Error::Code::Unavailable},
+      {503, Error::Code::Unavailable}, {504, Error::Code::Timeout},
   };
   for (const auto& [http, code] : cases) {
     EXPECT_EQ(errorFromStatus(http, nullptr).code, code) << "HTTP " << http;

@@ -11,7 +11,8 @@ namespace libcluster {
 class TempDir {
 public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "libcluster-kube-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "libcluster-kube-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
       std::abort();
     }

@@ -1,0 +1,771 @@
+#include "kube/http_kube_api.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "fakes/fake_clock.h"
+#include "kube/kube_config.h"
+#include "kube/temp_dir.h"
+#include "support/test_api_server.h"
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ElementsAre;
+using testing::HasSubstr;
+using Steady = std::chrono::steady_clock;
+
+const ResourcePath kNamespaces{.resource = "namespaces"};
+
+ResourcePath podsIn(const std::string& namespaceName) {
+  return ResourcePath{.resource = "pods", .namespaceName = namespaceName};
+}
+
+nlohmann::json pod(const std::string& name,
+                   const nlohmann::json& labels = nlohmann::json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"spec", {{"containers", {{{"name", "app"}, {"image", "busybox"}}}}}}};
+}
+
+std::string nameOf(const nlohmann::json& object) {
+  return object.at("metadata").at("name").get<std::string>();
+}
+
+/// Every attempt the client reported through its request observer.
+class ObservedRequests {
+public:
+  HttpKubeApi::RequestObserver observer() {
+    return [this](std::string_view method, int code, std::chrono::nanoseconds) {
+      std::lock_guard lock(mutex_);
+      calls_.push_back(std::string(method) + " " + std::to_string(code));
+    };
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> calls_;
+};
+
+double secondsSince(Steady::time_point start) {
+  return std::chrono::duration<double>(Steady::now() - start).count();
+}
+
+class HttpKubeApiTest : public testing::Test {
+protected:
+  void SetUp() override { ASSERT_TRUE(server_.started()) << server_.error(); }
+
+  std::unique_ptr<HttpKubeApi> connect(const std::string& kubeconfigPath,
+                                       HttpKubeApi::Options options = {}) {
+    Result<KubeConfig> config = loadKubeconfig(kubeconfigPath);
+    if (!config) {
+      ADD_FAILURE() << config.error().message;
+      return nullptr;
+    }
+    return connect(std::move(config).value(), std::move(options));
+  }
+
+  std::unique_ptr<HttpKubeApi> connect(KubeConfig config, HttpKubeApi::Options options = {}) {
+    Result<std::unique_ptr<HttpKubeApi>> api =
+        HttpKubeApi::create(std::move(config), std::move(options));
+    if (!api) {
+      ADD_FAILURE() << api.error().message;
+      return nullptr;
+    }
+    return std::move(api).value();
+  }
+
+  KubeConfig tokenConfig() {
+    Result<KubeConfig> config = loadKubeconfig(server_.kubeconfigPath());
+    EXPECT_TRUE(config);
+    return config ? std::move(config).value() : KubeConfig{};
+  }
+
+  static void createNamespace(HttpKubeApi& api, const std::string& name) {
+    const Result<nlohmann::json> created = api.create(
+        kNamespaces, {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}});
+    ASSERT_TRUE(created) << created.error().message;
+  }
+
+  /// "METHOD code" of the requests the server logged whose path starts with `prefix`. The server
+  /// logs a request just after answering it (a watch only when the stream ends), so this waits
+  /// up to 3 s for at least `atLeast` entries, then a little longer for any late extra one.
+  std::vector<std::string> serverSaw(const std::string& prefix, size_t atLeast) {
+    const auto deadline = Steady::now() + 3s;
+    bool settled = false;
+    while (true) {
+      std::vector<std::string> seen;
+      for (const nlohmann::json& request : server_.requests()) {
+        const std::string path = request.value("path", "");
+        if (path.rfind(prefix, 0) == 0) {
+          seen.push_back(request.value("method", "") + " " +
+                         std::to_string(request.value("code", 0)));
+        }
+      }
+      if ((seen.size() >= atLeast && settled) || Steady::now() > deadline) {
+        return seen;
+      }
+      if (seen.size() >= atLeast) {
+        settled = true;
+        std::this_thread::sleep_for(200ms);
+      } else {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+  }
+
+  TestApiServer server_{TestApiServer::Options{.bookmarkIntervalSeconds = 1}};
+};
+
+TEST_F(HttpKubeApiTest, CreatesGetsReplacesAndDeletesAPod) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "crud");
+  const ResourcePath pods = podsIn("crud");
+
+  const Result<nlohmann::json> created = api->create(pods, pod("web-0", {{"app", "web"}}));
+  ASSERT_TRUE(created) << created.error().message;
+  Result<nlohmann::json> fetched = api->get(pods.object("web-0"));
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(fetched->at("metadata").at("labels").at("app"), "web");
+  nlohmann::json changed = *fetched;
+  changed["metadata"]["labels"]["tier"] = "front";
+  const Result<nlohmann::json> replaced = api->replace(pods.object("web-0"), changed);
+  ASSERT_TRUE(replaced) << replaced.error().message;
+  EXPECT_EQ(replaced->at("metadata").at("labels").at("tier"), "front");
+  EXPECT_NE(replaced->at("metadata").at("resourceVersion"),
+            fetched->at("metadata").at("resourceVersion"));
+  const Result<void> removed = api->remove(pods.object("web-0"));
+  ASSERT_TRUE(removed) << removed.error().message;
+
+  const Result<nlohmann::json> afterDelete = api->get(pods.object("web-0"));
+  ASSERT_FALSE(afterDelete);
+  EXPECT_EQ(afterDelete.error().code, Error::Code::NotFound);
+  EXPECT_THAT(afterDelete.error().message, HasSubstr("web-0"));
+}
+
+TEST_F(HttpKubeApiTest, CreatesListsAndDeletesNamespaces) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+
+  createNamespace(*api, "team-a");
+  const Result<nlohmann::json> listed = api->list(kNamespaces, {});
+  const Result<void> removed = api->remove(kNamespaces.object("team-a"));
+  const Result<void> removedAgain = api->remove(kNamespaces.object("team-a"));
+
+  ASSERT_TRUE(listed) << listed.error().message;
+  std::set<std::string> names;
+  for (const nlohmann::json& item : listed->at("items")) {
+    names.insert(nameOf(item));
+  }
+  EXPECT_TRUE(names.count("team-a") == 1 && names.count("default") == 1);
+  EXPECT_TRUE(removed) << removed.error().message;
+  ASSERT_FALSE(removedAgain);
+  EXPECT_EQ(removedAgain.error().code, Error::Code::NotFound);
+}
+
+TEST_F(HttpKubeApiTest, CreatingAnExistingObjectConflicts) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "dup");
+
+  ASSERT_TRUE(api->create(podsIn("dup"), pod("p")));
+  const Result<nlohmann::json> again = api->create(podsIn("dup"), pod("p"));
+
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Error::Code::Conflict);
+}
+
+TEST_F(HttpKubeApiTest, ListsAThousandPodsInTwoPagesCreatedFromEightThreads) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "paged");
+  const ResourcePath pods = podsIn("paged");
+  std::atomic<int> failures{0};
+  {
+    std::vector<std::jthread> writers;
+    for (int thread = 0; thread < 8; ++thread) {
+      writers.emplace_back([&, thread] {
+        for (int i = thread; i < 1000; i += 8) {
+          if (!api->create(pods, pod("pod-" + std::to_string(i), {{"app", "paged"}}))) {
+            ++failures;
+          }
+        }
+      });
+    }
+  }
+  ASSERT_EQ(failures.load(), 0);
+  server_.clearRequests();
+
+  const Result<nlohmann::json> first =
+      api->list(pods, {.labelSelector = "app=paged", .limit = 500});
+  ASSERT_TRUE(first) << first.error().message;
+  const std::string continueToken = first->at("metadata").value("continue", "");
+  ASSERT_FALSE(continueToken.empty());
+  const Result<nlohmann::json> second =
+      api->list(pods, {.labelSelector = "app=paged", .limit = 500, .continueToken = continueToken});
+  ASSERT_TRUE(second) << second.error().message;
+
+  EXPECT_EQ(first->at("items").size(), 500U);
+  EXPECT_EQ(second->at("items").size(), 500U);
+  EXPECT_EQ(second->at("metadata").value("continue", ""), "");
+  std::set<std::string> names;
+  for (const auto* page : {&*first, &*second}) {
+    for (const nlohmann::json& item : page->at("items")) {
+      names.insert(nameOf(item));
+    }
+  }
+  EXPECT_EQ(names.size(), 1000U);
+  const nlohmann::json requests = server_.requests();
+  ASSERT_EQ(requests.size(), 2U);
+  EXPECT_EQ(requests[0]["query"], "labelSelector=app%3Dpaged&limit=500");
+  EXPECT_THAT(requests[1]["query"].get<std::string>(), HasSubstr("&continue="));
+}
+
+TEST_F(HttpKubeApiTest, FiltersWithUrlEncodedSetSelectors) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "sel");
+  ASSERT_TRUE(api->create(podsIn("sel"), pod("a", {{"tier", "front"}})));
+  ASSERT_TRUE(api->create(podsIn("sel"), pod("b", {{"tier", "back"}})));
+  ASSERT_TRUE(api->create(podsIn("sel"), pod("c", {{"tier", "db"}})));
+
+  const Result<nlohmann::json> listed =
+      api->list(podsIn("sel"), {.labelSelector = "tier in (front,back),tier!=back"});
+
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->at("items").size(), 1U);
+  EXPECT_EQ(nameOf(listed->at("items")[0]), "a");
+}
+
+TEST_F(HttpKubeApiTest, WatchSeesAddedModifiedAndDeletedInOrder) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "watched");
+  const ResourcePath pods = podsIn("watched");
+  const Result<nlohmann::json> listed = api->list(pods, {});
+  ASSERT_TRUE(listed);
+  const std::string resourceVersion = listed->at("metadata").at("resourceVersion");
+  std::mutex mutex;
+  std::vector<std::string> seen;
+  std::optional<Result<void>> watchResult;
+
+  std::jthread watcher([&](std::stop_token stop) {
+    Result<void> result = api->watch(
+        pods, {.resourceVersion = resourceVersion, .timeout = 20s},
+        [&](const RawWatchEvent& event) {
+          if (event.type == "BOOKMARK") {
+            return true;
+          }
+          std::lock_guard lock(mutex);
+          seen.push_back(event.type + " " + nameOf(event.object));
+          return event.type != "DELETED";
+        },
+        stop);
+    std::lock_guard lock(mutex);
+    watchResult = std::move(result);
+  });
+  ASSERT_TRUE(api->create(pods, pod("w")));
+  ASSERT_TRUE(api->mergePatch(pods.object("w"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
+  ASSERT_TRUE(api->remove(pods.object("w")));
+  watcher.join();
+
+  EXPECT_THAT(seen, ElementsAre("ADDED w", "MODIFIED w", "DELETED w"));
+  ASSERT_TRUE(watchResult.has_value());
+  ASSERT_FALSE(*watchResult);
+  EXPECT_EQ(watchResult->error().code, Error::Code::Cancelled);
+}
+
+TEST_F(HttpKubeApiTest, WatchDeliversBookmarksWithAResourceVersion) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  std::string bookmarkVersion;
+
+  const Result<void> result = api->watch(podsIn("default"), {.resourceVersion = "", .timeout = 10s},
+                                         [&](const RawWatchEvent& event) {
+                                           if (event.type != "BOOKMARK") {
+                                             return true;
+                                           }
+                                           bookmarkVersion =
+                                               event.object.at("metadata").at("resourceVersion");
+                                           return false;
+                                         },
+                                         {});
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Cancelled);
+  EXPECT_FALSE(bookmarkVersion.empty());
+}
+
+TEST_F(HttpKubeApiTest, WatchEndsNormallyWhenTheServerTimesItOut) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  const auto start = Steady::now();
+
+  const Result<void> result =
+      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
+                 [](const RawWatchEvent&) { return true; }, {});
+
+  EXPECT_TRUE(result) << result.error().message;
+  EXPECT_LT(secondsSince(start), 5.0);
+}
+
+TEST_F(HttpKubeApiTest, QuietWatchOutlivesTheRequestTimeout) {
+  HttpKubeApi::Options options;
+  options.requestTimeout = 1s;
+  auto api = connect(server_.kubeconfigPath(), options);
+  ASSERT_TRUE(api);
+  createNamespace(*api, "quiet");
+  const auto start = Steady::now();
+
+  const Result<void> result = api->watch(podsIn("quiet"), {.timeout = 3s, .allowBookmarks = false},
+                                         [](const RawWatchEvent&) { return true; }, {});
+
+  EXPECT_TRUE(result) << result.error().message;
+  EXPECT_GE(secondsSince(start), 2.9);
+}
+
+TEST_F(HttpKubeApiTest, WatchFromAnExpiredResourceVersionIsGone) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  const Result<nlohmann::json> listed = api->list(podsIn("default"), {});
+  ASSERT_TRUE(listed);
+  ASSERT_TRUE(api->create(podsIn("default"), pod("bump")));
+  server_.expireHistory();
+
+  const Result<void> result =
+      api->watch(podsIn("default"),
+                 {.resourceVersion = listed->at("metadata").at("resourceVersion"), .timeout = 10s},
+                 [](const RawWatchEvent&) { return true; }, {});
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Gone);
+  EXPECT_THAT(result.error().message, HasSubstr("too old resource version"));
+}
+
+TEST_F(HttpKubeApiTest, StopCancelsABlockedWatchWithinOneSecond) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  std::stop_source stop;
+  std::optional<Result<void>> result;
+  Steady::time_point returned;
+
+  std::thread watcher([&] {
+    result = api->watch(
+        podsIn("default"), {.timeout = 60s}, [](const RawWatchEvent&) { return true; },
+        stop.get_token());
+    returned = Steady::now();
+  });
+  // The default namespace holds no pods, so the watch is quiet; give it time to open.
+  std::this_thread::sleep_for(500ms);
+  const auto stoppedAt = Steady::now();
+  stop.request_stop();
+  watcher.join();
+
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(*result);
+  EXPECT_EQ(result->error().code, Error::Code::Cancelled);
+  EXPECT_LT(std::chrono::duration<double>(returned - stoppedAt).count(), 1.0);
+}
+
+TEST_F(HttpKubeApiTest, DroppedWatchEndsAsUnavailable) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  std::optional<Result<void>> result;
+
+  std::thread watcher([&] {
+    result = api->watch(podsIn("default"), {.timeout = 30s, .allowBookmarks = false},
+                        [](const RawWatchEvent&) { return true; }, {});
+  });
+  const auto deadline = Steady::now() + 5s;
+  while (server_.stats().value("openWatches", 0) == 0 && Steady::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto droppedAt = Steady::now();
+  server_.dropWatches();
+  watcher.join();
+
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(*result);
+  EXPECT_EQ(result->error().code, Error::Code::Unavailable);
+  EXPECT_LT(secondsSince(droppedAt), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, ReplaceWithAStaleResourceVersionConflicts) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "occ");
+  const Result<nlohmann::json> created = api->create(podsIn("occ"), pod("p"));
+  ASSERT_TRUE(created);
+  nlohmann::json first = *created;
+  first["metadata"]["labels"]["v"] = "1";
+  ASSERT_TRUE(api->replace(podsIn("occ").object("p"), first));
+  nlohmann::json stale = *created;
+  stale["metadata"]["labels"]["v"] = "2";
+
+  const Result<nlohmann::json> replaced = api->replace(podsIn("occ").object("p"), stale);
+
+  ASSERT_FALSE(replaced);
+  EXPECT_EQ(replaced.error().code, Error::Code::Conflict);
+}
+
+TEST_F(HttpKubeApiTest, MergePatchesAndAppliesTheStatusSubresource) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "st");
+  ASSERT_TRUE(api->create(podsIn("st"), pod("p")));
+  ResourcePath status = podsIn("st").object("p");
+  status.subresource = "status";
+  server_.clearRequests();
+
+  const Result<nlohmann::json> patched =
+      api->mergePatch(status, {{"status", {{"phase", "Running"}, {"podIP", "10.0.0.7"}}}});
+  const Result<nlohmann::json> applied =
+      api->apply(status,
+                 {{"apiVersion", "v1"},
+                  {"kind", "Pod"},
+                  {"metadata", {{"name", "p"}, {"namespace", "st"}}},
+                  {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}},
+                 {.fieldManager = "libcluster-test", .force = true});
+  const Result<nlohmann::json> fetched = api->get(podsIn("st").object("p"));
+
+  ASSERT_TRUE(patched) << patched.error().message;
+  ASSERT_TRUE(applied) << applied.error().message;
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(fetched->at("status").at("phase"), "Running");
+  EXPECT_EQ(fetched->at("status").at("conditions")[0].at("type"), "Ready");
+  const nlohmann::json requests = server_.requests();
+  ASSERT_GE(requests.size(), 2U);
+  EXPECT_EQ(requests[0]["method"], "PATCH");
+  EXPECT_EQ(requests[0]["contentType"], "application/merge-patch+json");
+  EXPECT_EQ(requests[1]["contentType"], "application/apply-patch+yaml");
+  EXPECT_EQ(requests[1]["query"], "fieldManager=libcluster-test&force=true");
+  EXPECT_EQ(requests[1]["userAgent"], "libcluster/0.1");
+  EXPECT_EQ(requests[1]["accept"], "application/json");
+}
+
+TEST_F(HttpKubeApiTest, ApplyWithoutFieldManagerIsRejectedBeforeSending) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+
+  const Result<nlohmann::json> applied = api->apply(podsIn("default").object("p"), pod("p"), {});
+
+  ASSERT_FALSE(applied);
+  EXPECT_EQ(applied.error().code, Error::Code::Invalid);
+}
+
+TEST_F(HttpKubeApiTest, RetriesTooManyRequestsAfterRetryAfter) {
+  ObservedRequests observed;
+  HttpKubeApi::Options options;
+  options.observer = observed.observer();
+  auto api = connect(server_.kubeconfigPath(), options);
+  ASSERT_TRUE(api);
+  server_.failNext(1, 429, 1, "/api/v1/namespaces/default");
+  server_.clearRequests();
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  const double waited = secondsSince(start);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_GE(waited, 0.95);
+  EXPECT_LT(waited, 2.5);
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default", 2), ElementsAre("GET 429", "GET 200"));
+  EXPECT_THAT(observed.calls(), ElementsAre("GET 429", "GET 200"));
+}
+
+TEST_F(HttpKubeApiTest, RetriesTooManyRequestsEvenForWrites) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.failNext(1, 429, 1, "/api/v1/namespaces/default/pods");
+
+  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("after-429"));
+
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("POST 429", "POST 201"));
+}
+
+TEST_F(HttpKubeApiTest, GivesUpOnAServerErrorStormWithUnavailable) {
+  ObservedRequests observed;
+  HttpKubeApi::Options options;
+  options.observer = observed.observer();
+  auto api = connect(server_.kubeconfigPath(), options);
+  ASSERT_TRUE(api);
+  server_.failNext(100, 500, 0, "/api/v1/namespaces/default");
+  server_.clearRequests();
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
+  EXPECT_TRUE(fetched.error().retryAfter.has_value());
+  EXPECT_THAT(fetched.error().message, HasSubstr("injected failure"));
+  EXPECT_EQ(serverSaw("/api/v1/namespaces/default", 5).size(), 5U);
+  EXPECT_EQ(observed.calls().size(), 5U);
+  EXPECT_LT(secondsSince(start), 10.0);
+}
+
+TEST_F(HttpKubeApiTest, DoesNotResendAWriteAfterAServerError) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.failNext(1, 500, 0, "/api/v1/namespaces/default/pods");
+
+  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("once"));
+
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 1), ElementsAre("POST 500"));
+}
+
+TEST_F(HttpKubeApiTest, ResendsAWriteWhenTheServerSaysRetryAfter) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.failNext(1, 503, 1, "/api/v1/namespaces/default/pods");
+
+  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("later"));
+
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("POST 503", "POST 201"));
+}
+
+TEST_F(HttpKubeApiTest, ReturnsRetryAfterAtOnceWhenItExceedsTheBudget) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.failNext(1, 429, 60, "/api/v1/namespaces/default");
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::TooManyRequests);
+  EXPECT_EQ(fetched.error().retryAfter, std::chrono::milliseconds(60'000));
+  EXPECT_LT(secondsSince(start), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, RetriesAWatchStartAfterAServerError) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.failNext(1, 503, 0, "/api/v1/namespaces/default/pods");
+
+  const Result<void> result =
+      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
+                 [](const RawWatchEvent&) { return true; }, {});
+
+  EXPECT_TRUE(result) << result.error().message;
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("GET 503", "GET 200"));
+}
+
+TEST_F(HttpKubeApiTest, AWrongTokenIsUnauthorized) {
+  KubeConfig config = tokenConfig();
+  config.token = "not-the-token";
+  auto api = connect(config);
+  ASSERT_TRUE(api);
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::Unauthorized);
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default", 1), ElementsAre("GET 401"));
+}
+
+TEST_F(HttpKubeApiTest, AuthenticatesWithAClientCertificate) {
+  auto api = connect(server_.kubeconfigCertPath());
+  ASSERT_TRUE(api);
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(nameOf(*fetched), "default");
+}
+
+TEST_F(HttpKubeApiTest, RefusesAServerSignedByAnotherCaQuickly) {
+  TempDir dir;
+  const std::string base = (dir.path() / "other").string();
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         "-nodes -days 1 -subj /CN=other-ca -keyout " +
+                         base + ".key -out " + base + ".crt >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  KubeConfig config = tokenConfig();
+  std::ifstream in(base + ".crt");
+  config.caPem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto api = connect(config);
+  ASSERT_TRUE(api);
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(fetched.error().message, HasSubstr("certificate verify failed"));
+  EXPECT_LT(secondsSince(start), 5.0);
+}
+
+TEST_F(HttpKubeApiTest, VerifiesTheTlsServerNameOverride) {
+  KubeConfig good = tokenConfig();
+  good.tlsServerName = "localhost";
+  KubeConfig bad = tokenConfig();
+  bad.tlsServerName = "wrong.example";
+  auto goodApi = connect(good);
+  auto badApi = connect(bad);
+  ASSERT_TRUE(goodApi && badApi);
+
+  const Result<nlohmann::json> viaLocalhost = goodApi->get(kNamespaces.object("default"));
+  const Result<nlohmann::json> viaWrongName = badApi->get(kNamespaces.object("default"));
+
+  EXPECT_TRUE(viaLocalhost) << viaLocalhost.error().message;
+  ASSERT_FALSE(viaWrongName);
+  EXPECT_EQ(viaWrongName.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(viaWrongName.error().message, HasSubstr("hostname mismatch"));
+}
+
+TEST_F(HttpKubeApiTest, SkipsVerificationOnlyWhenInsecure) {
+  KubeConfig config = tokenConfig();
+  config.caPem.clear();
+  KubeConfig insecure = config;
+  insecure.insecureSkipTlsVerify = true;
+  auto systemTrust = connect(config);
+  auto insecureApi = connect(insecure);
+  ASSERT_TRUE(systemTrust && insecureApi);
+
+  const Result<nlohmann::json> verified = systemTrust->get(kNamespaces.object("default"));
+  const Result<nlohmann::json> unverified = insecureApi->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(verified);
+  EXPECT_THAT(verified.error().message, HasSubstr("certificate verify failed"));
+  EXPECT_TRUE(unverified) << unverified.error().message;
+}
+
+TEST_F(HttpKubeApiTest, FollowsARotatedTokenFileAfterA401) {
+  TempDir dir;
+  KubeConfig config = tokenConfig();
+  config.token.clear();
+  config.tokenFile = dir.write("token", "expired-token\n");
+  auto api = connect(config);
+  ASSERT_TRUE(api);
+
+  const Result<nlohmann::json> beforeRotation = api->get(kNamespaces.object("default"));
+  dir.write("token", server_.token() + "\n");
+  server_.clearRequests();
+  const Result<nlohmann::json> afterRotation = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(beforeRotation);
+  EXPECT_EQ(beforeRotation.error().code, Error::Code::Unauthorized);
+  ASSERT_TRUE(afterRotation) << afterRotation.error().message;
+  // The cached token was rejected once, then the re-read one was accepted.
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default", 2), ElementsAre("GET 401", "GET 200"));
+}
+
+TEST_F(HttpKubeApiTest, RereadsTheTokenFileEveryInterval) {
+  TempDir dir;
+  FakeClock clock;
+  KubeConfig config = tokenConfig();
+  config.token.clear();
+  config.tokenFile = dir.write("token", server_.token());
+  HttpKubeApi::Options options;
+  options.clock = &clock;
+  auto api = connect(config, options);
+  ASSERT_TRUE(api);
+  ASSERT_TRUE(api->get(kNamespaces.object("default")));
+
+  dir.write("token", "revoked");
+  const Result<nlohmann::json> beforeInterval = api->get(kNamespaces.object("default"));
+  clock.advance(61s);
+  const Result<nlohmann::json> afterInterval = api->get(kNamespaces.object("default"));
+
+  EXPECT_TRUE(beforeInterval) << beforeInterval.error().message;
+  ASSERT_FALSE(afterInterval);
+  EXPECT_EQ(afterInterval.error().code, Error::Code::Unauthorized);
+}
+
+TEST_F(HttpKubeApiTest, TimesOutASlowServer) {
+  HttpKubeApi::Options options;
+  options.requestTimeout = 500ms;
+  auto api = connect(server_.kubeconfigPath(), options);
+  ASSERT_TRUE(api);
+  server_.setLatency(3s);
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  server_.setLatency(0ms);
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::Timeout);
+  EXPECT_LT(secondsSince(start), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, ReportsARefusedConnectionAsUnavailable) {
+  KubeConfig config = tokenConfig();
+  // Port 1 on loopback: nothing listens there.
+  config.server = "https://127.0.0.1:1";
+  auto api = connect(config);
+  ASSERT_TRUE(api);
+  const auto start = Steady::now();
+
+  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
+  EXPECT_LT(secondsSince(start), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, ServesCallsFromManyThreadsWhileAWatchIsOpen) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "busy");
+  std::atomic<int> added{0};
+  std::stop_source stopWatch;
+  std::jthread watcher([&] {
+    (void)api->watch(
+        podsIn("busy"), {.timeout = 30s},
+        [&](const RawWatchEvent& event) {
+          if (event.type == "ADDED") {
+            ++added;
+          }
+          return true;
+        },
+        stopWatch.get_token());
+  });
+  std::atomic<int> failures{0};
+
+  {
+    std::vector<std::jthread> workers;
+    for (int thread = 0; thread < 6; ++thread) {
+      workers.emplace_back([&, thread] {
+        for (int i = 0; i < 20; ++i) {
+          const std::string name = "t" + std::to_string(thread) + "-" + std::to_string(i);
+          if (!api->create(podsIn("busy"), pod(name)) || !api->get(podsIn("busy").object(name)) ||
+              !api->list(podsIn("busy"), {.limit = 5})) {
+            ++failures;
+          }
+        }
+      });
+    }
+  }
+  const auto deadline = Steady::now() + 10s;
+  while (added.load() < 120 && Steady::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  stopWatch.request_stop();
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(added.load(), 120);
+}
+
+} // namespace
+} // namespace libcluster
