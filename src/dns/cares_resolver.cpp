@@ -200,56 +200,91 @@ std::string quoted(const std::string& name) { return "'" + name + "'"; }
 
 } // namespace
 
-/// One record type asked for one name, walking the candidate names of the search list until one
-/// answers. Lives on the caller's stack for one run(); c-ares calls back into it.
+/// The record types asked for one name, walking the candidate names of the search list together,
+/// as getaddrinfo does: the first candidate where any type has records is the answer. Lives on the
+/// caller's stack for one run(); c-ares calls back into its queries.
 struct CaresResolver::Lookup {
-  Lookup(ares_channel channel, int type, std::string_view typeName, std::string name,
-         std::vector<std::string> candidates)
-      : channel(channel), type(type), typeName(typeName), name(std::move(name)),
-        candidates(std::move(candidates)) {}
+  struct Query {
+    Lookup* lookup;
+    int type;
+    std::string_view typeName;
+    int status = ARES_ENOTFOUND;
+    bool sawNoData = false;
+    std::vector<unsigned char> answer{};
+
+    // "A lookup of 'app'", with the names tried when the search list was used.
+    std::string describe() const { return std::string(typeName) + " lookup of " + lookup->tried(); }
+    Error failure() const { return caresError(status, describe()); }
+  };
+
+  Lookup(ares_channel channel, std::string name, std::vector<std::string> candidates,
+         std::vector<std::pair<int, std::string_view>> types)
+      : channel(channel), name(std::move(name)), candidates(std::move(candidates)) {
+    for (const auto& [type, typeName] : types) {
+      queries.push_back(Query{this, type, typeName});
+    }
+  }
+  Lookup(const Lookup&) = delete;
+  Lookup& operator=(const Lookup&) = delete;
 
   ares_channel channel;
-  int type;
-  std::string_view typeName;
   std::string name;
   std::vector<std::string> candidates;
+  std::vector<Query> queries;
   std::size_t index = 0;
+  std::size_t outstanding = 0;
   bool done = false;
-  int status = ARES_ENOTFOUND;
-  bool sawNoData = false;
-  std::vector<unsigned char> answer;
 
   void send() {
-    ares_query(channel, candidates[index].c_str(), ns_c_in, type, &Lookup::onAnswer, this);
+    outstanding = queries.size();
+    // c-ares may call back before ares_query returns (e.g. for a bad name), which can only
+    // settle the candidate once the last query is sent.
+    const std::string candidate = candidates[index];
+    for (Query& query : queries) {
+      ares_query(channel, candidate.c_str(), ns_c_in, query.type, &Lookup::onAnswer, &query);
+    }
   }
 
   static void onAnswer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-    auto* lookup = static_cast<Lookup*>(arg);
-    if (status == ARES_SUCCESS && abuf != nullptr && alen > 0) {
-      lookup->answer.assign(abuf, abuf + alen);
-      lookup->status = ARES_SUCCESS;
-      lookup->done = true;
-      return;
+    auto* query = static_cast<Query*>(arg);
+    if (status == ARES_SUCCESS && (abuf == nullptr || alen <= 0)) {
+      status = ARES_EBADRESP;
     }
-    const bool nothingThere = status == ARES_ENOTFOUND || status == ARES_ENODATA;
-    lookup->sawNoData = lookup->sawNoData || status == ARES_ENODATA;
-    // Only a definite "nothing there" moves on to the next candidate. After any other failure
-    // the answer for this candidate is unknown, and a later candidate is a different name.
-    if (nothingThere && lookup->index + 1 < lookup->candidates.size()) {
-      ++lookup->index;
-      lookup->send();
-      return;
+    query->status = status;
+    query->sawNoData = query->sawNoData || status == ARES_ENODATA;
+    if (status == ARES_SUCCESS) {
+      query->answer.assign(abuf, abuf + alen);
     }
-    lookup->status = (status == ARES_ENOTFOUND && lookup->sawNoData) ? ARES_ENODATA : status;
-    if (lookup->status == ARES_SUCCESS) {
-      lookup->status = ARES_EBADRESP; // success without an answer buffer
+    Lookup* lookup = query->lookup;
+    if (--lookup->outstanding == 0) {
+      lookup->settle();
     }
-    lookup->done = true;
   }
 
-  // "A lookup of 'app'", with the names tried when the search list was used.
-  std::string describe() const {
-    std::string text = std::string(typeName) + " lookup of " + quoted(name);
+  void settle() {
+    const bool nothingThere = std::all_of(queries.begin(), queries.end(), [](const Query& q) {
+      return q.status == ARES_ENOTFOUND || q.status == ARES_ENODATA;
+    });
+    // Only a definite "nothing there" moves on to the next candidate. After any other failure
+    // the answer for this candidate is unknown, and a later candidate is a different name.
+    if (nothingThere && index + 1 < candidates.size()) {
+      ++index;
+      send();
+      return;
+    }
+    for (Query& query : queries) {
+      // NXDOMAIN for the last candidate, but an earlier one exists: say "no records", as c-ares'
+      // own search does.
+      if (query.status == ARES_ENOTFOUND && query.sawNoData) {
+        query.status = ARES_ENODATA;
+      }
+    }
+    done = true;
+  }
+
+  // "'app'", or "'app' (tried 'app.test', 'app')" when the search list was used.
+  std::string tried() const {
+    std::string text = quoted(name);
     if (candidates.size() > 1 || candidates.front() != name) {
       text += " (tried";
       for (std::size_t i = 0; i <= index && i < candidates.size(); ++i) {
@@ -259,8 +294,6 @@ struct CaresResolver::Lookup {
     }
     return text;
   }
-
-  Error failure() const { return caresError(status, describe()); }
 };
 
 Result<std::unique_ptr<CaresResolver>> CaresResolver::create(CaresResolverOptions options) {
@@ -344,11 +377,11 @@ std::vector<std::string> CaresResolver::candidateNames(const std::string& name) 
   return names;
 }
 
-Result<void> CaresResolver::run(std::vector<Lookup*> lookups, std::stop_token stop) {
+Result<void> CaresResolver::run(Lookup& lookup, std::stop_token stop) {
   std::uint64_t drained = 0;
   while (read(wakeFd_, &drained, sizeof drained) > 0) {
   }
-  const std::string& name = lookups.front()->name;
+  const std::string& name = lookup.name;
   if (stop.stop_requested()) {
     return Error{Error::Code::Cancelled, "lookup of " + quoted(name) + " was stopped"};
   }
@@ -359,13 +392,8 @@ Result<void> CaresResolver::run(std::vector<Lookup*> lookups, std::stop_token st
   });
 
   const steady_clock::time_point deadline = steady_clock::now() + options_.timeout;
-  for (Lookup* lookup : lookups) {
-    lookup->send();
-  }
-  const auto pending = [&] {
-    return std::any_of(lookups.begin(), lookups.end(), [](const Lookup* l) { return !l->done; });
-  };
-  while (pending()) {
+  lookup.send();
+  while (!lookup.done) {
     if (stop.stop_requested()) {
       ares_cancel(channel_);
       return Error{Error::Code::Cancelled, "lookup of " + quoted(name) + " was stopped"};
@@ -477,31 +505,29 @@ Result<std::vector<DnsAddress>> CaresResolver::resolveAddresses(const std::strin
   if (name.empty()) {
     return Error{Error::Code::Invalid, "cannot resolve an empty name"};
   }
-  const std::vector<std::string> candidates = candidateNames(name);
-  Lookup a{channel_, ns_t_a, "A", name, candidates};
-  Lookup aaaa{channel_, ns_t_aaaa, "AAAA", name, candidates};
-  std::vector<Lookup*> lookups;
+  std::vector<std::pair<int, std::string_view>> types;
   if (family != AddressFamily::IPv6) {
-    lookups.push_back(&a);
+    types.emplace_back(ns_t_a, "A");
   }
   if (family != AddressFamily::IPv4) {
-    lookups.push_back(&aaaa);
+    types.emplace_back(ns_t_aaaa, "AAAA");
   }
-  Result<void> ran = run(lookups, std::move(stop));
+  Lookup lookup(channel_, name, candidateNames(name), std::move(types));
+  Result<void> ran = run(lookup, std::move(stop));
   if (!ran) {
     return ran.error();
   }
 
   std::vector<Result<std::vector<DnsAddress>>> results;
-  for (const Lookup* lookup : lookups) {
-    if (lookup->status != ARES_SUCCESS) {
-      results.emplace_back(lookup->failure());
+  for (const Lookup::Query& query : lookup.queries) {
+    if (query.status != ARES_SUCCESS) {
+      results.emplace_back(query.failure());
       continue;
     }
     Result<std::vector<DnsAddress>> parsed =
-        parseAddresses(lookup->answer, lookup->type, lookup->describe());
+        parseAddresses(query.answer, query.type, query.describe());
     if (parsed && parsed->empty()) {
-      results.emplace_back(caresError(ARES_ENODATA, lookup->describe()));
+      results.emplace_back(caresError(ARES_ENODATA, query.describe()));
     } else {
       results.push_back(std::move(parsed));
     }
@@ -534,11 +560,12 @@ Result<std::vector<DnsService>> CaresResolver::resolveServices(const std::string
   if (name.empty()) {
     return Error{Error::Code::Invalid, "cannot resolve an empty name"};
   }
-  Lookup srv{channel_, ns_t_srv, "SRV", name, candidateNames(name)};
-  Result<void> ran = run({&srv}, std::move(stop));
+  Lookup lookup(channel_, name, candidateNames(name), {{ns_t_srv, "SRV"}});
+  Result<void> ran = run(lookup, std::move(stop));
   if (!ran) {
     return ran.error();
   }
+  const Lookup::Query& srv = lookup.queries.front();
   if (srv.status != ARES_SUCCESS) {
     return srv.failure();
   }
@@ -550,13 +577,17 @@ Result<std::vector<DnsService>> CaresResolver::resolveServices(const std::string
   if (status != ARES_SUCCESS) {
     return caresError(status, srv.describe());
   }
+  std::size_t count = 0;
+  for (const ares_srv_reply* reply = head; reply != nullptr; reply = reply->next) {
+    ++count;
+  }
   const std::optional<std::vector<seconds>> ttls = srvTtls(srv.answer);
+  if (!ttls || ttls->size() != count) {
+    return caresError(ARES_EBADRESP, srv.describe());
+  }
   std::vector<DnsService> services;
   std::size_t i = 0;
   for (const ares_srv_reply* reply = head; reply != nullptr; reply = reply->next, ++i) {
-    if (!ttls || i >= ttls->size()) {
-      return caresError(ARES_EBADRESP, srv.describe());
-    }
     // RFC 2782: a target of "." means the service is decidedly not available at this name.
     if (reply->host == nullptr || reply->host[0] == '\0') {
       continue;

@@ -278,6 +278,17 @@ TEST_F(CaresResolverIntegrationTest, ExpandsAShortNameWithTheSearchList) {
   EXPECT_THAT(addressesOf(*found), ElementsAre("10.0.0.1"));
 }
 
+TEST_F(CaresResolverIntegrationTest, AnyStopsAtTheFirstCandidateWithAddresses) {
+  // app.test has an A record and no AAAA: the AAAA query must not go on to the bare name 'app'
+  // (which dnsmasq refuses), just as getaddrinfo settles on the first name that has addresses.
+  auto dns = resolver({.searchDomains = {"test"}, .ndots = 1});
+
+  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("app", AddressFamily::Any, {});
+
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_THAT(addressesOf(*found), ElementsAre("10.0.0.1"));
+}
+
 TEST_F(CaresResolverIntegrationTest, StopsSearchingWhenACandidateFails) {
   // app.example is refused, so whether it exists is unknown: app.test is not the answer.
   auto dns = resolver({.searchDomains = {"example", "test"}, .ndots = 1});

@@ -66,6 +66,20 @@ TEST(CaresResolverTest, RejectsAnEmptyName) {
   EXPECT_EQ(resolver->resolveServices("", {}).error().code, Code::Invalid);
 }
 
+TEST(CaresResolverTest, RejectsANameThatIsNotADomainName) {
+  SilentUdpServer silent;
+  auto resolver = makeResolver({.servers = {loopbackServer(silent.port())}});
+  const std::string longLabel(64, 'a');
+
+  Result<std::vector<DnsAddress>> addresses =
+      resolver->resolveAddresses(longLabel + ".test", AddressFamily::Any, {});
+
+  ASSERT_FALSE(addresses);
+  EXPECT_EQ(addresses.error().code, Code::Invalid) << addresses.error().message;
+  EXPECT_EQ(resolver->resolveServices("a..test", {}).error().code, Code::Invalid);
+  EXPECT_FALSE(silent.waitForDatagram(0ms));
+}
+
 TEST(CaresResolverTest, TriesTheSearchDomainsFirstForAShortName) {
   auto resolver = makeResolver(
       {.searchDomains = {"default.svc.cluster.local", "svc.cluster.local"}, .ndots = 5});
