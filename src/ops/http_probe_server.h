@@ -32,7 +32,7 @@ public:
   using Handler = std::function<HttpResponse()>;
 
   struct Options {
-    std::string bindAddress;
+    std::string bindAddress{};
     /// The whole exchange (request in, response out) must finish within this.
     std::chrono::milliseconds requestTimeout{5000};
     /// Request line plus headers; larger requests get 431.
