@@ -35,6 +35,100 @@ std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const K
   return candidates;
 }
 
+std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::json>& slices,
+                                                 const KubernetesSource& source,
+                                                 const std::string& basename,
+                                                 const std::string& sourceName) {
+  std::vector<Candidate> candidates;
+  const auto flag = [](const nlohmann::json& conditions, const char* key, bool fallback) {
+    auto it = conditions.find(key);
+    return it != conditions.end() && it->is_boolean() ? it->get<bool>() : fallback;
+  };
+  for (const nlohmann::json& slice : slices) {
+    if (!slice.is_object()) {
+      continue;
+    }
+    const std::string addressType = slice.value("addressType", "");
+    const bool sliceIsV6 = addressType == "IPv6";
+    if (addressType == "FQDN" ||
+        (source.ipFamily == KubernetesSource::IpFamily::IPv4 && sliceIsV6) ||
+        (source.ipFamily == KubernetesSource::IpFamily::IPv6 && !sliceIsV6)) {
+      continue;
+    }
+    const std::string namespaceName =
+        slice.contains("metadata") && slice["metadata"].is_object()
+            ? slice["metadata"].value("namespace", "")
+            : "";
+    auto endpoints = slice.find("endpoints");
+    if (endpoints == slice.end() || !endpoints->is_array()) {
+      continue;
+    }
+    for (const nlohmann::json& endpoint : *endpoints) {
+      if (!endpoint.is_object()) {
+        continue;
+      }
+      auto addresses = endpoint.find("addresses");
+      if (addresses == endpoint.end() || !addresses->is_array() || addresses->empty() ||
+          !addresses->front().is_string()) {
+        continue;
+      }
+      static const nlohmann::json kNoConditions = nlohmann::json::object();
+      auto found = endpoint.find("conditions");
+      const nlohmann::json& conditions =
+          found != endpoint.end() && found->is_object() ? *found : kNoConditions;
+      // EndpointSlice semantics: a missing ready/serving means unknown, read as ready.
+      const bool ready = flag(conditions, "ready", true);
+      const bool serving = flag(conditions, "serving", ready);
+      const bool terminating = flag(conditions, "terminating", false);
+      if (terminating && !source.includeTerminating) {
+        continue;
+      }
+      if (source.readiness == KubernetesSource::Readiness::ReadyOnly && !serving) {
+        continue;
+      }
+      const std::string address = addresses->front().get<std::string>();
+      std::string podName;
+      if (auto ref = endpoint.find("targetRef"); ref != endpoint.end() && ref->is_object()) {
+        podName = ref->value("name", "");
+      }
+      std::string node;
+      switch (source.mode) {
+      case KubernetesSource::Mode::Ip:
+        node = ipNodeName(basename, address);
+        break;
+      case KubernetesSource::Mode::Dns:
+        node = dnsNodeName(basename, address, namespaceName, source.clusterDomain);
+        break;
+      case KubernetesSource::Mode::Hostname: {
+        std::string hostname = endpoint.value("hostname", "");
+        if (hostname.empty()) {
+          hostname = podName;
+        }
+        if (hostname.empty()) {
+          continue;
+        }
+        node = hostnameNodeName(basename, hostname, source.serviceName, namespaceName,
+                                source.clusterDomain);
+        break;
+      }
+      }
+      Candidate candidate;
+      candidate.member.node = std::move(node);
+      candidate.member.pod = podName;
+      for (const nlohmann::json& ip : *addresses) {
+        if (ip.is_string() && candidate.member.ips.size() < 2) {
+          candidate.member.ips.push_back(ip.get<std::string>());
+        }
+      }
+      candidate.member.source = sourceName;
+      candidate.member.ready = ready;
+      candidate.podName = podName;
+      candidates.push_back(std::move(candidate));
+    }
+  }
+  return candidates;
+}
+
 std::vector<Candidate> membersFromNodes(const std::vector<std::string>& nodes, const std::string& sourceName) {
   std::vector<Candidate> candidates;
   for (const std::string& node : nodes) {

@@ -34,6 +34,15 @@ struct SourceSnapshot {
 std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
                                        const std::string& basename, const std::string& sourceName);
 
+/// The members a kubernetes source with resource endpointSlices contributes, from the
+/// EndpointSlices of its service (already filtered by namespace and service). Readiness uses the
+/// endpoint conditions: ReadyOnly admits `serving` endpoints, and terminating ones leave unless
+/// includeTerminating. hostname mode uses the endpoint's hostname, else its target pod's name.
+std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::json>& slices,
+                                                 const KubernetesSource& source,
+                                                 const std::string& basename,
+                                                 const std::string& sourceName);
+
 /// Static members (epmd source, or any list of node names).
 std::vector<Candidate> membersFromNodes(const std::vector<std::string>& nodes, const std::string& sourceName);
 

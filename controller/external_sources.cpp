@@ -1,0 +1,234 @@
+#include "controller/external_sources.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+
+namespace libcluster {
+
+using namespace std::chrono_literals;
+
+ExternalSources::ExternalSources(Resolver& resolver, UrlFetcher fetch, Clock& clock,
+                                 std::function<void(const std::string&)> onChange)
+    : resolver_(resolver), fetch_(std::move(fetch)), clock_(clock), onChange_(std::move(onChange)) {}
+
+std::string ExternalSources::entryKey(const std::string& topologyKey, const TopologySource& source,
+                                      const std::string& basename) {
+  // The whole source is part of the key, so an edited source is a new entry resolved at once.
+  TopologySpec single;
+  single.sources = {source};
+  return topologyKey + "\n" + basename + "\n" + toJson(single)["sources"].dump();
+}
+
+void ExternalSources::track(const std::string& topologyKey, const TopologySpec& spec) {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, Entry> kept;
+  for (const TopologySource& source : spec.sources) {
+    if (!source.dns && !source.rancher) {
+      continue;
+    }
+    const std::string basename = source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename;
+    const std::string key = entryKey(topologyKey, source, basename);
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      kept.emplace(key, std::move(it->second));
+      entries_.erase(it);
+    } else {
+      kept.emplace(key, Entry{topologyKey, source, basename, {}, std::nullopt, false, clock_.now()});
+    }
+  }
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.topologyKey == topologyKey) {
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  entries_.merge(kept);
+  changed_.notify_all();
+}
+
+void ExternalSources::untrack(const std::string& topologyKey) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const auto& item) { return item.second.topologyKey == topologyKey; });
+}
+
+SourceSnapshot ExternalSources::snapshot(const std::string& topologyKey, const TopologySource& source,
+                                         const std::string& basename) const {
+  std::lock_guard lock(mutex_);
+  SourceSnapshot snapshot{source.name, source.kind(), {}, std::nullopt, false};
+  if (auto it = entries_.find(entryKey(topologyKey, source, basename)); it != entries_.end()) {
+    snapshot.candidates = it->second.candidates;
+    snapshot.error = it->second.error;
+    snapshot.answered = it->second.answered;
+  }
+  return snapshot;
+}
+
+void ExternalSources::run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    refreshDue(stop);
+    std::unique_lock lock(mutex_);
+    Clock::MonotonicTime next = clock_.now() + 60s;
+    for (const auto& [key, entry] : entries_) {
+      next = std::min(next, entry.due);
+    }
+    // Wake for the next due entry, a newly tracked source, or stop; the wait is bounded so a
+    // FakeClock-driven caller never blocks here.
+    const auto wait = std::min<std::chrono::nanoseconds>(next - clock_.now(), 1s);
+    if (wait > 0ns) {
+      changed_.wait_for(lock, stop, wait, [] { return false; });
+    }
+  }
+}
+
+void ExternalSources::refreshDue(std::stop_token stop) {
+  std::vector<std::pair<std::string, Entry>> due;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = clock_.now();
+    for (const auto& [key, entry] : entries_) {
+      if (entry.due <= now) {
+        due.emplace_back(key, entry);
+      }
+    }
+  }
+  for (auto& [key, entry] : due) {
+    if (stop.stop_requested()) {
+      return;
+    }
+    Outcome outcome = resolve(entry, stop);
+    if (!outcome.members && outcome.members.error().code == Error::Code::Cancelled) {
+      return;
+    }
+    bool changed = false;
+    std::string topologyKey;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = entries_.find(key);
+      if (it == entries_.end()) {
+        continue; // untracked while resolving
+      }
+      Entry& current = it->second;
+      topologyKey = current.topologyKey;
+      current.due = clock_.now() + outcome.refreshAfter;
+      if (outcome.members) {
+        std::vector<Candidate> members = std::move(outcome.members).value();
+        auto sameNodes = [](const std::vector<Candidate>& a, const std::vector<Candidate>& b) {
+          return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                            [](const Candidate& x, const Candidate& y) { return x.member == y.member; });
+        };
+        changed = !current.answered || current.error.has_value() || !sameNodes(current.candidates, members);
+        current.candidates = std::move(members);
+        current.error.reset();
+        current.answered = true;
+      } else {
+        changed = current.error != outcome.members.error();
+        if (changed) {
+          logWarn("source lookup failed",
+                  {{"object", current.topologyKey},
+                   {"source", current.source.name},
+                   {"error", outcome.members.error().message}});
+        }
+        current.error = outcome.members.error();
+      }
+    }
+    if (changed && onChange_) {
+      onChange_(topologyKey);
+    }
+  }
+}
+
+ExternalSources::Outcome ExternalSources::resolve(const Entry& entry, std::stop_token stop) {
+  if (entry.source.dns) {
+    return resolveDns(entry, stop);
+  }
+  return resolveRancher(entry, stop);
+}
+
+ExternalSources::Outcome ExternalSources::resolveDns(const Entry& entry, std::stop_token stop) {
+  const DnsSource& dns = *entry.source.dns;
+  const std::chrono::seconds minRefresh(dns.minRefreshSeconds);
+  const std::chrono::seconds maxRefresh(dns.maxRefreshSeconds);
+  auto clampTtl = [&](std::chrono::seconds ttl) { return std::clamp(ttl, minRefresh, maxRefresh); };
+
+  if (dns.recordType == DnsSource::RecordType::Srv) {
+    Result<std::vector<DnsService>> answer = resolver_.resolveServices(dns.name, stop);
+    if (!answer) {
+      return {answer.error(), minRefresh};
+    }
+    std::vector<std::string> targets;
+    std::chrono::seconds ttl = maxRefresh;
+    for (const DnsService& service : *answer) {
+      targets.push_back(service.target);
+      ttl = std::min(ttl, service.ttl);
+    }
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    std::vector<std::string> nodes;
+    for (const std::string& target : targets) {
+      nodes.push_back(entry.basename + "@" + target);
+    }
+    return {membersFromNodes(nodes, entry.source.name), clampTtl(ttl)};
+  }
+
+  const AddressFamily family = dns.ipFamily == DnsSource::IpFamily::IPv4   ? AddressFamily::IPv4
+                               : dns.ipFamily == DnsSource::IpFamily::IPv6 ? AddressFamily::IPv6
+                                                                           : AddressFamily::Any;
+  Result<std::vector<DnsAddress>> answer = resolver_.resolveAddresses(dns.name, family, stop);
+  if (!answer) {
+    return {answer.error(), minRefresh};
+  }
+  std::vector<std::string> addresses;
+  std::chrono::seconds ttl = maxRefresh;
+  for (const DnsAddress& address : *answer) {
+    addresses.push_back(address.address);
+    ttl = std::min(ttl, address.ttl);
+  }
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  return {membersFromAddresses(addresses, entry.basename, entry.source.name), clampTtl(ttl)};
+}
+
+ExternalSources::Outcome ExternalSources::resolveRancher(const Entry& entry, std::stop_token stop) {
+  const std::chrono::seconds interval(entry.source.rancher->pollIntervalSeconds);
+  if (!fetch_) {
+    return {Error{Error::Code::Unavailable, "no HTTP client for rancher sources"}, interval};
+  }
+  Result<std::string> body = fetch_(entry.source.rancher->url, stop);
+  if (!body) {
+    return {body.error(), interval};
+  }
+  Result<std::vector<std::string>> ips = parseRancherContainers(*body);
+  if (!ips) {
+    return {ips.error(), interval};
+  }
+  return {membersFromAddresses(*ips, entry.basename, entry.source.name), interval};
+}
+
+Result<std::vector<std::string>> parseRancherContainers(const std::string& body) {
+  const nlohmann::json document = nlohmann::json::parse(body, nullptr, false);
+  if (document.is_discarded() || !document.is_object()) {
+    return Error{Error::Code::Invalid, "rancher metadata is not a JSON object"};
+  }
+  auto containers = document.find("containers");
+  if (containers == document.end() || !containers->is_array()) {
+    return Error{Error::Code::Invalid, "rancher metadata has no containers list"};
+  }
+  std::vector<std::string> ips;
+  for (const nlohmann::json& container : *containers) {
+    if (!container.is_object()) {
+      continue;
+    }
+    auto list = container.find("ips");
+    if (list != container.end() && list->is_array() && !list->empty() && list->front().is_string()) {
+      ips.push_back(list->front().get<std::string>());
+    }
+  }
+  std::sort(ips.begin(), ips.end());
+  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+  return ips;
+}
+
+} // namespace libcluster

@@ -1,0 +1,112 @@
+#include "controller/topology_index.h"
+
+namespace libcluster {
+
+Result<LabelSelector> TopologyIndex::selectorOf(const KubernetesSource& source) {
+  nlohmann::json selector = nlohmann::json::object();
+  if (!source.selector.matchLabels.empty()) {
+    selector["matchLabels"] = source.selector.matchLabels;
+  }
+  for (const SelectorRequirement& requirement : source.selector.matchExpressions) {
+    nlohmann::json expression{{"key", requirement.key}, {"operator", requirement.op}};
+    if (!requirement.values.empty()) {
+      expression["values"] = requirement.values;
+    }
+    selector["matchExpressions"].push_back(std::move(expression));
+  }
+  return LabelSelector::fromJson(selector);
+}
+
+void TopologyIndex::update(const ClusterTopology& topology) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(topology.key());
+    if (it != entries_.end() && it->second.generation == topology.generation &&
+        topology.generation != 0) {
+      return;
+    }
+  }
+  Entry entry;
+  entry.generation = topology.generation;
+  entry.spec = parseTopologySpec(topology.spec);
+  if (entry.spec) {
+    for (std::size_t i = 0; i < entry.spec->sources.size(); ++i) {
+      const TopologySource& source = entry.spec->sources[i];
+      if (!source.kubernetes) {
+        continue;
+      }
+      Result<LabelSelector> selector = selectorOf(*source.kubernetes);
+      if (!selector) {
+        entry.spec = Error{Error::Code::Invalid, "spec.sources[" + std::to_string(i) +
+                                                     "].kubernetes.selector: " +
+                                                     selector.error().message};
+        entry.selectors.clear();
+        break;
+      }
+      const KubernetesSource& k = *source.kubernetes;
+      entry.selectors.push_back(PodSelector{
+          k.namespaceName.empty() ? topology.namespaceName : k.namespaceName, *selector,
+          k.serviceName, k.resource == KubernetesSource::Resource::EndpointSlices});
+    }
+  }
+  std::lock_guard lock(mutex_);
+  entries_.insert_or_assign(topology.key(), std::move(entry));
+}
+
+void TopologyIndex::remove(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key);
+}
+
+std::optional<Result<TopologySpec>> TopologyIndex::spec(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    return std::nullopt;
+  }
+  return it->second.spec;
+}
+
+std::vector<TopologyIndex::PodSelector> TopologyIndex::selectors(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  return it == entries_.end() ? std::vector<PodSelector>{} : it->second.selectors;
+}
+
+std::vector<std::string> TopologyIndex::topologiesForPod(const PodInfo& pod) const {
+  std::vector<std::string> keys;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, entry] : entries_) {
+    for (const PodSelector& selector : entry.selectors) {
+      if (!selector.endpointSlices && selector.namespaceName == pod.namespaceName &&
+          selector.selector.matches(pod.labels)) {
+        keys.push_back(key);
+        break;
+      }
+    }
+  }
+  return keys;
+}
+
+std::vector<std::string> TopologyIndex::topologiesForEndpointSlice(
+    const std::string& namespaceName, const std::map<std::string, std::string>& labels) const {
+  auto service = labels.find(kServiceNameLabel);
+  if (service == labels.end()) {
+    return {};
+  }
+  const std::string& serviceName = service->second;
+  std::vector<std::string> keys;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, entry] : entries_) {
+    for (const PodSelector& selector : entry.selectors) {
+      if (selector.endpointSlices && selector.namespaceName == namespaceName &&
+          selector.serviceName == serviceName && selector.selector.matches(labels)) {
+        keys.push_back(key);
+        break;
+      }
+    }
+  }
+  return keys;
+}
+
+} // namespace libcluster

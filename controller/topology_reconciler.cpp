@@ -1,0 +1,179 @@
+#include "controller/topology_reconciler.h"
+
+#include <set>
+
+#include "core/log.h"
+#include "membership/membership.h"
+
+namespace libcluster {
+
+TopologyReconciler::TopologyReconciler(KubeApi& api, const ObjectStore<PodInfo>& pods,
+                                       const ObjectStore<nlohmann::json>* endpointSlices,
+                                       TopologyIndex& index, ExternalSources& external,
+                                       EventRecorder& events, Clock& clock,
+                                       MetricsRegistry& metrics, Options options)
+    : api_(api), pods_(pods), endpointSlices_(endpointSlices), index_(index), external_(external),
+      events_(events), clock_(clock), options_(options),
+      members_(metrics.gaugeFamily("libcluster_topology_members",
+                                   "Members in a ClusterTopology's desired membership.",
+                                   {"namespace", "name"})),
+      writes_(metrics.counter("libcluster_status_writes_total",
+                              "ClusterTopology status writes by the controller.")) {}
+
+Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
+  if (!pods_.isReady() || (endpointSlices_ != nullptr && !endpointSlices_->isReady())) {
+    // Building a status from a cache that has not synced would drop members.
+    return Error{Error::Code::Unavailable, "caches have not synced yet"};
+  }
+  index_.update(topology);
+  const std::string now = formatRfc3339(clock_.systemNow());
+  std::optional<Result<TopologySpec>> spec = index_.spec(topology.key());
+  if (!spec || !*spec) {
+    const Error error = spec ? spec->error() : Error{Error::Code::Invalid, "spec: not readable"};
+    external_.untrack(topology.key());
+    const TopologyStatus status = invalidStatus(topology.status, topology.generation, error, now);
+    if (status != topology.status) {
+      if (Result<void> written = writeStatus(topology, status); !written) {
+        return written.error();
+      }
+      events_.record({"libcluster.dev/v1alpha1", "ClusterTopology", topology.namespaceName,
+                      topology.name, topology.uid},
+                     "Warning", "InvalidSpec", error.message);
+    }
+    return Action::awaitChange();
+  }
+
+  external_.track(topology.key(), **spec);
+  const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
+  const TopologyStatus status = buildStatus(topology.status, topology.generation, sources, now);
+  members_.withLabels({topology.namespaceName, topology.name}).set(status.memberCount);
+  if (status != topology.status) {
+    if (Result<void> written = writeStatus(topology, status); !written) {
+      return written.error();
+    }
+    recordChanges(topology, topology.status, status);
+  }
+  return Action::requeueAfter(options_.resyncPeriod);
+}
+
+std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology& topology,
+                                                          const TopologySpec& spec) {
+  std::vector<SourceSnapshot> out;
+  const std::vector<TopologyIndex::PodSelector> selectors = index_.selectors(topology.key());
+  std::size_t kubernetesIndex = 0;
+  for (const TopologySource& source : spec.sources) {
+    const std::string basename = source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename;
+    if (source.kubernetes) {
+      const TopologyIndex::PodSelector& selector = selectors.at(kubernetesIndex++);
+      SourceSnapshot snapshot{source.name, source.kind(), {}, std::nullopt, true};
+      if (source.kubernetes->resource == KubernetesSource::Resource::EndpointSlices) {
+        if (endpointSlices_ == nullptr) {
+          snapshot.error = Error{Error::Code::Unavailable,
+                                 "EndpointSlices are not watched (--watch-endpointslices=false)"};
+        } else {
+          std::vector<nlohmann::json> slices;
+          for (const auto& slice : endpointSlices_->list()) {
+            const nlohmann::json& metadata = (*slice)["metadata"];
+            std::map<std::string, std::string> labels;
+            if (metadata.contains("labels") && metadata["labels"].is_object()) {
+              for (const auto& [key, value] : metadata["labels"].items()) {
+                if (value.is_string()) {
+                  labels[key] = value.get<std::string>();
+                }
+              }
+            }
+            auto service = labels.find(kServiceNameLabel);
+            if (metadataString(*slice, "namespace") == selector.namespaceName &&
+                service != labels.end() && service->second == selector.serviceName &&
+                selector.selector.matches(labels)) {
+              slices.push_back(*slice);
+            }
+          }
+          snapshot.candidates =
+              membersFromEndpointSlices(slices, *source.kubernetes, basename, source.name);
+        }
+      } else {
+        std::vector<PodInfo> pods;
+        for (const auto& pod : pods_.list()) {
+          if (pod->namespaceName == selector.namespaceName && selector.selector.matches(pod->labels)) {
+            pods.push_back(*pod);
+          }
+        }
+        snapshot.candidates = membersFromPods(pods, *source.kubernetes, basename, source.name);
+      }
+      out.push_back(std::move(snapshot));
+    } else if (source.epmd) {
+      out.push_back(SourceSnapshot{source.name, source.kind(),
+                                   membersFromNodes(source.epmd->nodes, source.name), std::nullopt,
+                                   true});
+    } else {
+      out.push_back(external_.snapshot(topology.key(), source, basename));
+    }
+  }
+  return out;
+}
+
+Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
+                                             const TopologyStatus& status) {
+  ResourcePath path = topologiesPath(topology.namespaceName).object(topology.name);
+  path.subresource = "status";
+  // Merge patch replaces lists wholesale, which is right: the controller owns all of status.
+  const nlohmann::json patch{{"status", toJson(status)}};
+  Result<nlohmann::json> written = api_.mergePatch(path, patch);
+  if (!written) {
+    return written.error();
+  }
+  ++statusWrites_;
+  writes_.inc();
+  return {};
+}
+
+void TopologyReconciler::recordChanges(const ClusterTopology& topology, const TopologyStatus& before,
+                                       const TopologyStatus& after) {
+  std::set<std::string> old;
+  std::set<std::string> now;
+  for (const Member& m : before.members) {
+    old.insert(m.node);
+  }
+  for (const Member& m : after.members) {
+    now.insert(m.node);
+  }
+  std::vector<std::string> joined;
+  std::vector<std::string> left;
+  std::set_difference(now.begin(), now.end(), old.begin(), old.end(), std::back_inserter(joined));
+  std::set_difference(old.begin(), old.end(), now.begin(), now.end(), std::back_inserter(left));
+  const EventTarget target{"libcluster.dev/v1alpha1", "ClusterTopology", topology.namespaceName,
+                           topology.name, topology.uid};
+  auto list = [](const std::vector<std::string>& nodes) {
+    std::string text;
+    for (std::size_t i = 0; i < nodes.size() && i < 10; ++i) {
+      text += (i == 0 ? "" : ", ") + nodes[i];
+    }
+    if (nodes.size() > 10) {
+      text += " and " + std::to_string(nodes.size() - 10) + " more";
+    }
+    return text;
+  };
+  if (!joined.empty() || !left.empty()) {
+    std::string message;
+    if (!joined.empty()) {
+      message += "joined: " + list(joined);
+    }
+    if (!left.empty()) {
+      message += std::string(message.empty() ? "" : "; ") + "left: " + list(left);
+    }
+    events_.record(target, "Normal", "MembershipChanged", message);
+    logInfo("membership changed", {{"object", topology.key()},
+                                   {"members", after.memberCount},
+                                   {"joined", joined.size()},
+                                   {"left", left.size()}});
+  }
+  const Condition* degradedBefore = findCondition(before.conditions, "Degraded");
+  const Condition* degradedAfter = findCondition(after.conditions, "Degraded");
+  if (degradedAfter != nullptr && degradedAfter->status == "True" &&
+      (degradedBefore == nullptr || degradedBefore->status != "True")) {
+    events_.record(target, "Warning", "SourceFailed", degradedAfter->message);
+  }
+}
+
+} // namespace libcluster
