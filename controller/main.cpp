@@ -1,0 +1,128 @@
+// libcluster-controller: the composition root. Reads flags, builds the concrete KubeApi, Resolver
+// and fetcher, runs ControllerApp until SIGTERM/SIGINT.
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "controller/controller_app.h"
+#include "core/log.h"
+#include "dns/cares_resolver.h"
+#include "kube/http_kube_api.h"
+#include "kube/kube_config.h"
+#include "kube/url_fetcher.h"
+
+namespace {
+
+volatile std::sig_atomic_t gStopSignal = 0;
+
+void onSignal(int signal) { gStopSignal = signal; }
+
+int fail(const std::string& message) {
+  libcluster::logError("startup failed", {{"error", message}});
+  return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace libcluster;
+
+  CLI::App cli{"libcluster-controller: writes the membership of ClusterTopology resources into "
+               "their status, from pods, EndpointSlices, DNS, static node names and Rancher."};
+  std::string kubeconfig;
+  std::string context;
+  ControllerApp::Options options;
+  std::string logLevel = "info";
+  bool noEndpointSlices = false;
+  cli.add_option("--kubeconfig", kubeconfig,
+                 "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
+  cli.add_option("--context", context, "kubeconfig context to use (default: current-context)");
+  cli.add_option("--namespace", options.namespaceName,
+                 "Watch ClusterTopologies and pods in this namespace only (default: all namespaces)")
+      ->envname("WATCH_NAMESPACE");
+  cli.add_flag("--leader-elect", options.leaderElect,
+               "Enable leader election with a coordination.k8s.io Lease, so only one replica writes")
+      ->envname("LEADER_ELECT");
+  cli.add_option("--leader-election-id", options.leaderElectionId, "Name of the Lease")
+      ->envname("LEADER_ELECTION_ID")
+      ->capture_default_str();
+  cli.add_option("--leader-election-namespace", options.leaderElectionNamespace,
+                 "Namespace of the Lease (default: the pod's namespace in-cluster, else default)")
+      ->envname("LEADER_ELECTION_NAMESPACE");
+  cli.add_option("--metrics-bind-address", options.metricsBindAddress,
+                 "Address of the Prometheus /metrics endpoint; \"0\" disables it")
+      ->envname("METRICS_BIND_ADDRESS")
+      ->capture_default_str();
+  cli.add_option("--health-probe-bind-address", options.healthProbeBindAddress,
+                 "Address of /healthz and /readyz; \"0\" disables them")
+      ->envname("HEALTH_PROBE_BIND_ADDRESS")
+      ->capture_default_str();
+  cli.add_flag("--no-endpointslices", noEndpointSlices,
+               "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
+      ->envname("NO_ENDPOINTSLICES");
+  cli.add_option("--log-level", logLevel, "debug, info, warn or error")
+      ->envname("LOG_LEVEL")
+      ->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+
+  const std::optional<LogLevel> level = parseLogLevel(logLevel);
+  if (!level) {
+    return fail("--log-level: unknown level \"" + logLevel + "\" (debug, info, warn, error)");
+  }
+  setLogLevel(*level);
+  options.watchEndpointSlices = !noEndpointSlices;
+
+  Result<KubeConfig> config = loadDefaultConfig(kubeconfig, context);
+  if (!config) {
+    return fail(config.error().message);
+  }
+  if (options.leaderElectionNamespace.empty() || options.leaderElectionNamespace == "default") {
+    if (const char* podNamespace = std::getenv("POD_NAMESPACE"); podNamespace != nullptr && *podNamespace) {
+      options.leaderElectionNamespace = podNamespace;
+    } else if (config->source == "in-cluster") {
+      options.leaderElectionNamespace = config->namespaceName;
+    }
+  }
+
+  // The registry lives in the app, which needs the client first: the observer finds the counter
+  // through this pointer once the app exists.
+  std::atomic<CounterFamily*> requests{nullptr};
+  HttpKubeApi::Options apiOptions;
+  apiOptions.observer = [&requests](std::string_view method, int code, std::chrono::nanoseconds) {
+    if (CounterFamily* family = requests.load()) {
+      family->withLabels({std::to_string(code), std::string(method)}).inc();
+    }
+  };
+  Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, apiOptions);
+  if (!api) {
+    return fail(api.error().message);
+  }
+  Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create();
+  if (!resolver) {
+    return fail(resolver.error().message);
+  }
+  SystemClock clock;
+  ControllerApp app(**api, **resolver, makeUrlFetcher(), clock, options);
+  requests = &app.metrics().counterFamily("rest_client_requests_total",
+                                     "Number of HTTP requests, partitioned by status code and method.",
+                                     {"code", "method"});
+
+  std::signal(SIGTERM, onSignal);
+  std::signal(SIGINT, onSignal);
+  if (Result<void> started = app.start(); !started) {
+    return fail(started.error().message);
+  }
+  logInfo("serving", {{"server", (*api)->server()},
+                      {"config", config->source},
+                      {"metricsPort", app.metricsPort()},
+                      {"healthPort", app.healthPort()}});
+  while (gStopSignal == 0) {
+    (void)clock.sleepFor(std::chrono::milliseconds(100), std::stop_token{});
+  }
+  logInfo("shutting down", {{"signal", static_cast<int>(gStopSignal)}});
+  app.stop();
+  return 0;
+}
