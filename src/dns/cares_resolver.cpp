@@ -82,9 +82,9 @@ Result<ChannelPtr> makeChannel(const CaresResolverOptions& options, ares_options
     const std::string csv = joinServers(options.servers);
     const int set = ares_set_servers_ports_csv(channel.get(), csv.c_str());
     if (set != ARES_SUCCESS) {
-      return Error{Error::Code::Invalid, "DNS servers '" + csv +
-                                             "' are not a list of ip, ip:port or [ipv6]:port: " +
-                                             ares_strerror(set)};
+      return Error{Error::Code::Invalid,
+                   "DNS servers '" + csv +
+                       "' are not a list of ip, ip:port or [ipv6]:port: " + ares_strerror(set)};
     }
   }
   return channel;
@@ -213,12 +213,14 @@ struct CaresResolver::Lookup {
     std::vector<unsigned char> answer{};
 
     // "A lookup of 'app'", with the names tried when the search list was used.
-    std::string describe() const { return std::string(typeName) + " lookup of " + lookup->tried(); }
-    Error failure() const { return caresError(status, describe()); }
+    [[nodiscard]] std::string describe() const {
+      return std::string(typeName) + " lookup of " + lookup->tried();
+    }
+    [[nodiscard]] Error failure() const { return caresError(status, describe()); }
   };
 
   Lookup(ares_channel channel, std::string name, std::vector<std::string> candidates,
-         std::vector<std::pair<int, std::string_view>> types)
+         const std::vector<std::pair<int, std::string_view>>& types)
       : channel(channel), name(std::move(name)), candidates(std::move(candidates)) {
     for (const auto& [type, typeName] : types) {
       queries.push_back(Query{this, type, typeName});
@@ -283,7 +285,7 @@ struct CaresResolver::Lookup {
   }
 
   // "'app'", or "'app' (tried 'app.test', 'app')" when the search list was used.
-  std::string tried() const {
+  [[nodiscard]] std::string tried() const {
     std::string text = quoted(name);
     if (candidates.size() > 1 || candidates.front() != name) {
       text += " (tried";
@@ -308,7 +310,8 @@ Result<std::unique_ptr<CaresResolver>> CaresResolver::create(CaresResolverOption
   }
   for (const std::string& server : options.servers) {
     if (server.empty() || server.find(',') != std::string::npos) {
-      return Error{Error::Code::Invalid, "DNS server '" + server + "' is not ip, ip:port or [ipv6]:port"};
+      return Error{Error::Code::Invalid,
+                   "DNS server '" + server + "' is not ip, ip:port or [ipv6]:port"};
     }
   }
   const int library = initLibrary();
@@ -329,8 +332,8 @@ Result<std::unique_ptr<CaresResolver>> CaresResolver::create(CaresResolverOption
   }
 
   ares_options init{};
-  init.timeout = static_cast<int>(
-      attemptTimeout(options.timeout, options.tries, config->serverCount).count());
+  init.timeout =
+      static_cast<int>(attemptTimeout(options.timeout, options.tries, config->serverCount).count());
   init.tries = options.tries;
   Result<ChannelPtr> channel = makeChannel(options, &init, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
   if (!channel) {
@@ -344,9 +347,8 @@ Result<std::unique_ptr<CaresResolver>> CaresResolver::create(CaresResolverOption
   std::vector<std::string> searchDomains =
       options.searchDomains.empty() ? std::move(config->searchDomains) : options.searchDomains;
   const int ndots = options.ndots.value_or(config->ndots);
-  return std::unique_ptr<CaresResolver>(new CaresResolver(std::move(*channel).release(), wakeFd,
-                                                          std::move(options),
-                                                          std::move(searchDomains), ndots));
+  return std::unique_ptr<CaresResolver>(new CaresResolver(
+      std::move(*channel).release(), wakeFd, std::move(options), std::move(searchDomains), ndots));
 }
 
 CaresResolver::CaresResolver(ares_channeldata* channel, int wakeFd, CaresResolverOptions options,
@@ -369,7 +371,8 @@ std::vector<std::string> CaresResolver::candidateNames(const std::string& name) 
     names.push_back(name);
   }
   for (const std::string& domain : searchDomains_) {
-    names.push_back(name + "." + domain);
+    names.push_back(name + '.');
+    names.back() += domain;
   }
   if (dots < ndots_) {
     names.push_back(name);
@@ -377,7 +380,7 @@ std::vector<std::string> CaresResolver::candidateNames(const std::string& name) 
   return names;
 }
 
-Result<void> CaresResolver::run(Lookup& lookup, std::stop_token stop) {
+Result<void> CaresResolver::run(Lookup& lookup, const std::stop_token& stop) {
   std::uint64_t drained = 0;
   while (read(wakeFd_, &drained, sizeof drained) > 0) {
   }
@@ -423,8 +426,7 @@ Result<void> CaresResolver::run(Lookup& lookup, std::stop_token stop) {
 
     // Wake for c-ares' next retransmission, the deadline, or at the latest every 100 ms: the
     // eventfd makes stops prompt, the cap keeps them noticed even if the write failed.
-    const auto untilDeadline =
-        std::chrono::ceil<milliseconds>(deadline - now);
+    const auto untilDeadline = std::chrono::ceil<milliseconds>(deadline - now);
     const milliseconds cap = std::min(untilDeadline, milliseconds(100));
     timeval maxWait{static_cast<time_t>(cap.count() / 1000),
                     static_cast<suseconds_t>((cap.count() % 1000) * 1000)};
@@ -435,9 +437,8 @@ Result<void> CaresResolver::run(Lookup& lookup, std::stop_token stop) {
     const int ready = poll(fds, count, waitMs);
     if (ready < 0 && errno != EINTR) {
       ares_cancel(channel_);
-      return Error{Error::Code::Internal,
-                   "poll failed while resolving " + quoted(name) + ": errno " +
-                       std::to_string(errno)};
+      return Error{Error::Code::Internal, "poll failed while resolving " + quoted(name) +
+                                              ": errno " + std::to_string(errno)};
     }
     bool processed = false;
     for (nfds_t i = 1; ready > 0 && i < count; ++i) {
@@ -512,8 +513,8 @@ Result<std::vector<DnsAddress>> CaresResolver::resolveAddresses(const std::strin
   if (family != AddressFamily::IPv4) {
     types.emplace_back(ns_t_aaaa, "AAAA");
   }
-  Lookup lookup(channel_, name, candidateNames(name), std::move(types));
-  Result<void> ran = run(lookup, std::move(stop));
+  Lookup lookup(channel_, name, candidateNames(name), types);
+  Result<void> ran = run(lookup, stop);
   if (!ran) {
     return ran.error();
   }
@@ -561,7 +562,7 @@ Result<std::vector<DnsService>> CaresResolver::resolveServices(const std::string
     return Error{Error::Code::Invalid, "cannot resolve an empty name"};
   }
   Lookup lookup(channel_, name, candidateNames(name), {{ns_t_srv, "SRV"}});
-  Result<void> ran = run(lookup, std::move(stop));
+  Result<void> ran = run(lookup, stop);
   if (!ran) {
     return ran.error();
   }
@@ -592,8 +593,8 @@ Result<std::vector<DnsService>> CaresResolver::resolveServices(const std::string
     if (reply->host == nullptr || reply->host[0] == '\0') {
       continue;
     }
-    services.push_back(DnsService{reply->host, reply->port, reply->priority, reply->weight,
-                                  (*ttls)[i]});
+    services.push_back(
+        DnsService{reply->host, reply->port, reply->priority, reply->weight, (*ttls)[i]});
   }
   if (services.empty()) {
     return caresError(ARES_ENODATA, srv.describe());

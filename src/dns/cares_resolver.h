@@ -59,7 +59,7 @@ private:
   CaresResolver(ares_channeldata* channel, int wakeFd, CaresResolverOptions options,
                 std::vector<std::string> searchDomains, int ndots);
 
-  Result<void> run(Lookup& lookup, std::stop_token stop);
+  Result<void> run(Lookup& lookup, const std::stop_token& stop);
 
   ares_channeldata* channel_;
   int wakeFd_;

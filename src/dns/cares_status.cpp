@@ -27,8 +27,7 @@ Mapping mapping(int status) {
   case ARES_ESERVFAIL:
     return {Code::Unavailable, "the server failed (SERVFAIL)", "ARES_ESERVFAIL"};
   case ARES_ENOTIMP:
-    return {Code::Unavailable, "the server does not implement the query (NOTIMP)",
-            "ARES_ENOTIMP"};
+    return {Code::Unavailable, "the server does not implement the query (NOTIMP)", "ARES_ENOTIMP"};
   case ARES_EREFUSED:
     return {Code::Unavailable, "the server refused the query (REFUSED)", "ARES_EREFUSED"};
   case ARES_ECONNREFUSED:

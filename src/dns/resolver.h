@@ -45,9 +45,8 @@ public:
   /// A and/or AAAA records of `name`, A records first. With AddressFamily::Any, a family that is
   /// NotFound is skipped, but a family that failed otherwise fails the call: returning only the
   /// other family would silently drop peers.
-  virtual Result<std::vector<DnsAddress>> resolveAddresses(const std::string& name,
-                                                           AddressFamily family,
-                                                           std::stop_token stop) = 0;
+  virtual Result<std::vector<DnsAddress>>
+  resolveAddresses(const std::string& name, AddressFamily family, std::stop_token stop) = 0;
 
   /// SRV records of `name`, in answer order.
   virtual Result<std::vector<DnsService>> resolveServices(const std::string& name,

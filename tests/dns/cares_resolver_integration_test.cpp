@@ -17,6 +17,7 @@ namespace libcluster {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 using Code = Error::Code;
 using testing::ElementsAre;
 using testing::UnorderedElementsAre;
@@ -56,8 +57,8 @@ protected:
         "--cname=alias.test,app.test",
         "--srv-host=_epmd._tcp.app.test,app-0.app.test,4369,10,50",
         "--srv-host=_epmd._tcp.app.test,app-1.app.test,4370,20,30",
-        "--srv-host=myapp-headless.default.svc.cluster.local,"
-        "myapp-0.myapp-headless.default.svc.cluster.local,4369,0,100",
+        "--srv-host=myapp-headless.default.svc.cluster.local,"s +
+            "myapp-0.myapp-headless.default.svc.cluster.local,4369,0,100",
         "--srv-host=_gone._tcp.app.test",
         "--server=/dead.test/127.0.0.1#" + std::to_string(closedPort),
         "--server=/silent.test/127.0.0.1#" + std::to_string(silentUpstream_->port()),
@@ -96,7 +97,8 @@ SilentUdpServer* CaresResolverIntegrationTest::silentUpstream_ = nullptr;
 TEST_F(CaresResolverIntegrationTest, ResolvesEveryARecordOfAName) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("multi.test", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("multi.test", AddressFamily::IPv4, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), UnorderedElementsAre("10.0.0.1", "10.0.0.2", "10.0.0.3"));
@@ -105,7 +107,8 @@ TEST_F(CaresResolverIntegrationTest, ResolvesEveryARecordOfAName) {
 TEST_F(CaresResolverIntegrationTest, ResolvesAaaaRecords) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("app6.test", AddressFamily::IPv6, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("app6.test", AddressFamily::IPv6, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), ElementsAre("fd00::1"));
@@ -114,7 +117,8 @@ TEST_F(CaresResolverIntegrationTest, ResolvesAaaaRecords) {
 TEST_F(CaresResolverIntegrationTest, AnyReturnsBothFamiliesIPv4First) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("dual.test", AddressFamily::Any, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("dual.test", AddressFamily::Any, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), ElementsAre("10.0.0.5", "fd00::5"));
@@ -135,7 +139,8 @@ TEST_F(CaresResolverIntegrationTest, AnySkipsAFamilyTheNameDoesNotHave) {
 TEST_F(CaresResolverIntegrationTest, AFamilyTheNameDoesNotHaveIsNotFound) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("app6.test", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("app6.test", AddressFamily::IPv4, {});
 
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code, Code::NotFound);
@@ -145,7 +150,8 @@ TEST_F(CaresResolverIntegrationTest, AFamilyTheNameDoesNotHaveIsNotFound) {
 TEST_F(CaresResolverIntegrationTest, PassesTtlsThrough) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> local = dns->resolveAddresses("app.test", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> local =
+      dns->resolveAddresses("app.test", AddressFamily::IPv4, {});
   Result<std::vector<DnsAddress>> own = dns->resolveAddresses("ttl.test", AddressFamily::IPv4, {});
 
   ASSERT_TRUE(local) << local.error().message;
@@ -157,7 +163,8 @@ TEST_F(CaresResolverIntegrationTest, PassesTtlsThrough) {
 TEST_F(CaresResolverIntegrationTest, FollowsACname) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("alias.test", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("alias.test", AddressFamily::IPv4, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), ElementsAre("10.0.0.1"));
@@ -170,7 +177,8 @@ TEST_F(CaresResolverIntegrationTest, ReadsAnAnswerTooBigForUdpOverTcp) {
     expected.push_back(bigAddress(i));
   }
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("big.test", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("big.test", AddressFamily::IPv4, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), UnorderedElementsAreArray(expected));
@@ -263,7 +271,8 @@ TEST_F(CaresResolverIntegrationTest, ASilentUpstreamTimesOutWithinTheDeadline) {
 TEST_F(CaresResolverIntegrationTest, ANameWithATrailingDotResolves) {
   auto dns = resolver();
 
-  Result<std::vector<DnsAddress>> found = dns->resolveAddresses("app.test.", AddressFamily::IPv4, {});
+  Result<std::vector<DnsAddress>> found =
+      dns->resolveAddresses("app.test.", AddressFamily::IPv4, {});
 
   ASSERT_TRUE(found) << found.error().message;
   EXPECT_THAT(addressesOf(*found), ElementsAre("10.0.0.1"));
@@ -313,8 +322,10 @@ TEST_F(CaresResolverIntegrationTest, AnswersManyQueriesWithOneResolver) {
   auto dns = resolver();
 
   for (int i = 0; i < 200; ++i) {
-    Result<std::vector<DnsAddress>> found = dns->resolveAddresses("multi.test", AddressFamily::Any, {});
-    Result<std::vector<DnsAddress>> missing = dns->resolveAddresses("nope.test", AddressFamily::Any, {});
+    Result<std::vector<DnsAddress>> found =
+        dns->resolveAddresses("multi.test", AddressFamily::Any, {});
+    Result<std::vector<DnsAddress>> missing =
+        dns->resolveAddresses("nope.test", AddressFamily::Any, {});
     Result<std::vector<DnsService>> services = dns->resolveServices("_epmd._tcp.app.test", {});
 
     ASSERT_TRUE(found) << i << ": " << found.error().message;

@@ -163,8 +163,7 @@ TEST_F(CaresResolverScriptedTest, ATruncatedRecordIsInvalid) {
   });
   auto dns = resolverFor(server);
 
-  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code,
-            Code::Invalid);
+  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code, Code::Invalid);
   EXPECT_EQ(dns->resolveServices("app.test", {}).error().code, Code::Invalid);
 }
 
@@ -176,8 +175,7 @@ TEST_F(CaresResolverScriptedTest, MoreRecordsClaimedThanSentIsInvalid) {
   });
   auto dns = resolverFor(server);
 
-  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code,
-            Code::Invalid);
+  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code, Code::Invalid);
 }
 
 TEST_F(CaresResolverScriptedTest, ACompressionLoopIsInvalid) {
@@ -258,8 +256,7 @@ TEST_F(CaresResolverScriptedTest, IgnoresAReplyToAnotherQuery) {
   });
   auto dns = resolverFor(server, 300ms);
 
-  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code,
-            Code::Timeout);
+  EXPECT_EQ(dns->resolveAddresses("app.test", AddressFamily::IPv4, {}).error().code, Code::Timeout);
 }
 
 TEST_F(CaresResolverScriptedTest, ATruncatedReplyWithNoTcpServerIsUnavailable) {

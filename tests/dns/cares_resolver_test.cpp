@@ -163,7 +163,8 @@ TEST(CaresResolverTest, FailsWithoutAnAnswerWhenTheServerIsUnroutable) {
       resolver->resolveAddresses("app.test", AddressFamily::IPv4, {});
 
   ASSERT_FALSE(addresses);
-  EXPECT_TRUE(addresses.error().code == Code::Unavailable || addresses.error().code == Code::Timeout)
+  EXPECT_TRUE(addresses.error().code == Code::Unavailable ||
+              addresses.error().code == Code::Timeout)
       << addresses.error().message;
 }
 
@@ -193,7 +194,8 @@ TEST(CaresResolverTest, DoesNotAskWhenAlreadyStopped) {
   std::stop_source stop;
   stop.request_stop();
 
-  Result<std::vector<DnsService>> services = resolver->resolveServices("app.test", stop.get_token());
+  Result<std::vector<DnsService>> services =
+      resolver->resolveServices("app.test", stop.get_token());
 
   ASSERT_FALSE(services);
   EXPECT_EQ(services.error().code, Code::Cancelled);
@@ -205,10 +207,9 @@ TEST(CaresResolverTest, WorksAgainAfterAStop) {
   auto resolver = makeResolver({.servers = {loopbackServer(silent.port())}, .timeout = 100ms});
   std::stop_source stop;
   stop.request_stop();
-  ASSERT_EQ(resolver->resolveAddresses("app.test", AddressFamily::Any, stop.get_token())
-                .error()
-                .code,
-            Code::Cancelled);
+  ASSERT_EQ(
+      resolver->resolveAddresses("app.test", AddressFamily::Any, stop.get_token()).error().code,
+      Code::Cancelled);
 
   Result<std::vector<DnsAddress>> addresses =
       resolver->resolveAddresses("app.test", AddressFamily::Any, {});

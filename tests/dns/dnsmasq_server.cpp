@@ -33,8 +33,8 @@ constexpr const char* kDnsmasq = "/usr/sbin/dnsmasq";
 // A DNS query for "ready.probe." type A, id 0x4242: any answer at all, even REFUSED, shows that
 // dnsmasq is up. Hand-made so that the fixture does not depend on the code under test.
 std::vector<unsigned char> probeQuery() {
-  std::vector<unsigned char> query = {0x42, 0x42, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
-                                      0x00, 0x00};
+  std::vector<unsigned char> query = {0x42, 0x42, 0x01, 0x00, 0x00, 0x01,
+                                      0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
   for (const std::string label : {"ready", "probe"}) {
     query.push_back(static_cast<unsigned char>(label.size()));
     query.insert(query.end(), label.begin(), label.end());
@@ -112,8 +112,8 @@ Result<pid_t> spawn(const std::vector<std::string>& args, const std::string& log
 
 } // namespace
 
-Result<std::unique_ptr<DnsmasqServer>>
-DnsmasqServer::start(const std::vector<std::string>& options, milliseconds readyTimeout) {
+Result<std::unique_ptr<DnsmasqServer>> DnsmasqServer::start(const std::vector<std::string>& options,
+                                                            milliseconds readyTimeout) {
   std::string lastLog;
   // The port is free when chosen but not reserved; if dnsmasq loses the race it exits, and we
   // try another.

@@ -39,10 +39,9 @@ TEST(FakeResolverTest, IsCancelledWhenStopped) {
   std::stop_source stop;
   stop.request_stop();
 
-  EXPECT_EQ(resolver.resolveAddresses("app.test", AddressFamily::Any, stop.get_token())
-                .error()
-                .code,
-            Error::Code::Cancelled);
+  EXPECT_EQ(
+      resolver.resolveAddresses("app.test", AddressFamily::Any, stop.get_token()).error().code,
+      Error::Code::Cancelled);
 }
 
 } // namespace

@@ -78,7 +78,7 @@ bool SilentUdpServer::waitForDatagram(std::chrono::milliseconds timeout) {
 ScriptedUdpServer::ScriptedUdpServer(Respond respond) : port_(0), respond_(std::move(respond)) {
   fd_ = bindLoopback(SOCK_DGRAM, 0, port_);
   CHECK(fd_ >= 0, "binding 127.0.0.1:0 works");
-  thread_ = std::jthread([this](std::stop_token stop) { serve(stop); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { serve(stop); });
 }
 
 ScriptedUdpServer::~ScriptedUdpServer() {
@@ -87,7 +87,7 @@ ScriptedUdpServer::~ScriptedUdpServer() {
   close(fd_);
 }
 
-void ScriptedUdpServer::serve(std::stop_token stop) {
+void ScriptedUdpServer::serve(const std::stop_token& stop) {
   std::vector<unsigned char> buffer(65536);
   while (!stop.stop_requested()) {
     pollfd fds{fd_, POLLIN, 0};

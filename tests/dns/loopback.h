@@ -34,7 +34,8 @@ private:
 /// its own thread until destroyed; `respond` runs only on that thread.
 class ScriptedUdpServer {
 public:
-  using Respond = std::function<std::vector<unsigned char>(const std::vector<unsigned char>& query)>;
+  using Respond =
+      std::function<std::vector<unsigned char>(const std::vector<unsigned char>& query)>;
 
   explicit ScriptedUdpServer(Respond respond);
   ~ScriptedUdpServer();
@@ -44,7 +45,7 @@ public:
   int port() const { return port_; }
 
 private:
-  void serve(std::stop_token stop);
+  void serve(const std::stop_token& stop);
 
   int fd_;
   int port_;
