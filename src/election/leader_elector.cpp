@@ -230,11 +230,11 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
                                     {"error", current.error().message}});
       return false;
     }
-    nlohmann::json fresh = {{"apiVersion", "coordination.k8s.io/v1"},
-                            {"kind", "Lease"},
-                            {"metadata", {{"name", options_.leaseName},
-                                          {"namespace", options_.namespaceName}}},
-                            {"spec", spec}};
+    nlohmann::json fresh = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata", {{"name", options_.leaseName}, {"namespace", options_.namespaceName}}},
+        {"spec", spec}};
     ResourcePath collection = path_;
     collection.name.clear();
     Result<nlohmann::json> created = kube_.create(collection, fresh);
@@ -275,7 +275,8 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
 void LeaderElector::observe(const nlohmann::json& lease, bool ownWrite) {
   observedLease_ = lease;
   const nlohmann::json& spec = field(lease, "spec");
-  // client-go's observedTime: the Lease is judged by when *we* saw it change, not by its timestamps.
+  // client-go's observedTime: the Lease is judged by when *we* saw it change, not by its
+  // timestamps.
   if (ownWrite || spec != observedSpec_) {
     observedSpec_ = spec.is_object() ? spec : nlohmann::json::object();
     observedAt_ = clock_.now();
@@ -287,8 +288,7 @@ void LeaderElector::observe(const nlohmann::json& lease, bool ownWrite) {
   }
   if (!holder.empty() && holder != reportedLeader_) {
     reportedLeader_ = holder;
-    logInfo("new leader observed", {{"lease", leaseKey_},
-                                    {"leader", holder}});
+    logInfo("new leader observed", {{"lease", leaseKey_}, {"leader", holder}});
     if (callbacks_.onNewLeader) {
       callbacks_.onNewLeader(holder);
     }
@@ -322,8 +322,7 @@ void LeaderElector::becomeLeader(Clock::MonotonicTime renewed) {
     renewDeadlineAt_ = renewed + options_.renewDeadline;
   }
   masterStatus_.set(1);
-  logInfo("became leader", {{"lease", leaseKey_},
-                            {"identity", options_.identity}});
+  logInfo("became leader", {{"lease", leaseKey_}, {"identity", options_.identity}});
   if (callbacks_.onStartedLeading) {
     leaderThread_ = std::jthread(callbacks_.onStartedLeading);
   }
@@ -338,9 +337,8 @@ void LeaderElector::stepDown(std::string_view reason, bool expected) {
     leading_ = false;
   }
   masterStatus_.set(0);
-  const nlohmann::json fields = {{"lease", leaseKey_},
-                                 {"identity", options_.identity},
-                                 {"reason", reason}};
+  const nlohmann::json fields = {
+      {"lease", leaseKey_}, {"identity", options_.identity}, {"reason", reason}};
   if (expected) {
     logInfo("stopped leading", fields);
   } else {

@@ -43,7 +43,8 @@ public:
     std::chrono::milliseconds renewDeadline{10'000};
     /// The pause between attempts to acquire (jittered by up to 1.2×) or to renew.
     std::chrono::milliseconds retryPeriod{2'000};
-    /// On stop, hand the Lease back (holder "", duration 1 s) so another replica takes over at once.
+    /// On stop, hand the Lease back (holder "", duration 1 s) so another replica takes over at
+    /// once.
     bool releaseOnCancel = true;
   };
 

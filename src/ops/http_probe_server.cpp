@@ -59,8 +59,8 @@ std::string serialize(const HttpResponse& response, bool withBody, std::string_v
 }
 
 HttpResponse plain(int status, std::string body) {
-  return HttpResponse{.status = status, .contentType = "text/plain; charset=utf-8",
-                      .body = std::move(body)};
+  return HttpResponse{
+      .status = status, .contentType = "text/plain; charset=utf-8", .body = std::move(body)};
 }
 
 void closeFd(int& fd) {
@@ -159,12 +159,14 @@ Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> resolve(const BindAd
 }
 
 /// The response to a complete request head (request line plus headers).
-std::string respond(std::string_view head, const std::map<std::string, HttpProbeServer::Handler>& routes) {
+std::string respond(std::string_view head,
+                    const std::map<std::string, HttpProbeServer::Handler>& routes) {
   const std::size_t lineEnd = head.find_first_of("\r\n");
   const std::string_view line = head.substr(0, lineEnd);
   const std::size_t firstSpace = line.find(' ');
-  const std::size_t secondSpace =
-      firstSpace == std::string_view::npos ? std::string_view::npos : line.find(' ', firstSpace + 1);
+  const std::size_t secondSpace = firstSpace == std::string_view::npos
+                                      ? std::string_view::npos
+                                      : line.find(' ', firstSpace + 1);
   if (secondSpace == std::string_view::npos || firstSpace == 0 ||
       !line.substr(secondSpace + 1).starts_with("HTTP/1.")) {
     return serialize(plain(400, "bad request\n"), true, "");
@@ -223,7 +225,8 @@ Result<void> HttpProbeServer::start() {
   if (::pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) {
     const int failure = errno;
     ::close(*listening);
-    return Error{Error::Code::Unavailable, std::string("cannot create pipe: ") + std::strerror(failure)};
+    return Error{Error::Code::Unavailable,
+                 std::string("cannot create pipe: ") + std::strerror(failure)};
   }
   listenFd_ = *listening;
   wakeRead_ = wake[0];

@@ -137,8 +137,7 @@ Histogram::Snapshot Histogram::snapshot() const {
 
 template <typename Metric>
 MetricFamily<Metric>::MetricFamily(std::string name, std::string help,
-                                   std::vector<std::string> labelNames,
-                                   std::vector<double> buckets)
+                                   std::vector<std::string> labelNames, std::vector<double> buckets)
     : name_(std::move(name)), help_(std::move(help)), labelNames_(std::move(labelNames)),
       buckets_(std::move(buckets)) {}
 
@@ -208,7 +207,8 @@ FamilyType& MetricsRegistry::findOrCreate(const std::string& name, const std::st
   }
   auto found = families_.find(name);
   if (found == families_.end()) {
-    auto family = std::make_unique<FamilyType>(name, help, std::move(labelNames), std::move(buckets));
+    auto family =
+        std::make_unique<FamilyType>(name, help, std::move(labelNames), std::move(buckets));
     FamilyType& created = *family;
     families_.emplace(name, std::move(family));
     return created;
@@ -230,8 +230,7 @@ GaugeFamily& MetricsRegistry::gaugeFamily(const std::string& name, const std::st
   return findOrCreate<GaugeFamily>(name, help, std::move(labelNames), {});
 }
 
-HistogramFamily& MetricsRegistry::histogramFamily(const std::string& name,
-                                                  const std::string& help,
+HistogramFamily& MetricsRegistry::histogramFamily(const std::string& name, const std::string& help,
                                                   std::vector<std::string> labelNames,
                                                   std::vector<double> buckets) {
   return findOrCreate<HistogramFamily>(name, help, std::move(labelNames), std::move(buckets));

@@ -96,7 +96,8 @@ using HistogramFamily = MetricFamily<Histogram>;
 /// The process's Prometheus metrics, rendered for /metrics in the text exposition format 0.0.4.
 /// Asking twice for a family of the same name returns the same family, so several queues or
 /// controllers share `workqueue_depth` and differ by label. Asking with another type or other
-/// label names is a bug and aborts. Thread-safe; everything handed out lives as long as the registry.
+/// label names is a bug and aborts. Thread-safe; everything handed out lives as long as the
+/// registry.
 class MetricsRegistry {
 public:
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";

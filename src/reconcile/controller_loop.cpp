@@ -9,9 +9,9 @@ namespace {
 
 /// controller-runtime's controller_runtime_reconcile_time_seconds buckets.
 std::vector<double> reconcileTimeBuckets() {
-  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
-          0.7,   0.8,  0.9,   1.0,  1.25, 1.5, 1.75, 2.0, 2.5, 3.0,  3.5, 4.0,  4.5, 5,
-          6,     7,    8,     9,    10,  15,  20,   25,  30,  40,   50,  60};
+  return {0.005, 0.01, 0.025, 0.05, 0.1,  0.15, 0.2,  0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
+          0.7,   0.8,  0.9,   1.0,  1.25, 1.5,  1.75, 2.0,  2.5, 3.0,  3.5, 4.0,  4.5, 5,
+          6,     7,    8,     9,    10,   15,   20,   25,   30,  40,   50,  60};
 }
 
 CounterFamily& reconcileTotal(MetricsRegistry& metrics) {
@@ -88,7 +88,8 @@ void ControllerLoop::handle(const std::string& key) {
 
   if (!outcome->has_value()) {
     const Error& error = outcome->error();
-    const std::chrono::nanoseconds retryAfter = error.retryAfter.value_or(std::chrono::milliseconds{0});
+    const std::chrono::nanoseconds retryAfter =
+        error.retryAfter.value_or(std::chrono::milliseconds{0});
     const std::chrono::nanoseconds delay = queue_.addRateLimited(key, retryAfter);
     failed_.inc();
     errors_.inc();
@@ -104,7 +105,8 @@ void ControllerLoop::handle(const std::string& key) {
   if (const std::optional<std::chrono::seconds> delay = outcome->value().requeueDelay()) {
     queue_.addAfter(key, *delay);
     requeuedAfter_.inc();
-    logDebug("reconciled", {{"controller", name_}, {"object", key}, {"requeueAfterSeconds", delay->count()}});
+    logDebug("reconciled",
+             {{"controller", name_}, {"object", key}, {"requeueAfterSeconds", delay->count()}});
     return;
   }
   succeeded_.inc();

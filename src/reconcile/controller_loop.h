@@ -34,8 +34,8 @@ public:
                  Clock& clock, MetricsRegistry& metrics)
       : ControllerLoop(
             std::move(name), queue,
-            [lookup = std::move(lookup), &reconciler](
-                const std::string& key) -> std::optional<Result<Action>> {
+            [lookup = std::move(lookup),
+             &reconciler](const std::string& key) -> std::optional<Result<Action>> {
               std::optional<Object> object = lookup(key);
               if (!object) {
                 return std::nullopt;

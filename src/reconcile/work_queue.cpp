@@ -22,8 +22,9 @@ WorkQueue::WorkQueue(Options options, Clock& clock, MetricsRegistry& metrics)
       tokens_(static_cast<double>(options_.retryBurst)), tokensAt_(clock.now()),
       depth_(metrics.gaugeFamily("workqueue_depth", "Current depth of workqueue", {"name"})
                  .withLabels({options_.name})),
-      adds_(metrics.counterFamily("workqueue_adds_total", "Total number of adds handled by workqueue",
-                                  {"name"})
+      adds_(metrics
+                .counterFamily("workqueue_adds_total", "Total number of adds handled by workqueue",
+                               {"name"})
                 .withLabels({options_.name})),
       queueDuration_(metrics
                          .histogramFamily("workqueue_queue_duration_seconds",
@@ -37,8 +38,9 @@ WorkQueue::WorkQueue(Options options, Clock& clock, MetricsRegistry& metrics)
                                          "takes.",
                                          {"name"}, durationBuckets())
                         .withLabels({options_.name})),
-      retries_(metrics.counterFamily("workqueue_retries_total",
-                                     "Total number of retries handled by workqueue", {"name"})
+      retries_(metrics
+                   .counterFamily("workqueue_retries_total",
+                                  "Total number of retries handled by workqueue", {"name"})
                    .withLabels({options_.name})) {}
 
 void WorkQueue::add(const std::string& key) {

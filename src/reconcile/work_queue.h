@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -36,7 +35,8 @@ public:
   struct Options {
     /// The `name` label of the metrics.
     std::string name{};
-    /// The minimum time between a key's first add() and a worker getting it; 0 hands it out at once.
+    /// The minimum time between a key's first add() and a worker getting it; 0 hands it out at
+    /// once.
     std::chrono::milliseconds coalesce{0};
     /// Per-key backoff of addRateLimited: base × 2^failures, capped (client-go: 5 ms → 1000 s).
     std::chrono::milliseconds baseRetryDelay{5};

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <condition_variable>
 #include <mutex>
@@ -44,19 +45,18 @@ json leaseHeldBy(const std::string& holder, int durationSeconds, int transitions
 class Events {
 public:
   LeaderElector::Callbacks callbacks(const std::string& who) {
-    return {.onStartedLeading =
-                [this, who](std::stop_token stop) {
-                  record(who + " started");
-                  std::mutex mutex;
-                  std::condition_variable_any never;
-                  std::unique_lock lock(mutex);
-                  (void)never.wait(lock, stop, [] { return false; });
-                  record(who + " work ended");
-                },
-            .onStoppedLeading = [this, who] { record(who + " stopped"); },
-            .onNewLeader = [this, who](const std::string& leader) {
-              record(who + " sees " + leader);
-            }};
+    return {
+        .onStartedLeading =
+            [this, who](std::stop_token stop) {
+              record(who + " started");
+              std::mutex mutex;
+              std::condition_variable_any never;
+              std::unique_lock lock(mutex);
+              (void)never.wait(lock, stop, [] { return false; });
+              record(who + " work ended");
+            },
+        .onStoppedLeading = [this, who] { record(who + " stopped"); },
+        .onNewLeader = [this, who](const std::string& leader) { record(who + " sees " + leader); }};
   }
 
   void record(std::string event) {
@@ -88,14 +88,13 @@ private:
 
 class LeaderElectorTest : public testing::Test {
 protected:
-  std::unique_ptr<LeaderElector> elector(const std::string& identity,
-                                         bool releaseOnCancel = true) {
-    Result<std::unique_ptr<LeaderElector>> created = LeaderElector::create(
-        {.leaseName = kLeaseName,
-         .namespaceName = "ops",
-         .identity = identity,
-         .releaseOnCancel = releaseOnCancel},
-        events_.callbacks(identity), kube_, clock_, metrics_);
+  std::unique_ptr<LeaderElector> elector(const std::string& identity, bool releaseOnCancel = true) {
+    Result<std::unique_ptr<LeaderElector>> created =
+        LeaderElector::create({.leaseName = kLeaseName,
+                               .namespaceName = "ops",
+                               .identity = identity,
+                               .releaseOnCancel = releaseOnCancel},
+                              events_.callbacks(identity), kube_, clock_, metrics_);
     EXPECT_TRUE(created.has_value()) << created.error().message;
     return std::move(created).value();
   }
@@ -136,9 +135,9 @@ TEST_F(LeaderElectorTest, AcquiresAFreeLeaseByCreatingIt) {
   EXPECT_EQ(a->observedLeader(), "a");
   EXPECT_TRUE(events_.waitFor("a started"));
   EXPECT_TRUE(events_.contains("a sees a"));
-  EXPECT_NE(metrics_.render().find(
-                "leader_election_master_status{name=\"libcluster-controller\"} 1\n"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics_.render().find("leader_election_master_status{name=\"libcluster-controller\"} 1\n"),
+      std::string::npos);
 }
 
 TEST_F(LeaderElectorTest, RenewsEveryRetryPeriodKeepingTheAcquireTime) {
@@ -254,9 +253,9 @@ TEST_F(LeaderElectorTest, StepsDownWhenRenewalsFailPastTheRenewDeadline) {
   EXPECT_FALSE(a->isLeader());
   EXPECT_EQ(events_.all(),
             (std::vector<std::string>{"a sees a", "a started", "a work ended", "a stopped"}));
-  EXPECT_NE(metrics_.render().find(
-                "leader_election_master_status{name=\"libcluster-controller\"} 0\n"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics_.render().find("leader_election_master_status{name=\"libcluster-controller\"} 0\n"),
+      std::string::npos);
 }
 
 TEST_F(LeaderElectorTest, SurvivesATransientRenewalFailure) {
@@ -331,12 +330,12 @@ TEST_F(LeaderElectorTest, ResignDoesNotReleaseALeaseHeldByAnother) {
 
 TEST_F(LeaderElectorTest, RunReleasesTheLeaseWhenStopped) {
   std::stop_source stop;
-  Result<std::unique_ptr<LeaderElector>> a = LeaderElector::create(
-      {.leaseName = kLeaseName, .namespaceName = "ops", .identity = "a"},
-      {.onStartedLeading = [&stop](std::stop_token) { stop.request_stop(); },
-       .onStoppedLeading = [this] { events_.record("a stopped"); },
-       .onNewLeader = {}},
-      kube_, clock_, metrics_);
+  Result<std::unique_ptr<LeaderElector>> a =
+      LeaderElector::create({.leaseName = kLeaseName, .namespaceName = "ops", .identity = "a"},
+                            {.onStartedLeading = [&stop](std::stop_token) { stop.request_stop(); },
+                             .onStoppedLeading = [this] { events_.record("a stopped"); },
+                             .onNewLeader = {}},
+                            kube_, clock_, metrics_);
   ASSERT_TRUE(a.has_value());
 
   (*a)->run(stop.get_token());
@@ -439,10 +438,10 @@ TEST(LeaderElectorConfig, DefaultIdentityIsTheHostNameAndAUuid) {
   char host[HOST_NAME_MAX + 1] = {};
   ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
 
-  auto first = LeaderElector::create({.leaseName = "l", .namespaceName = "ns"}, {}, kube, clock,
-                                     metrics);
-  auto second = LeaderElector::create({.leaseName = "l", .namespaceName = "ns"}, {}, kube, clock,
-                                      metrics);
+  auto first =
+      LeaderElector::create({.leaseName = "l", .namespaceName = "ns"}, {}, kube, clock, metrics);
+  auto second =
+      LeaderElector::create({.leaseName = "l", .namespaceName = "ns"}, {}, kube, clock, metrics);
 
   ASSERT_TRUE(first.has_value() && second.has_value());
   const std::regex shape(std::string(host) +
@@ -452,9 +451,8 @@ TEST(LeaderElectorConfig, DefaultIdentityIsTheHostNameAndAUuid) {
 }
 
 TEST(LeaseTime, IsRfc3339MicroTimeInUtc) {
-  const Clock::SystemTime time =
-      std::chrono::sys_days{std::chrono::year{2024} / 2 / 29} + 23h + 59min + 58s + 123456us +
-      789ns;
+  const Clock::SystemTime time = std::chrono::sys_days{std::chrono::year{2024} / 2 / 29} + 23h +
+                                 59min + 58s + 123456us + 789ns;
 
   EXPECT_EQ(formatMicroTime(time), "2024-02-29T23:59:58.123456Z");
 }

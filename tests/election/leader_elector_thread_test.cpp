@@ -40,28 +40,27 @@ TEST(LeaderElectorThread, OneLeaderAtATimeAndAFastHandoverOnStop) {
   std::atomic<int> terms{0};
 
   auto makeReplica = [&](const std::string& identity) {
-    LeaderElector::Callbacks callbacks{
-        .onStartedLeading =
-            [&](std::stop_token stop) {
-              if (++working > 1) {
-                ++overlaps;
-              }
-              ++terms;
-              while (!stop.stop_requested()) {
-                std::this_thread::sleep_for(1ms);
-              }
-              --working;
-            },
-        .onStoppedLeading = {},
-        .onNewLeader = {}};
-    Result<std::unique_ptr<LeaderElector>> elector = LeaderElector::create(
-        {.leaseName = "libcluster-controller",
-         .namespaceName = "ops",
-         .identity = identity,
-         .leaseDuration = 1s,
-         .renewDeadline = 500ms,
-         .retryPeriod = 100ms},
-        std::move(callbacks), kube, clock, metrics);
+    LeaderElector::Callbacks callbacks{.onStartedLeading =
+                                           [&](std::stop_token stop) {
+                                             if (++working > 1) {
+                                               ++overlaps;
+                                             }
+                                             ++terms;
+                                             while (!stop.stop_requested()) {
+                                               std::this_thread::sleep_for(1ms);
+                                             }
+                                             --working;
+                                           },
+                                       .onStoppedLeading = {},
+                                       .onNewLeader = {}};
+    Result<std::unique_ptr<LeaderElector>> elector =
+        LeaderElector::create({.leaseName = "libcluster-controller",
+                               .namespaceName = "ops",
+                               .identity = identity,
+                               .leaseDuration = 1s,
+                               .renewDeadline = 500ms,
+                               .retryPeriod = 100ms},
+                              std::move(callbacks), kube, clock, metrics);
     EXPECT_TRUE(elector.has_value());
     Replica replica{std::move(elector).value(), {}};
     replica.thread =

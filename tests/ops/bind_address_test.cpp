@@ -35,9 +35,8 @@ TEST(BindAddress, ZeroAndEmptyDisableServing) {
 }
 
 TEST(BindAddress, MalformedAddressesAreInvalid) {
-  for (std::string_view text :
-       {"8080", ":", "127.0.0.1:", ":http", ":70000", ":-1", "::1:8080", "[::1]", "[::1]8080",
-        "[]:80", "[::1:80", ":80x"}) {
+  for (std::string_view text : {"8080", ":", "127.0.0.1:", ":http", ":70000", ":-1", "::1:8080",
+                                "[::1]", "[::1]8080", "[]:80", "[::1:80", ":80x"}) {
     Result<std::optional<BindAddress>> result = parseBindAddress(text);
     ASSERT_FALSE(result.has_value()) << text;
     EXPECT_EQ(result.error().code, Error::Code::Invalid) << text;

@@ -85,8 +85,7 @@ protected:
     server_.emplace(std::move(options));
     server_->route("/healthz", [] { return HttpResponse{.body = "ok"}; });
     server_->route("/readyz", [this] {
-      return ready_ ? HttpResponse{.body = "ok"}
-                    : HttpResponse{.status = 503, .body = "not ready"};
+      return ready_ ? HttpResponse{.body = "ok"} : HttpResponse{.status = 503, .body = "not ready"};
     });
     server_->route("/metrics", [this] {
       return HttpResponse{.contentType = std::string(MetricsRegistry::kContentType),
@@ -137,8 +136,8 @@ TEST_F(HttpProbeServerTest, UnknownPathIs404AndOtherMethodsAre405) {
   startServer();
 
   EXPECT_TRUE(get(server_->port(), "/nope").starts_with("HTTP/1.1 404 ")) << "unknown path";
-  const std::string post = request(server_->port(),
-                                   "POST /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+  const std::string post =
+      request(server_->port(), "POST /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
   EXPECT_TRUE(post.starts_with("HTTP/1.1 405 ")) << post;
   EXPECT_NE(post.find("Allow: GET, HEAD\r\n"), std::string::npos) << post;
 }
@@ -163,8 +162,9 @@ TEST_F(HttpProbeServerTest, MalformedRequestIs400) {
 TEST_F(HttpProbeServerTest, OversizedRequestIs431) {
   startServer({.bindAddress = "127.0.0.1:0", .maxRequestBytes = 256});
 
-  const std::string response = request(
-      server_->port(), "GET /healthz HTTP/1.1\r\nX-Padding: " + std::string(1000, 'a') + "\r\n\r\n");
+  const std::string response =
+      request(server_->port(),
+              "GET /healthz HTTP/1.1\r\nX-Padding: " + std::string(1000, 'a') + "\r\n\r\n");
 
   EXPECT_TRUE(response.starts_with("HTTP/1.1 431 ")) << response;
 }

@@ -12,21 +12,20 @@ namespace {
 
 TEST(MetricsRegistry, RendersCountersAndGaugesInTheTextFormat) {
   MetricsRegistry registry;
-  CounterFamily& total = registry.counterFamily("reconcile_total", "Total reconciles.",
-                                                {"controller", "result"});
+  CounterFamily& total =
+      registry.counterFamily("reconcile_total", "Total reconciles.", {"controller", "result"});
   total.withLabels({"topology", "success"}).inc();
   total.withLabels({"topology", "success"}).inc(2);
   total.withLabels({"topology", "error"}).inc();
   registry.gauge("queue_depth", "Current depth.").set(7);
 
-  EXPECT_EQ(registry.render(),
-            "# HELP queue_depth Current depth.\n"
-            "# TYPE queue_depth gauge\n"
-            "queue_depth 7\n"
-            "# HELP reconcile_total Total reconciles.\n"
-            "# TYPE reconcile_total counter\n"
-            "reconcile_total{controller=\"topology\",result=\"error\"} 1\n"
-            "reconcile_total{controller=\"topology\",result=\"success\"} 3\n");
+  EXPECT_EQ(registry.render(), "# HELP queue_depth Current depth.\n"
+                               "# TYPE queue_depth gauge\n"
+                               "queue_depth 7\n"
+                               "# HELP reconcile_total Total reconciles.\n"
+                               "# TYPE reconcile_total counter\n"
+                               "reconcile_total{controller=\"topology\",result=\"error\"} 1\n"
+                               "reconcile_total{controller=\"topology\",result=\"success\"} 3\n");
 }
 
 TEST(MetricsRegistry, RendersHistogramsWithCumulativeBuckets) {
@@ -39,15 +38,14 @@ TEST(MetricsRegistry, RendersHistogramsWithCumulativeBuckets) {
   latency.observe(5);
   latency.observe(100);
 
-  EXPECT_EQ(registry.render(),
-            "# HELP work_seconds Work time.\n"
-            "# TYPE work_seconds histogram\n"
-            "work_seconds_bucket{name=\"q\",le=\"0.25\"} 2\n"
-            "work_seconds_bucket{name=\"q\",le=\"1\"} 2\n"
-            "work_seconds_bucket{name=\"q\",le=\"10\"} 3\n"
-            "work_seconds_bucket{name=\"q\",le=\"+Inf\"} 4\n"
-            "work_seconds_sum{name=\"q\"} 105.375\n"
-            "work_seconds_count{name=\"q\"} 4\n");
+  EXPECT_EQ(registry.render(), "# HELP work_seconds Work time.\n"
+                               "# TYPE work_seconds histogram\n"
+                               "work_seconds_bucket{name=\"q\",le=\"0.25\"} 2\n"
+                               "work_seconds_bucket{name=\"q\",le=\"1\"} 2\n"
+                               "work_seconds_bucket{name=\"q\",le=\"10\"} 3\n"
+                               "work_seconds_bucket{name=\"q\",le=\"+Inf\"} 4\n"
+                               "work_seconds_sum{name=\"q\"} 105.375\n"
+                               "work_seconds_count{name=\"q\"} 4\n");
 }
 
 TEST(MetricsRegistry, HistogramWithoutLabelsHasOnlyLe) {
@@ -67,10 +65,9 @@ TEST(MetricsRegistry, EscapesLabelValuesAndHelp) {
       .withLabels({"a\"b\\c\nd"})
       .inc();
 
-  EXPECT_EQ(registry.render(),
-            "# HELP c_total Line one\\nback\\\\slash \"quoted\"\n"
-            "# TYPE c_total counter\n"
-            "c_total{path=\"a\\\"b\\\\c\\nd\"} 1\n");
+  EXPECT_EQ(registry.render(), "# HELP c_total Line one\\nback\\\\slash \"quoted\"\n"
+                               "# TYPE c_total counter\n"
+                               "c_total{path=\"a\\\"b\\\\c\\nd\"} 1\n");
 }
 
 TEST(MetricsRegistry, FamiliesWithoutChildrenAreNotRendered) {

@@ -65,9 +65,8 @@ protected:
   WorkQueue queue_{{.name = "widget", .retryQps = 0}, clock_, metrics_};
   std::map<std::string, Widget> store_{{"ns/a", Widget{"ns/a", 1}}, {"ns/b", Widget{"ns/b", 7}}};
   RecordingReconciler reconciler_{clock_};
-  ControllerLoop loop_{"widget", queue_,
-                       [this](const std::string& key) { return lookup(key); }, reconciler_,
-                       clock_, metrics_};
+  ControllerLoop loop_{"widget",    queue_, [this](const std::string& key) { return lookup(key); },
+                       reconciler_, clock_, metrics_};
 };
 
 TEST_F(ControllerLoopTest, ReconcilesTheObjectAsItIsNow) {
@@ -109,8 +108,9 @@ TEST_F(ControllerLoopTest, ErrorRequeuesWithGrowingBackoff) {
   EXPECT_EQ(clock_.sleeps(), (std::vector<std::chrono::milliseconds>{5ms, 10ms}));
   EXPECT_EQ(queue_.numRequeues("ns/a"), 0) << "success forgets the backoff";
   const std::string text = metricsText();
-  EXPECT_NE(text.find("controller_runtime_reconcile_total{controller=\"widget\",result=\"error\"} 2\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("controller_runtime_reconcile_total{controller=\"widget\",result=\"error\"} 2\n"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("controller_runtime_reconcile_errors_total{controller=\"widget\"} 2\n"),
             std::string::npos)
@@ -231,8 +231,9 @@ TEST_F(ControllerLoopTest, RunReturnsWhenTheQueueShutsDown) {
     WorkQueue& queue_;
     int after_;
   } reconciler(queue_, 2);
-  ControllerLoop loop("widget", queue_, [this](const std::string& key) { return lookup(key); },
-                      reconciler, clock_, metrics_);
+  ControllerLoop loop(
+      "widget", queue_, [this](const std::string& key) { return lookup(key); }, reconciler, clock_,
+      metrics_);
 
   loop.run(std::stop_token());
 

@@ -41,9 +41,9 @@ TEST(ControllerLoopThread, ReconcilesOnItsOwnThreadAndStopsPromptly) {
   MetricsRegistry metrics;
   WorkQueue queue({.name = "widget"}, clock, metrics);
   CountingReconciler reconciler;
-  ControllerLoop loop("widget", queue,
-                      [](const std::string& key) { return std::optional<Widget>(Widget{key}); },
-                      reconciler, clock, metrics);
+  ControllerLoop loop(
+      "widget", queue, [](const std::string& key) { return std::optional<Widget>(Widget{key}); },
+      reconciler, clock, metrics);
   std::jthread worker([&](std::stop_token stop) { loop.run(stop); });
 
   queue.add("ns/a");
