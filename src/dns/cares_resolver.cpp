@@ -72,9 +72,6 @@ Result<ChannelPtr> makeChannel(const CaresResolverOptions& options, ares_options
   ares_channel raw = nullptr;
   const int status = ares_init_options(&raw, init, optmask);
   if (status != ARES_SUCCESS) {
-    if (raw != nullptr) {
-      ares_destroy(raw);
-    }
     return caresError(status, "starting a c-ares channel");
   }
   ChannelPtr channel(raw);
@@ -466,6 +463,9 @@ namespace {
 // The addresses of an A or AAAA answer; `query` names the lookup in errors.
 Result<std::vector<DnsAddress>> parseAddresses(const std::vector<unsigned char>& answer, int type,
                                                const std::string& query) {
+  if (answer.size() < HFIXEDSZ) {
+    return caresError(ARES_EBADRESP, query);
+  }
   const int capacity = std::max(1, static_cast<int>(readU16(&answer[6])));
   std::vector<DnsAddress> addresses;
   char text[INET6_ADDRSTRLEN] = {};
