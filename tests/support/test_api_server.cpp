@@ -163,6 +163,7 @@ void TestApiServer::start() {
   }
   dir_ = pattern;
   std::vector<std::string> argv = {kPython,
+                                   "-B",
                                    serverScript(),
                                    "--dir",
                                    dir_,

@@ -96,6 +96,13 @@ class Resource:
 
     @property
     def gr(self):
+        """Storage identity. events.k8s.io events are the core events, converted."""
+        if self.builtin and self.group == "events.k8s.io" and self.plural == "events":
+            return ("", "events")
+        return (self.group, self.plural)
+
+    @property
+    def served_gr(self):
         return (self.group, self.plural)
 
     @property
@@ -251,6 +258,7 @@ class Store:
         self.history = collections.deque()
         self.history_size = history
         self.history_floor = 0  # every event with rv > floor is in history
+        self.expired_at = 0  # continue tokens issued at or before this rv are expired
         self.watchers = collections.defaultdict(set)
         self.registry = Registry()
         # id(stored object) -> (object, JSON bytes). Stored objects are never mutated, so
@@ -304,6 +312,7 @@ class Store:
         with self.lock:
             self.history.clear()
             self.history_floor = self.rv
+            self.expired_at = self.rv
 
     def events_since(self, rv, gr):
         """Events for gr with rv > given rv. Caller holds the lock and checked the floor."""
@@ -600,7 +609,7 @@ class Api:
                 except Exception:
                     raise bad_request("continue key is not valid: incorrect encoded start "
                                       "resourceVersion (version meta.k8s.io/v1)")
-                if list_rv < self.store.history_floor:
+                if list_rv < self.store.history_floor or list_rv <= self.store.expired_at:
                     raise expired(
                         "The provided continue parameter is too old to display a consistent list "
                         "result. You can start a new list without the continue parameter, or use "
@@ -809,6 +818,8 @@ class Api:
             return self.convert_out(res, stored), warnings
 
     def _to_storage(self, res, obj):
+        if res.served_gr != res.gr:
+            return k8sutil.convert_builtin_to_storage(res, obj)
         if res.version != res.storage_version:
             obj = dict(obj)
             obj["apiVersion"] = res.group + "/" + res.storage_version
@@ -937,7 +948,9 @@ class Api:
             obj = self._check_body(res, patched, ns, name)
             if obj["metadata"].get("resourceVersion") == old["metadata"]["resourceVersion"]:
                 obj["metadata"].pop("resourceVersion")
-            return self._update_locked(res, ns, name, obj, old, query, user_agent, subresource)
+            obj, warnings = self._update_locked(res, ns, name, obj, old, query, user_agent,
+                                                subresource)
+            return obj, warnings, False
 
     def apply(self, res, ns, name, body_bytes, query, user_agent, subresource=None):
         manager = query.get("fieldManager")
@@ -963,15 +976,17 @@ class Api:
                 obj = copy.deepcopy(applied)
                 obj["metadata"].pop("managedFields", None)
                 obj, warnings = self._create_applied(res, ns, obj, query, manager)
-                return obj, warnings
+                return obj, warnings, True
             current = self.convert_out(res, old)
             merged, managed = k8sutil.server_side_apply(res, current, applied, manager, force,
                                                         subresource)
             merged = self._check_body(res, merged, ns, name)
             if merged["metadata"].get("resourceVersion") == old["metadata"]["resourceVersion"]:
                 merged["metadata"].pop("resourceVersion", None)
-            return self._update_locked(res, ns, name, merged, old, query, user_agent, subresource,
-                                       apply_manager=manager, managed=managed)
+            obj, warnings = self._update_locked(res, ns, name, merged, old, query, user_agent,
+                                                subresource, apply_manager=manager,
+                                                managed=managed)
+            return obj, warnings, False
 
     def _create_applied(self, res, ns, obj, query, manager):
         md = obj["metadata"]
@@ -1396,8 +1411,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             if name is None:
                 raise method_not_allowed()
             ctype = self.headers.get("Content-Type", "")
-            obj, warnings = api.patch(res, ns, name, self.body_bytes, ctype, query, ua, sub)
-            created = isinstance(obj, dict) and obj.get("_created")
+            obj, warnings, created = api.patch(res, ns, name, self.body_bytes, ctype, query, ua,
+                                               sub)
             return self.send_json(201 if created else 200, obj,
                                   headers=self.warning_headers(warnings))
         if method == "DELETE":

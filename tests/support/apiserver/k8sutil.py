@@ -266,7 +266,8 @@ def parse_field_selector(sel, res):
     sel = sel or ""
     if not sel.strip():
         return FieldSelector([])
-    allowed = ["metadata.name", "metadata.namespace"] + FIELD_LABELS.get(res.gr, []) + \
+    allowed = ["metadata.name", "metadata.namespace"] + FIELD_LABELS.get(
+        getattr(res, "served_gr", res.gr), []) + \
         list(getattr(res, "selectable_fields", []) or [])
     reqs = []
     for part in sel.split(","):
@@ -1252,8 +1253,31 @@ def set_path(obj, dotted, value):
     cur[parts[-1]] = value
 
 
+# core/v1 Event field <-> events.k8s.io/v1 Event field; the rest is shared.
+EVENT_FIELDS = [("involvedObject", "regarding"), ("message", "note"),
+                ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+                ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
+                ("reportingComponent", "reportingController")]
+
+
 def convert_builtin(res, obj):
-    """Representation changes between versions of a built-in stored once (events)."""
+    """Serves a stored object in res's representation (events.k8s.io events are stored as
+    core events). obj is a fresh copy the caller may change."""
+    if getattr(res, "served_gr", None) == ("events.k8s.io", "events") and \
+            obj.get("kind") == "Event":
+        for core, new in EVENT_FIELDS:
+            if core in obj:
+                obj[new] = obj.pop(core)
+        obj["apiVersion"] = "events.k8s.io/v1"
+    return obj
+
+
+def convert_builtin_to_storage(res, obj):
+    obj = dict(obj)
+    for core, new in EVENT_FIELDS:
+        if new in obj:
+            obj[core] = obj.pop(new)
+    obj["apiVersion"] = "v1"
     return obj
 
 
@@ -1546,6 +1570,8 @@ def _cel_translate(rule):
             out.append(string)
         elif op is not None:
             out.append({"&&": " and ", "||": " or ", "!": " not "}.get(op, op))
+        elif out and out[-1] == ".":
+            out.append(ident)  # a field name, never a function or keyword
         else:
             if ident in ("self", "oldSelf"):
                 out.append("_" + ident)
@@ -1554,8 +1580,6 @@ def _cel_translate(rule):
             elif ident in ("size", "has", "matches", "startsWith", "endsWith", "contains",
                            "all", "exists", "in"):
                 out.append({"size": "_size", "has": "_has"}.get(ident, ident))
-            elif out and out[-1] == ".":
-                out.append(ident)
             else:
                 out.append(ident)
     return "".join(out)
@@ -1848,7 +1872,7 @@ def _pod_row(o):
 
 def _builtin_table(res, o):
     """Returns (columns, cells) for built-in kinds; default NAME, AGE."""
-    gr = res.gr
+    gr = getattr(res, "served_gr", res.gr)
     md = o.get("metadata") or {}
     name = md.get("name", "")
     created = age(md.get("creationTimestamp"))
@@ -1916,6 +1940,15 @@ def _builtin_table(res, o):
             [age(last[:19] + "Z" if last and len(last) > 20 else last), o.get("type", ""),
              o.get("reason", ""), "%s/%s" % ((inv.get("kind") or "").lower(), inv.get("name", "")),
              o.get("message", "")]
+    if gr == ("events.k8s.io", "events"):
+        reg = o.get("regarding") or {}
+        last = o.get("deprecatedLastTimestamp") or o.get("eventTime") or \
+            md.get("creationTimestamp")
+        return [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"),
+                _col("Message")], \
+            [age(last[:19] + "Z" if last and len(last) > 20 else last), o.get("type", ""),
+             o.get("reason", ""), "%s/%s" % ((reg.get("kind") or "").lower(), reg.get("name", "")),
+             o.get("note", "")]
     if gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
         return [NAME_COL, _col("Created At", "date")], [name, md.get("creationTimestamp")]
     if gr == ("", "serviceaccounts"):
