@@ -13,22 +13,17 @@ constexpr std::size_t kMaxPrefixLength = 253;
 // `k,!k` can never hold, so nothing() renders as that on this key: a LIST built from it is empty.
 constexpr std::string_view kNothingKey = "libcluster.dev/selects-nothing";
 
-bool isAlphanumeric(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0;
-}
+bool isAlphanumeric(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
-bool isLowerAlphanumeric(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+bool isLowerAlphanumeric(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 /// Label names and values: alphanumeric at both ends, alphanumerics and -_. inside.
 bool isQualifiedNamePart(std::string_view text) {
   if (text.empty() || !isAlphanumeric(text.front()) || !isAlphanumeric(text.back())) {
     return false;
   }
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return isAlphanumeric(c) || c == '-' || c == '_' || c == '.';
-  });
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return isAlphanumeric(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 /// RFC 1123 subdomain: dot-separated labels of lowercase alphanumerics and '-', alphanumeric at
@@ -57,9 +52,7 @@ bool isDnsSubdomain(std::string_view text) {
   }
 }
 
-std::string inQuotes(std::string_view text) {
-  return "\"" + std::string(text) + "\"";
-}
+std::string inQuotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 Error invalid(std::string message) {
   return Error{Error::Code::Invalid, "invalid label selector: " + std::move(message)};
@@ -188,8 +181,7 @@ public:
     default:
       break;
     }
-    while (position_ < text_.size() && !isSpace(text_[position_]) &&
-           !isSpecial(text_[position_])) {
+    while (position_ < text_.size() && !isSpace(text_[position_]) && !isSpecial(text_[position_])) {
       ++position_;
     }
     return {TokenKind::Word, text_.substr(start, position_ - start), start};
@@ -232,8 +224,7 @@ private:
   void advance() { current_ = lexer_.next(); }
 
   Error unexpected(std::string_view expected) const {
-    const std::string found =
-        current_.kind == TokenKind::End ? "the end" : inQuotes(current_.text);
+    const std::string found = current_.kind == TokenKind::End ? "the end" : inQuotes(current_.text);
     return invalid("found " + found + " at position " + std::to_string(current_.position) +
                    ", expected " + std::string(expected));
   }
@@ -431,8 +422,7 @@ LabelSelector::LabelSelector(bool nothing, std::vector<Requirement> requirements
     : nothing_(nothing), requirements_(std::move(requirements)) {
   // Sorted and deduplicated so equal selectors compare and render equal.
   std::sort(requirements_.begin(), requirements_.end());
-  requirements_.erase(std::unique(requirements_.begin(), requirements_.end()),
-                      requirements_.end());
+  requirements_.erase(std::unique(requirements_.begin(), requirements_.end()), requirements_.end());
 }
 
 Result<LabelSelector> LabelSelector::parse(std::string_view text) {

@@ -261,8 +261,7 @@ bool ObjectStore<T>::isReady() const {
 }
 
 template <typename T>
-bool ObjectStore<T>::waitUntilReady(std::stop_token stop,
-                                    std::chrono::milliseconds timeout) const {
+bool ObjectStore<T>::waitUntilReady(std::stop_token stop, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   return readyChanged_.wait_for(lock, stop, timeout, [this] { return ready_; });
 }

@@ -215,10 +215,8 @@ bool Watcher::waitBeforeRetry(const Error& error, std::string_view during, std::
     delay = *error.retryAfter;
   }
   const nlohmann::json fields = {
-      {"resource", collection_.url()},
-      {"error", error.message},
-      {"code", codeName(error.code)},
-      {"during", during},
+      {"resource", collection_.url()}, {"error", error.message},
+      {"code", codeName(error.code)},  {"during", during},
       {"retryInMs", delay.count()},
   };
   if (needsHuman(error.code)) {

@@ -73,8 +73,7 @@ public:
         {"spec", {{"containers", {{{"name", "app"}, {"image", "app:latest"}}}}}},
         {"status",
          {{"phase", phase_},
-          {"conditions",
-           {{{"type", "Ready"}, {"status", ready_ ? "True" : "False"}}}}}},
+          {"conditions", {{{"type", "Ready"}, {"status", ready_ ? "True" : "False"}}}}}},
     };
     nlohmann::json& metadata = pod["metadata"];
     if (!labels_.empty()) {
@@ -122,9 +121,7 @@ private:
   bool deleting_ = false;
 };
 
-inline PodBuilder pod(std::string name) {
-  return PodBuilder(std::move(name));
-}
+inline PodBuilder pod(std::string name) { return PodBuilder(std::move(name)); }
 
 /// The `core/v1` pods collection, in one namespace or ("") all.
 inline ResourcePath podsIn(std::string namespaceName = "") {

@@ -15,9 +15,7 @@ namespace {
 
 using Strings = std::vector<std::string>;
 
-std::string ipOf(const nlohmann::json& pod) {
-  return pod["status"].value("podIP", "");
-}
+std::string ipOf(const nlohmann::json& pod) { return pod["status"].value("podIP", ""); }
 
 /// Runs a real informer thread against FakeKubeApi; waitUntilIdle() says when the informer has
 /// handled everything scripted so far and is waiting in a watch.
@@ -70,9 +68,7 @@ TEST_F(InformerTest, AddsEveryListedObjectThenReportsSynced) {
   EXPECT_EQ(informer_.store().size(), 2U);
 }
 
-TEST_F(InformerTest, IsNotSyncedBeforeTheFirstList) {
-  EXPECT_FALSE(informer_.hasSynced());
-}
+TEST_F(InformerTest, IsNotSyncedBeforeTheFirstList) { EXPECT_FALSE(informer_.hasSynced()); }
 
 TEST_F(InformerTest, DeliversWatchedChanges) {
   api_.put(podsIn("default"), pod("a").ip("10.0.0.1").resourceVersion("1"));

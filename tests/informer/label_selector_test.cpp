@@ -40,9 +40,7 @@ TEST(LabelSelector, EmptyStringSelectsEverything) {
   EXPECT_EQ(selector.toString(), "");
 }
 
-TEST(LabelSelector, WhitespaceOnlySelectsEverything) {
-  EXPECT_TRUE(parsed("   ").isEverything());
-}
+TEST(LabelSelector, WhitespaceOnlySelectsEverything) { EXPECT_TRUE(parsed("   ").isEverything()); }
 
 TEST(LabelSelector, EqualityMatchesOnlyThatValue) {
   const LabelSelector selector = parsed("app=web");
@@ -277,7 +275,8 @@ TEST(LabelSelector, JsonMatchLabelsAndExpressionsAreAnded) {
 
   EXPECT_TRUE(selector.matches({{"app", "web"}, {"tier", "edge"}, {"release", "1"}}));
   EXPECT_FALSE(selector.matches({{"app", "web"}, {"tier", "edge"}}));
-  EXPECT_FALSE(selector.matches({{"app", "web"}, {"tier", "edge"}, {"release", "1"}, {"env", "dev"}}));
+  EXPECT_FALSE(
+      selector.matches({{"app", "web"}, {"tier", "edge"}, {"release", "1"}, {"env", "dev"}}));
   EXPECT_FALSE(selector.matches({{"app", "db"}, {"tier", "edge"}, {"release", "1"}}));
   EXPECT_EQ(selector.toString(), "app=web,!canary,env notin (dev),release,tier in (edge,front)");
 }
@@ -301,9 +300,10 @@ TEST(LabelSelector, JsonRejectsMissingOrExtraValues) {
   EXPECT_NE(error(R"({"matchExpressions": [{"key": "a", "operator": "NotIn"}]})"_json)
                 .find("at least one value"),
             std::string::npos);
-  EXPECT_NE(error(R"({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})"_json)
-                .find("take no values"),
-            std::string::npos);
+  EXPECT_NE(
+      error(R"({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})"_json)
+          .find("take no values"),
+      std::string::npos);
   EXPECT_NE(error(R"({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]})"_json)
                 .find("\"Gt\""),
             std::string::npos);

@@ -15,18 +15,12 @@ using namespace std::chrono_literals;
 using Strings = std::vector<std::string>;
 using Store = ObjectStore<nlohmann::json>;
 
-WatchEvent initStarted() {
-  return {WatchEvent::Type::InitStarted, {}};
-}
+WatchEvent initStarted() { return {WatchEvent::Type::InitStarted, {}}; }
 WatchEvent initApplied(nlohmann::json object) {
   return {WatchEvent::Type::InitApplied, std::move(object)};
 }
-WatchEvent initDone() {
-  return {WatchEvent::Type::InitDone, {}};
-}
-WatchEvent applied(nlohmann::json object) {
-  return {WatchEvent::Type::Applied, std::move(object)};
-}
+WatchEvent initDone() { return {WatchEvent::Type::InitDone, {}}; }
+WatchEvent applied(nlohmann::json object) { return {WatchEvent::Type::Applied, std::move(object)}; }
 WatchEvent deletedEvent(nlohmann::json object) {
   return {WatchEvent::Type::Deleted, std::move(object)};
 }
@@ -121,7 +115,8 @@ TEST_F(ObjectStoreTest, AbandonedListChangesNothing) {
 TEST_F(ObjectStoreTest, AppliedAddsOrReplacesInPlace) {
   list(store_, {pod("a").ip("10.0.0.1").resourceVersion("1")});
 
-  const Strings update = describe(store_.apply(applied(pod("a").ip("10.0.0.2").resourceVersion("2"))));
+  const Strings update =
+      describe(store_.apply(applied(pod("a").ip("10.0.0.2").resourceVersion("2"))));
   const Strings add = describe(store_.apply(applied(pod("b").resourceVersion("3"))));
 
   EXPECT_EQ(update, (Strings{"~default/a"}));
@@ -226,9 +221,10 @@ TEST_F(ObjectStoreTest, WaitUntilReadyWakesWhenAnotherThreadCompletesTheList) {
 }
 
 TEST(StripObject, DropsManagedFieldsAndTheLastAppliedAnnotation) {
-  nlohmann::json object = pod("a").annotation("kubectl.kubernetes.io/last-applied-configuration",
-                                              "{...}")
-                              .annotation("team", "x");
+  nlohmann::json object =
+      pod("a")
+          .annotation("kubectl.kubernetes.io/last-applied-configuration", "{...}")
+          .annotation("team", "x");
   object["metadata"]["managedFields"] = R"([{"manager": "kubectl"}])"_json;
   object["metadata"]["selfLink"] = "/api/v1/namespaces/default/pods/a";
 

@@ -21,9 +21,7 @@ Error unavailable(std::string message = "apiserver unreachable") {
   return Error{Error::Code::Unavailable, std::move(message)};
 }
 
-Error gone() {
-  return Error{Error::Code::Gone, "too old resource version: 10 (20)"};
-}
+Error gone() { return Error{Error::Code::Gone, "too old resource version: 10 (20)"}; }
 
 std::string describe(const WatchEvent& event) {
   switch (event.type) {
@@ -175,15 +173,14 @@ TEST_F(WatcherTest, SpreadsWatchTimeoutsOverFiveToTenMinutes) {
 
 TEST_F(WatcherTest, TranslatesWatchEventsAndTracksTheirResourceVersions) {
   api_.scriptList(listPage({pod("a").resourceVersion("5")}, "10"));
-  api_.scriptWatch({added(pod("b").resourceVersion("11")),
-                    modified(pod("a").resourceVersion("12")),
+  api_.scriptWatch({added(pod("b").resourceVersion("11")), modified(pod("a").resourceVersion("12")),
                     deleted(pod("b").resourceVersion("13"))});
 
   runWith(options());
 
-  EXPECT_EQ(events_, (Strings{"InitStarted", "InitApplied default/a", "InitDone",
-                              "Applied default/b@11", "Applied default/a@12",
-                              "Deleted default/b"}));
+  EXPECT_EQ(events_,
+            (Strings{"InitStarted", "InitApplied default/a", "InitDone", "Applied default/b@11",
+                     "Applied default/a@12", "Deleted default/b"}));
   EXPECT_EQ(versionsOf(api_.watchCalls()), (Strings{"10", "13"}));
   EXPECT_EQ(store_.keys(), (Strings{"default/a"}));
 }
