@@ -507,7 +507,10 @@ private:
         headers.add("Authorization", "Bearer " + token);
       }
       if (!spec.contentType.empty()) {
-        request.set_body(std::string(spec.body), spec.contentType);
+        // Bytes rather than a std::string: cpprestsdk reads a string body through a char buffer
+        // cast to a uint8_t one, which UBSan rightly reports.
+        headers.add("Content-Type", spec.contentType);
+        request.set_body(std::vector<unsigned char>(spec.body.begin(), spec.body.end()));
       }
       concurrency::streams::streambuf<uint8_t> sink(std::make_shared<ExchangeBuffer>(exchange));
       request.set_response_stream(sink.create_ostream());
@@ -624,9 +627,16 @@ Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Opti
                      "requestTimeout must be positive and maxAttempts at least 1");
   }
   try {
-    const web::uri base(config.server);
+    web::uri base(config.server);
     if (base.host().empty()) {
       return makeError(Error::Code::Invalid, "server \"" + config.server + "\" has no host");
+    }
+    if (base.host().front() == '[') {
+      // cpprestsdk hands the host to the resolver as it is, and "[fd00::1]" does not resolve;
+      // the bare address does, and is also what the certificate check needs.
+      web::uri_builder unbracketed(base);
+      unbracketed.set_host(base.host().substr(1, base.host().size() - 2));
+      base = unbracketed.to_uri();
     }
     const std::string tlsName = config.tlsServerName.empty() ? base.host() : config.tlsServerName;
     Result<std::shared_ptr<TlsSetup>> tls = TlsSetup::create(config, tlsName);
@@ -742,6 +752,12 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
     return opened.error();
   }
   const std::shared_ptr<Exchange> exchange = *opened;
+  // However the watch ends, close the connection if it is still open (a no-op once the stream
+  // has ended), so an abandoned stream does not keep a connection and a buffer alive.
+  struct CloseOnExit {
+    Exchange& exchange;
+    ~CloseOnExit() { exchange.cancellation.cancel(); }
+  } closeOnExit{*exchange};
   // Closing the connection is what unblocks cpprestsdk; the wait below wakes on `stop` itself.
   std::stop_callback cancelOnStop(stop, [&exchange] { exchange->cancellation.cancel(); });
 
@@ -795,27 +811,24 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
       finished = exchange->finished;
       failure = exchange->failure;
     }
-    // Deliver what arrived even when stopping is next: events before a stop are still in order.
     lines.append(chunk);
-    while (std::optional<std::string> line = lines.nextLine()) {
-      if (stop.stop_requested()) {
+    // Once stop is requested no more events are delivered, even those already received.
+    while (!stop.stop_requested()) {
+      std::optional<std::string> line = lines.nextLine();
+      if (!line) {
         break;
       }
       if (std::optional<Error> error = handleLine(*line)) {
-        exchange->cancellation.cancel();
         return *error;
       }
     }
     if (lines.overflowed()) {
-      exchange->cancellation.cancel();
       return makeError(Error::Code::Invalid, what + ": watch event larger than the line limit");
     }
     if (end == WaitEnd::Stopped || stop.stop_requested()) {
-      exchange->cancellation.cancel();
       return makeError(Error::Code::Cancelled, what + ": cancelled");
     }
     if (end == WaitEnd::DeadlineExceeded) {
-      exchange->cancellation.cancel();
       return makeError(Error::Code::Timeout, what + ": the server did not end the watch within " +
                                                  std::to_string(serverLimit.count()) + " s");
     }

@@ -31,8 +31,8 @@ FetchUrl makeUrlFetcher(std::chrono::milliseconds timeout) {
       return Error{Error::Code::Timeout, "GET " + url + ": timed out"};
     } catch (const web::http::http_exception& error) {
       const std::string what = error.what();
-      const bool timedOut = error.error_code() == std::errc::timed_out ||
-                            what.find("timed out") != std::string::npos;
+      const bool timedOut =
+          error.error_code() == std::errc::timed_out || what.find("timed out") != std::string::npos;
       return Error{timedOut ? Error::Code::Timeout : Error::Code::Unavailable,
                    "GET " + url + ": " + what};
     } catch (const std::exception& error) {

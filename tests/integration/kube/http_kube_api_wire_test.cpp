@@ -191,5 +191,18 @@ TEST(HttpKubeApiWire, RejectsAResponseThatIsNotJson) {
   EXPECT_THAT(fetched.error().message, HasSubstr("not JSON"));
 }
 
+TEST(HttpKubeApiWire, ReachesABracketedIpv6Server) {
+  Server server({{.pieces = {Server::response(200, R"({"kind":"Pod"})")}}}, /*ipv6=*/true);
+  KubeConfig config;
+  config.server = server.url();
+  Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(config);
+  ASSERT_TRUE(api) << api.error().message;
+
+  const Result<nlohmann::json> fetched = (*api)->get(kPods.object("x"));
+
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(fetched->at("kind"), "Pod");
+}
+
 } // namespace
 } // namespace libcluster

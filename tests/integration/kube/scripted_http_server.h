@@ -26,19 +26,30 @@ public:
     std::chrono::milliseconds gap{0};
   };
 
-  explicit ScriptedHttpServer(std::vector<Script> scripts) : scripts_(std::move(scripts)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 16) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+  /// Listens on 127.0.0.1, or on [::1] when `ipv6`.
+  explicit ScriptedHttpServer(std::vector<Script> scripts, bool ipv6 = false)
+      : scripts_(std::move(scripts)), ipv6_(ipv6) {
+    listener_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (ipv6) {
+      auto* address = reinterpret_cast<sockaddr_in6*>(&storage);
+      address->sin6_family = AF_INET6;
+      address->sin6_addr = in6addr_loopback;
+      length = sizeof(sockaddr_in6);
+    } else {
+      auto* address = reinterpret_cast<sockaddr_in*>(&storage);
+      address->sin_family = AF_INET;
+      address->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length = sizeof(sockaddr_in);
+    }
+    auto* address = reinterpret_cast<sockaddr*>(&storage);
+    if (::bind(listener_, address, length) != 0 || ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, address, &length) != 0) {
       return;
     }
-    port_ = ntohs(address.sin_port);
+    port_ = ntohs(ipv6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port
+                       : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
     thread_ = std::thread([this] { serve(); });
   }
 
@@ -53,7 +64,9 @@ public:
   ScriptedHttpServer(const ScriptedHttpServer&) = delete;
   ScriptedHttpServer& operator=(const ScriptedHttpServer&) = delete;
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (ipv6_ ? "http://[::1]:" : "http://127.0.0.1:") + std::to_string(port_);
+  }
 
   /// The request heads received so far.
   std::vector<std::string> requests() const {
@@ -133,6 +146,7 @@ private:
   }
 
   std::vector<Script> scripts_;
+  bool ipv6_ = false;
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
