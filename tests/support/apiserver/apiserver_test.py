@@ -772,6 +772,32 @@ class CrdTest(unittest.TestCase):
             s.stop()
 
 
+class CelTest(unittest.TestCase):
+    def test_macros_functions_and_error_absorption(self):
+        sys.path.insert(0, os.path.dirname(SERVER))
+        import k8scel
+
+        cases = [
+            ("self.all(s, has(s.name))", [{"name": "a"}, {}], False),
+            ("self.exists(s, s.name == 'b')", [{"name": "a"}, {"name": "b"}], True),
+            ("self.exists_one(s, s > 1)", [1, 2, 3], False),
+            ("self.filter(s, s % 2 == 0).map(s, s * 10)", [1, 2, 3, 4], [20, 40]),
+            ("(has(self.a) ? 1 : 0) + (has(self.b) ? 1 : 0) == 1", {"a": 1, "b": 2}, False),
+            ("self.op in ['In', 'NotIn'] ? size(self.values) > 0 : true",
+             {"op": "In", "values": []}, False),
+            ("self.name.matches('^[a-z]+$') && self.name.startsWith('ab')", {"name": "abc"}, True),
+            ("self.missing == 1 || true", {}, True),
+            ("7 / 2 == 3 && -7 % 3 == -1", {}, True),
+        ]
+        for rule, value, expected in cases:
+            self.assertEqual(k8scel.evaluate(rule, value), expected, rule)
+        with self.assertRaises(k8scel.CelError):
+            k8scel.evaluate("self.missing == 1", {})
+        with self.assertRaises(k8scel.Unsupported):
+            k8scel.evaluate("quantity(self.q).isGreaterThan(quantity('1'))", {"q": "2"})
+        self.assertFalse(k8scel.evaluate("self.x == oldSelf.x", {"x": 1}, {"x": 2}))
+
+
 class BookmarkTest(unittest.TestCase):
     def test_bookmarks_carry_only_the_resource_version(self):
         s = Server("--bookmark-interval", "0.3")

@@ -7,6 +7,8 @@ import datetime
 import json
 import re
 
+import k8scel
+
 
 class ApiError(Exception):
     """A Status response: code and the Status object."""
@@ -1405,6 +1407,10 @@ def validate_schema(obj, schema, old=None):
 def _validate(value, schema, path, causes, old, is_update):
     if not isinstance(schema, dict):
         return
+    if is_update and old is not None and value == old:
+        # Validation ratcheting (on by default since 1.30): an unchanged value is not
+        # re-validated, so an update does not fail on what it did not touch.
+        return
     if value is None:
         if schema.get("nullable"):
             return
@@ -1543,134 +1549,46 @@ def _format_ok(value, fmt):
     return True
 
 
-# A small subset of CEL, translated to Python when every token is understood; rules outside
-# the subset are accepted without evaluation (documented gap).
-_CEL_TOKEN = re.compile(r"\s*(?:(\d+\.\d+|\d+)|('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")|"
-                        r"(&&|\|\||==|!=|<=|>=|<|>|!|\+|-|\*|/|%|\(|\)|\.|,|\?|:|\[|\])|"
-                        r"([A-Za-z_][A-Za-z0-9_]*))")
-
-
-class _CelUnsupported(Exception):
-    pass
-
-
-def _cel_translate(rule):
-    out = []
-    pos = 0
-    rule = rule.strip()
-    while pos < len(rule):
-        m = _CEL_TOKEN.match(rule, pos)
-        if not m or m.end() == pos:
-            raise _CelUnsupported(rule)
-        num, string, op, ident = m.groups()
-        pos = m.end()
-        if num is not None:
-            out.append(num)
-        elif string is not None:
-            out.append(string)
-        elif op is not None:
-            out.append({"&&": " and ", "||": " or ", "!": " not "}.get(op, op))
-        elif out and out[-1] == ".":
-            out.append(ident)  # a field name, never a function or keyword
-        else:
-            if ident in ("self", "oldSelf"):
-                out.append("_" + ident)
-            elif ident in ("true", "false", "null"):
-                out.append({"true": "True", "false": "False", "null": "None"}[ident])
-            elif ident in ("size", "has", "matches", "startsWith", "endsWith", "contains",
-                           "all", "exists", "in"):
-                out.append({"size": "_size", "has": "_has"}.get(ident, ident))
-            else:
-                out.append(ident)
-    return "".join(out)
-
-
-class _Obj:
-    """Attribute access over JSON maps for translated CEL."""
-
-    def __init__(self, d):
-        self._d = d
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._d:
-            raise _CelUnsupported("no such key: " + name)
-        return _wrap(self._d[name])
-
-    def __eq__(self, other):
-        return isinstance(other, _Obj) and self._d == other._d
-
-    def __len__(self):
-        return len(self._d)
-
-    def __contains__(self, k):
-        return k in self._d
-
-
-class _Str(str):
-    def matches(self, pattern):
-        return re.search(pattern, self) is not None
-
-    def startsWith(self, p):  # noqa: N802 (CEL name)
-        return self.startswith(p)
-
-    def endsWith(self, p):  # noqa: N802
-        return self.endswith(p)
-
-    def contains(self, p):
-        return p in self
-
-
-def _wrap(v):
-    if isinstance(v, dict):
-        return _Obj(v)
-    if isinstance(v, str):
-        return _Str(v)
-    if isinstance(v, list):
-        return [_wrap(x) for x in v]
-    return v
-
-
-def _cel_eval(rule, value, old):
-    expr = _cel_translate(rule)
-    has_calls = re.findall(r"_has\(([^()]*)\)", expr)
-    for arg in has_calls:
-        target, _, field = arg.rpartition(".")
-        expr = expr.replace("_has(%s)" % arg, "(%r in %s)" % (field.strip(), target.strip()))
-    if re.search(r"\b(all|exists|in)\b\s*\(", expr) or "?" in expr:
-        raise _CelUnsupported(rule)
-    env = {"_self": _wrap(value), "_oldSelf": _wrap(old), "_size": len,
-           "__builtins__": {}}
-    return eval(expr, env)  # noqa: S307 (tokens are whitelisted above)
-
-
 def _cel(value, schema, path, causes, old, is_update):
+    """x-kubernetes-validations via k8scel; rules it cannot evaluate are accepted."""
+    type_name = schema.get("type") or "object"
     for v in schema.get("x-kubernetes-validations") or []:
         rule = v.get("rule", "")
-        if "oldSelf" in rule and (not is_update or old is None):
+        uses_old = re.search(r"\boldSelf\b", rule) is not None
+        if uses_old and (not is_update or old is None):
             continue
+        field = path
+        if v.get("fieldPath"):
+            field = (path + v["fieldPath"]) if path else v["fieldPath"].lstrip(".")
         try:
-            ok = _cel_eval(rule, value, old)
-        except _CelUnsupported:
+            ok = k8scel.evaluate(rule, value, old) if uses_old else \
+                k8scel.evaluate(rule, value)
+        except k8scel.Unsupported:
             continue
-        except Exception:
+        except k8scel.CelError as e:
+            causes.append(("FieldValueInvalid", field, 'Invalid value: "%s": %s evaluating rule: '
+                                                      '%s' % (type_name, e, rule)))
             continue
-        if ok is False:
-            field = path
-            if v.get("fieldPath"):
-                field = (path + v["fieldPath"]) if path else v["fieldPath"].lstrip(".")
-            msg = v.get("message") or "failed rule: %s" % rule
-            reason = {"FieldValueForbidden": "FieldValueForbidden",
-                      "FieldValueRequired": "FieldValueRequired",
-                      "FieldValueDuplicate": "FieldValueDuplicate"}.get(v.get("reason"),
-                                                                        "FieldValueInvalid")
-            if reason == "FieldValueInvalid":
-                causes.append((reason, field, "Invalid value: \"object\": %s" % msg
-                               if isinstance(value, dict) else
-                               "Invalid value: %s: %s" % (_go_repr(value), msg)))
-            else:
-                causes.append((reason, field, msg))
+        if ok is True:
+            continue
+        msg = v.get("message")
+        if not msg and v.get("messageExpression"):
+            try:
+                m = k8scel.evaluate(v["messageExpression"], value)
+                msg = m if isinstance(m, str) and m.strip() else None
+            except (k8scel.Unsupported, k8scel.CelError):
+                msg = None
+        msg = msg or "failed rule: %s" % rule
+        reason = v.get("reason") or "FieldValueInvalid"
+        if reason == "FieldValueForbidden":
+            causes.append((reason, field, "Forbidden: %s" % msg))
+        elif reason == "FieldValueRequired":
+            causes.append((reason, field, "Required value: %s" % msg))
+        elif reason == "FieldValueDuplicate":
+            causes.append((reason, field, 'Duplicate value: "%s": %s' % (type_name, msg)))
+        else:
+            causes.append(("FieldValueInvalid", field, 'Invalid value: "%s": %s'
+                           % (type_name, msg)))
 
 
 # --------------------------------------------------------------------------------------------
