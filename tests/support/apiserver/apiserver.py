@@ -17,6 +17,7 @@ import bisect
 import collections
 import copy
 import datetime
+import gzip
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
+GZIP_THRESHOLD = 128 * 1024
 ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
@@ -229,12 +231,19 @@ class Watcher:
         self.queue = collections.deque()
         self.cond = threading.Condition(threading.Lock())
         self.dropped = False
+        self.ended = False
         self.closed = False
         self.connection = None
 
     def offer(self, event):
         with self.cond:
             self.queue.append(event)
+            self.cond.notify()
+
+    def end(self):
+        """Ends the stream cleanly once queued events are sent."""
+        with self.cond:
+            self.ended = True
             self.cond.notify()
 
     def drop(self):
@@ -1085,6 +1094,9 @@ class Api:
                 gone["metadata"]["resourceVersion"] = str(self.store.next_rv())
                 self.store.commit("DELETED", gr, key[0], key[1], gone, prev)
             self.store.registry.remove_crd(crd["metadata"]["name"])
+            # The real server stops the resource's watch cache: open watches end cleanly.
+            for w in list(self.store.watchers.get(gr, ())):
+                w.end()
 
     def delete_collection(self, res, ns, query, body):
         label_sel = k8sutil.parse_label_selector(query.get("labelSelector", ""))
@@ -1221,6 +1233,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                     self.send_header(k, item)
             else:
                 self.send_header(k, v)
+        accept_encoding = self.headers.get("Accept-Encoding", "") if self.headers else ""
+        if len(data) >= GZIP_THRESHOLD and "gzip" in accept_encoding:
+            # Like the real server: gzip (level 1) large responses for clients that ask.
+            data = gzip.compress(data, compresslevel=1)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(data)))
         # One write for headers and body: one TLS record train, no extra round trip.
         self._headers_buffer.append(b"\r\n")
@@ -1639,12 +1657,13 @@ class ApiHandler(BaseHTTPRequestHandler):
                     break
                 wait_until = deadline if next_bookmark is None else min(deadline, next_bookmark)
                 with watcher.cond:
-                    if not watcher.queue and not watcher.dropped:
+                    if not watcher.queue and not watcher.dropped and not watcher.ended:
                         watcher.cond.wait(max(0.0, wait_until - now))
                     if watcher.dropped:
                         raise ConnectionAbortedError("watch dropped")
                     batch = list(watcher.queue)
                     watcher.queue.clear()
+                    ended = watcher.ended
                 for ev in batch:
                     last_rv = ev.rv
                     if ns and ev.ns != ns:
@@ -1666,6 +1685,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                     else:
                         if label_sel.matches(ev.obj) and field_sel.matches(ev.obj) or old_match:
                             write_event("DELETED", app.api.convert_out(res, ev.obj), ev)
+                if ended:
+                    break
                 if next_bookmark is not None and time.monotonic() >= next_bookmark:
                     with store.lock:
                         with watcher.cond:

@@ -480,6 +480,26 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(code, 410)
         self.assertEqual(body["reason"], "Expired")
 
+    def test_large_responses_are_gzipped_only_for_clients_that_ask(self):
+        for i in range(120):
+            p = pod("big-%03d" % i)
+            p["metadata"]["annotations"] = {"pad": "x" * 1200}
+            self.create(p)
+
+        _, plain, body = self.s.request("GET", PODS)
+        c = self.s.conn()
+        c.request("GET", PODS, headers={"Authorization": "Bearer " + TOKEN,
+                                        "Accept-Encoding": "gzip"})
+        r = c.getresponse()
+        import gzip
+        unzipped = json.loads(gzip.decompress(r.read()))
+        c.close()
+
+        self.assertIsNone(plain.getheader("Content-Encoding"))
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(len(unzipped["items"]), 120)
+        self.assertEqual(unzipped["items"], body["items"])
+
     def test_table_for_pods(self):
         self.create(pod("a"))
 
@@ -754,7 +774,7 @@ class CrdTest(unittest.TestCase):
         self.assertEqual(code, 415)
         self.assertEqual(body["reason"], "UnsupportedMediaType")
 
-    def test_deleting_the_crd_unregisters_the_resource(self):
+    def test_deleting_the_crd_unregisters_the_resource_and_ends_watches(self):
         s = Server()
         try:
             s.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -762,10 +782,18 @@ class CrdTest(unittest.TestCase):
             s.request("POST", GADGETS, {"apiVersion": "test.libcluster.dev/v1",
                                         "kind": "Gadget", "metadata": {"name": "g"},
                                         "spec": {"size": 1}})
+            c, r = s.watch(GADGETS + "?watch=1&resourceVersion=0")
+            added = next_event(r)
 
             s.request("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
                                 "gadgets.test.libcluster.dev")
+            deleted = next_event(r)
+            rest = r.read()
+            c.close()
 
+            self.assertEqual(added["type"], "ADDED")
+            self.assertEqual(deleted["type"], "DELETED")
+            self.assertEqual(rest, b"", "stream ends cleanly")
             self.assertEqual(s.request("GET", GADGETS)[0], 404)
             self.assertEqual(s.request("GET", "/apis/test.libcluster.dev/v1")[0], 404)
         finally:
