@@ -530,8 +530,6 @@ class Api:
         md["creationTimestamp"] = now_rfc3339()
         md.pop("deletionTimestamp", None)
         md.pop("deletionGracePeriodSeconds", None)
-        if res.group not in ("", "apps") or res.plural not in ("pods",):
-            pass
         if self._has_generation(res):
             md["generation"] = 1
         else:
@@ -655,6 +653,7 @@ class Api:
                 keys = keys[bisect.bisect_right(keys, start_after):]
             items = []
             next_key = None
+            last_key = None
             remaining = 0
             for i, key in enumerate(keys):
                 obj = table_objs.get(key)
@@ -811,8 +810,6 @@ class Api:
                 obj.pop("status", None)
             warnings = self._prepare_and_validate(res, obj, None, query)
             self._stamp_new(res, obj, None)
-            if not res.builtin and obj.get("apiVersion") != res.api_version:
-                pass
             manager = k8sutil.manager_name(query, user_agent)
             k8sutil.set_managed_fields_update(res, obj, None, manager, None)
             if res.crd_name is None and res.gr == ("apiextensions.k8s.io",
@@ -878,8 +875,14 @@ class Api:
                 else:
                     md.pop(f, None)
             if "deletionTimestamp" in omd:
-                # Finalizers may only shrink once deletion started.
-                pass
+                added = [f for f in md.get("finalizers") or []
+                         if f not in (omd.get("finalizers") or [])]
+                if added:
+                    raise invalid(res, name, [(
+                        "FieldValueForbidden", "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being "
+                        "deleted, found new finalizers []string{%s}"
+                        % ", ".join(json.dumps(f) for f in added))])
         new["metadata"]["generation"] = old["metadata"].get("generation")
         if new["metadata"]["generation"] is None:
             new["metadata"].pop("generation")

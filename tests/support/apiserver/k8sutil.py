@@ -1160,9 +1160,6 @@ def crd_prepare(crd):
     names.setdefault("singular", (names.get("kind") or "").lower())
     names.setdefault("listKind", (names.get("kind") or "") + "List")
     spec.setdefault("conversion", {"strategy": "None"})
-    for v in spec.get("versions") or []:
-        for col in v.get("additionalPrinterColumns") or []:
-            col.setdefault("priority", 0) if False else None
     accepted = {k: v for k, v in names.items()}
     storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
     st = crd.get("status") or {}
