@@ -800,6 +800,56 @@ class CrdTest(unittest.TestCase):
             s.stop()
 
 
+class ScaleTest(unittest.TestCase):
+    def test_thousands_of_pods_list_page_and_replay(self):
+        import threading
+        s = Server("--history", "5000")
+        try:
+            def load(lo, hi):
+                c = s.conn()
+                for i in range(lo, hi):
+                    p = pod("app-%04d" % i, {"app": "beam", "shard": str(i % 4)},
+                            node="n%d" % (i % 7))
+                    c.request("POST", PODS, json.dumps(p), {"Authorization": "Bearer " + TOKEN,
+                                                           "Content-Type": "application/json"})
+                    r = c.getresponse()
+                    r.read()
+                    assert r.status == 201, r.status
+                c.close()
+            threads = [threading.Thread(target=load, args=(k * 500, (k + 1) * 500))
+                       for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+            _, _, full = s.request("GET", PODS)
+            _, _, shard = s.request("GET", PODS + "?labelSelector=shard%3D1")
+            pages, token = [], ""
+            while True:
+                _, _, page = s.request("GET", PODS + "?limit=500" + (
+                    "&continue=" + urllib.parse.quote(token) if token else ""))
+                pages.append(page)
+                token = page["metadata"].get("continue")
+                if not token:
+                    break
+            c, r = s.watch(PODS + "?watch=1&resourceVersion=0&timeoutSeconds=2", timeout=30)
+            added = 0
+            while True:
+                e = next_event(r)
+                if e is None:
+                    break
+                added += e["type"] == "ADDED"
+            c.close()
+        finally:
+            s.stop()
+
+        self.assertEqual(len(full["items"]), 2000)
+        self.assertEqual(len(shard["items"]), 500)
+        self.assertEqual([len(p["items"]) for p in pages], [500, 500, 500, 500])
+        self.assertEqual(added, 2000)
+
+
 class CelTest(unittest.TestCase):
     def test_macros_functions_and_error_absorption(self):
         sys.path.insert(0, os.path.dirname(SERVER))
