@@ -65,9 +65,8 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& inputPath, 
             const std::string& outputPath) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO,
-                                   inputPath.empty() ? "/dev/null" : inputPath.c_str(), O_RDONLY,
-                                   0);
+  posix_spawn_file_actions_addopen(
+      &actions, STDIN_FILENO, inputPath.empty() ? "/dev/null" : inputPath.c_str(), O_RDONLY, 0);
   if (outputFd >= 0) {
     posix_spawn_file_actions_adddup2(&actions, outputFd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, outputFd, STDERR_FILENO);
@@ -90,8 +89,8 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& inputPath, 
 }
 
 /// Sends one HTTP/1.1 request to 127.0.0.1:port and returns the response body, or nullopt.
-std::optional<std::string> httpRequest(int port, const std::string& method,
-                                       const std::string& path, const std::string& body) {
+std::optional<std::string> httpRequest(int port, const std::string& method, const std::string& path,
+                                       const std::string& body) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return std::nullopt;
@@ -107,8 +106,8 @@ std::optional<std::string> httpRequest(int port, const std::string& method,
     ::close(fd);
     return std::nullopt;
   }
-  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                        std::to_string(port) +
+  std::string request = method + " " + path +
+                        " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                         "\r\nConnection: close\r\nContent-Type: application/json\r\n"
                         "Content-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -201,8 +200,8 @@ void TestApiServer::start() {
       return;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      error_ = "test API server did not become ready within 15 s: " +
-               lastLines(readFile(logPath), 2000);
+      error_ =
+          "test API server did not become ready within 15 s: " + lastLines(readFile(logPath), 2000);
       stop();
       return;
     }

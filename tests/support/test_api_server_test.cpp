@@ -27,8 +27,9 @@ TEST(TestApiServer, WritesCredentialsAndKubeconfigs) {
   TestApiServer server;
   ASSERT_TRUE(server.started()) << server.error();
 
-  for (const std::string& path : {server.kubeconfigPath(), server.kubeconfigCertPath(),
-                                  server.caPath(), server.clientCertPath(), server.clientKeyPath()}) {
+  for (const std::string& path :
+       {server.kubeconfigPath(), server.kubeconfigCertPath(), server.caPath(),
+        server.clientCertPath(), server.clientKeyPath()}) {
     EXPECT_TRUE(std::filesystem::exists(path)) << path;
   }
   const TestApiServer::CommandResult viaCert =

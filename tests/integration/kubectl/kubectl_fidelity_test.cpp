@@ -96,8 +96,8 @@ TEST_F(KubectlFidelityTest, ApiResourcesShowBuiltinsAndTheCrdShortNameAndCategor
       all, std::regex(R"(\nwidgets +wdg +test\.libcluster\.dev/v1 +true +Widget\n)")))
       << all;
   EXPECT_TRUE(std::regex_search(all, std::regex(R"(\npods +po +v1 +true +Pod\n)"))) << all;
-  EXPECT_TRUE(std::regex_search(
-      all, std::regex(R"(\nleases +coordination\.k8s\.io/v1 +true +Lease\n)")))
+  EXPECT_TRUE(
+      std::regex_search(all, std::regex(R"(\nleases +coordination\.k8s\.io/v1 +true +Lease\n)")))
       << all;
   EXPECT_EQ(byCategory, "widgets.test.libcluster.dev\n");
 }
@@ -144,8 +144,7 @@ TEST_F(KubectlFidelityTest, GetPrintsPrinterColumnsAndWideAddsPriorityColumns) {
 TEST_F(KubectlFidelityTest, GetJsonReturnsTheStoredObjectWithSchemaDefaults) {
   applyWidget();
 
-  const nlohmann::json widget =
-      nlohmann::json::parse(ok("get widget w1 -o json"), nullptr, false);
+  const nlohmann::json widget = nlohmann::json::parse(ok("get widget w1 -o json"), nullptr, false);
 
   ASSERT_FALSE(widget.is_discarded());
   EXPECT_EQ(widget["apiVersion"], "test.libcluster.dev/v1");
@@ -281,7 +280,8 @@ TEST_F(KubectlFidelityTest, ExplainShowsSchemaDescriptions) {
 
   EXPECT_THAT(spec, HasSubstr("KIND:       Widget"));
   EXPECT_THAT(spec, HasSubstr("WidgetSpec is the desired state of a widget."));
-  EXPECT_TRUE(std::regex_search(spec, std::regex(R"(size\t<integer> -required-\n +Number of parts, between 1 and 10\.)")))
+  EXPECT_TRUE(std::regex_search(
+      spec, std::regex(R"(size\t<integer> -required-\n +Number of parts, between 1 and 10\.)")))
       << spec;
   EXPECT_THAT(spec, HasSubstr("enum: red, green, blue"));
   EXPECT_THAT(size, HasSubstr("FIELD: size <integer>"));
@@ -343,8 +343,8 @@ TEST_F(KubectlFidelityTest, WrongTokenIsUnauthorized) {
 }
 
 TEST_F(KubectlFidelityTest, YamlBooleanLabelValueIsRejectedLikeTheRealServer) {
-  const TestApiServer::CommandResult result =
-      run("apply -f -", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {enabled: y}}\n");
+  const TestApiServer::CommandResult result = run(
+      "apply -f -", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {enabled: y}}\n");
 
   EXPECT_NE(result.exitCode, 0);
   EXPECT_THAT(result.output, HasSubstr("json: cannot unmarshal bool into Go struct field "
