@@ -1,0 +1,589 @@
+// libcluster-controller end to end, in-process, against the test API server over TLS: the CRD and
+// topologies applied with the real kubectl, pods created and changed through the API, status read
+// back with kubectl; DNS sources against a real dnsmasq; Rancher against a loopback HTTP server;
+// API faults; two replicas with leader election.
+#include "controller/controller_app.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "dns/cares_resolver.h"
+#include "dns/dnsmasq_server.h"
+#include "dns/loopback.h"
+#include "kube/http_kube_api.h"
+#include "kube/kube_config.h"
+#include "kube/url_fetcher.h"
+#include "support/test_api_server.h"
+
+extern char** environ;
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+
+const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return condition();
+}
+
+nlohmann::json podObject(const std::string& name, const nlohmann::json& labels,
+                         const std::string& ownerStatefulSet = "") {
+  nlohmann::json pod{{"apiVersion", "v1"},
+                     {"kind", "Pod"},
+                     {"metadata", {{"name", name}, {"labels", labels}}},
+                     {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}};
+  if (!ownerStatefulSet.empty()) {
+    pod["metadata"]["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                           {"kind", "StatefulSet"},
+                                           {"name", ownerStatefulSet},
+                                           {"uid", "u-" + ownerStatefulSet}}};
+    pod["spec"]["hostname"] = name;
+  }
+  return pod;
+}
+
+/// Runs a small HTTP server (python3 -m http.server) serving `dir` on a free loopback port.
+class StaticHttpServer {
+public:
+  explicit StaticHttpServer(const std::string& dir) {
+    port_ = freeTcpPort();
+    const std::string portText = std::to_string(port_);
+    std::vector<std::string> args{"/usr/bin/python3", "-m",   "http.server", "--bind",
+                                  "127.0.0.1",        "--directory", dir,     portText};
+    std::vector<char*> argv;
+    for (std::string& arg : args) {
+      argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~StaticHttpServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+private:
+  static int freeTcpPort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    close(fd);
+    return ntohs(address.sin_port);
+  }
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+class ControllerIntegrationTest : public testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.started()) << server_.error();
+    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                                     "/crds/clustertopologies.libcluster.dev.yaml");
+    ASSERT_EQ(crd.exitCode, 0) << crd.output;
+    api_ = makeApi("libcluster-test");
+  }
+
+  void TearDown() override { apps_.clear(); }
+
+  std::unique_ptr<HttpKubeApi> makeApi(const std::string& userAgent) {
+    Result<KubeConfig> config = loadKubeconfig(server_.kubeconfigPath());
+    EXPECT_TRUE(config) << config.error().message;
+    HttpKubeApi::Options options;
+    options.userAgent = userAgent;
+    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, options);
+    EXPECT_TRUE(api) << api.error().message;
+    return std::move(*api);
+  }
+
+  /// Starts a controller replica; DNS goes to `dnsServer` when given.
+  ControllerApp& startController(ControllerApp::Options options = {},
+                                 const std::string& dnsServer = "",
+                                 const std::string& userAgent = "libcluster-controller") {
+    auto replica = std::make_unique<Replica>();
+    replica->api = makeApi(userAgent);
+    CaresResolverOptions resolverOptions;
+    if (!dnsServer.empty()) {
+      resolverOptions.servers = {dnsServer};
+    }
+    resolverOptions.timeout = 2s;
+    Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create(resolverOptions);
+    EXPECT_TRUE(resolver) << resolver.error().message;
+    replica->resolver = std::move(*resolver);
+    options.metricsBindAddress = "127.0.0.1:0";
+    options.healthProbeBindAddress = "127.0.0.1:0";
+    replica->app = std::make_unique<ControllerApp>(*replica->api, *replica->resolver,
+                                                   makeUrlFetcher(2s), clock_, options);
+    Result<void> started = replica->app->start();
+    EXPECT_TRUE(started) << started.error().message;
+    apps_.push_back(std::move(replica));
+    return *apps_.back()->app;
+  }
+
+  void applyTopology(const std::string& yaml) {
+    const auto applied = server_.kubectl("apply -f -", yaml);
+    ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  }
+
+  void createPod(const std::string& name, const std::string& ip, bool ready = false,
+                 const nlohmann::json& labels = {{"app", "demo"}},
+                 const std::string& statefulSet = "") {
+    ASSERT_TRUE(api_->create(kPods, podObject(name, labels, statefulSet)));
+    setPodStatus(name, ip, ready);
+  }
+
+  void setPodStatus(const std::string& name, const std::string& ip, bool ready,
+                    std::optional<bool> connected = std::nullopt) {
+    nlohmann::json conditions = {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}};
+    if (connected) {
+      conditions.push_back({{"type", "libcluster.dev/Connected"},
+                            {"status", *connected ? "True" : "False"},
+                            {"reason", "Reported"},
+                            {"message", ""}});
+    }
+    ResourcePath status = kPods.object(name);
+    status.subresource = "status";
+    nlohmann::json body{{"phase", "Running"}, {"podIP", ip}, {"conditions", conditions}};
+    body["podIPs"] = nlohmann::json::array({{{"ip", ip}}});
+    Result<nlohmann::json> patched = api_->mergePatch(status, {{"status", body}});
+    ASSERT_TRUE(patched) << patched.error().message;
+  }
+
+  nlohmann::json topologyStatus(const std::string& name = "demo") {
+    Result<nlohmann::json> object =
+        api_->get(ResourcePath{"libcluster.dev", "v1alpha1", "clustertopologies", "default", name, ""});
+    return object && object->contains("status") ? (*object)["status"] : nlohmann::json::object();
+  }
+
+  std::set<std::string> memberNodes(const std::string& name = "demo") {
+    std::set<std::string> nodes;
+    const nlohmann::json status = topologyStatus(name);
+    if (status.contains("members")) {
+      for (const nlohmann::json& member : status["members"]) {
+        nodes.insert(member.value("node", ""));
+      }
+    }
+    return nodes;
+  }
+
+  std::string condition(const std::string& type, const std::string& field = "status",
+                        const std::string& name = "demo") {
+    const nlohmann::json status = topologyStatus(name);
+    if (status.contains("conditions")) {
+      for (const nlohmann::json& c : status["conditions"]) {
+        if (c.value("type", "") == type) {
+          return c.value(field, "");
+        }
+      }
+    }
+    return "";
+  }
+
+  int statusPatches(const std::string& userAgent = "") {
+    int count = 0;
+    for (const nlohmann::json& request : server_.requests()) {
+      const std::string path = request.value("path", "");
+      if (request.value("method", "") == "PATCH" && path.ends_with("/status") &&
+          path.find("clustertopologies") != std::string::npos &&
+          (userAgent.empty() || request.value("userAgent", "").starts_with(userAgent))) {
+        ++count;
+      }
+    }
+    return count;
+  }
+
+  struct Replica {
+    std::unique_ptr<HttpKubeApi> api;
+    std::unique_ptr<CaresResolver> resolver;
+    std::unique_ptr<ControllerApp> app;
+    ~Replica() {
+      app.reset(); // stop before the client and resolver it uses go away
+    }
+  };
+
+  TestApiServer server_{TestApiServer::Options{.history = 500, .bookmarkIntervalSeconds = 1}};
+  std::unique_ptr<HttpKubeApi> api_;
+  SystemClock clock_;
+  std::vector<std::unique_ptr<Replica>> apps_;
+};
+
+const char* kDemoTopology = R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - kubernetes:
+        selector: {matchLabels: {app: demo}}
+)";
+
+TEST_F(ControllerIntegrationTest, PodsBecomeMembersThatKubectlShows) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  createPod("demo-b", "10.0.0.2", true);
+  createPod("other", "10.0.0.9", true, {{"app", "other"}});
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; })) << topologyStatus().dump();
+  EXPECT_EQ(memberNodes(), (std::set<std::string>{"demo@10.0.0.1", "demo@10.0.0.2"}));
+
+  const auto nodes = server_.kubectl("get ctop demo -o jsonpath={.status.members[*].node}");
+  EXPECT_EQ(nodes.output, "demo@10.0.0.1 demo@10.0.0.2");
+  const auto wide = server_.kubectl("get clustertopologies -o wide");
+  EXPECT_NE(wide.output.find("MEMBERS"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("SEED"), std::string::npos) << wide.output;
+  EXPECT_NE(wide.output.find("kubernetes"), std::string::npos) << wide.output;
+  EXPECT_EQ(condition("Ready"), "True");
+  EXPECT_EQ(topologyStatus()["readyCount"], 1);
+  EXPECT_EQ(topologyStatus()["observedGeneration"], 1);
+}
+
+TEST_F(ControllerIntegrationTest, FollowsPodsJoiningLeavingAndTerminating) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+
+  createPod("demo-b", "10.0.0.2");
+  ASSERT_TRUE(eventually([&] { return memberNodes().contains("demo@10.0.0.2"); }));
+
+  // A pod with a finalizer stays in the API after delete, marked for deletion: it must leave.
+  ASSERT_TRUE(api_->mergePatch(kPods.object("demo-a"),
+                               {{"metadata", {{"finalizers", {"example.com/hold"}}}}}));
+  ASSERT_TRUE(api_->remove(kPods.object("demo-a")));
+  ASSERT_TRUE(eventually([&] { return memberNodes() == std::set<std::string>{"demo@10.0.0.2"}; }))
+      << topologyStatus().dump();
+
+  ASSERT_TRUE(api_->remove(kPods.object("demo-b")));
+  ASSERT_TRUE(eventually([&] { return memberNodes().empty(); }));
+  EXPECT_EQ(condition("Converged", "reason"), "NoMembers");
+}
+
+TEST_F(ControllerIntegrationTest, ReadyOnlyAdmitsReadyPods) {
+  startController();
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - kubernetes:
+        selector: {matchExpressions: [{key: app, operator: In, values: [demo]}]}
+        readiness: ReadyOnly
+        mode: dns
+        clusterDomain: example.internal
+)");
+  createPod("demo-a", "10.0.0.1", false);
+  createPod("demo-b", "10.0.0.2", true);
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  EXPECT_EQ(memberNodes(), std::set<std::string>{"demo@10-0-0-2.default.pod.example.internal"});
+
+  setPodStatus("demo-a", "10.0.0.1", true);
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }));
+}
+
+TEST_F(ControllerIntegrationTest, PublishesTheLowestStatefulSetOrdinalAsSeed) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-2", "10.0.0.3", false, {{"app", "demo"}}, "demo");
+  createPod("demo-1", "10.0.0.2", false, {{"app", "demo"}}, "demo");
+  createPod("demo-10", "10.0.0.11", false, {{"app", "demo"}}, "demo");
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 3; }));
+  EXPECT_EQ(topologyStatus()["seed"], "demo@10.0.0.2");
+  EXPECT_EQ(server_.kubectl("get ctop demo -o jsonpath={.status.seed}").output, "demo@10.0.0.2");
+}
+
+TEST_F(ControllerIntegrationTest, AgentReportsMakeTheTopologyConverged) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  createPod("demo-b", "10.0.0.2");
+  ASSERT_TRUE(eventually([&] { return condition("Converged", "reason") == "AwaitingReports"; }));
+
+  setPodStatus("demo-a", "10.0.0.1", false, true);
+  setPodStatus("demo-b", "10.0.0.2", false, false);
+  ASSERT_TRUE(eventually([&] { return condition("Converged", "reason") == "PeersMissing"; }));
+
+  setPodStatus("demo-b", "10.0.0.2", false, true);
+  ASSERT_TRUE(eventually([&] { return condition("Converged") == "True"; }));
+  EXPECT_EQ(topologyStatus()["connectedCount"], 2);
+  EXPECT_EQ(server_.kubectl("get ctop demo -o 'jsonpath={.status.conditions[?(@.type==\"Converged\")].status}'").output,
+            "True");
+}
+
+TEST_F(ControllerIntegrationTest, InvalidSpecsAreRejectedOrMarkedInvalid) {
+  startController();
+  const auto rejected = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: broken, namespace: default}
+spec:
+  nodeBasename: "not a name"
+  sources: [{epmd: {nodes: [a@b]}}]
+)");
+  EXPECT_NE(rejected.exitCode, 0);
+  EXPECT_NE(rejected.output.find("spec.nodeBasename"), std::string::npos) << rejected.output;
+
+  // The CRD's CEL rules catch cross-field mistakes (hostname mode without serviceName)...
+  const auto cel = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: demo}}, mode: hostname}
+)");
+  EXPECT_NE(cel.exitCode, 0);
+  EXPECT_NE(cel.output.find("mode hostname needs serviceName"), std::string::npos) << cel.output;
+
+  // ...and what the schema cannot express (label key syntax) the controller reports as Invalid.
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - kubernetes: {selector: {matchLabels: {"not a label key!": demo}}}
+)");
+
+  ASSERT_TRUE(eventually([&] { return condition("Invalid") == "True"; })) << topologyStatus().dump();
+  EXPECT_NE(condition("Invalid", "message").find("spec.sources[0].kubernetes.selector"),
+            std::string::npos) << condition("Invalid", "message");
+  EXPECT_EQ(condition("Ready"), "False");
+
+  applyTopology(kDemoTopology);
+  ASSERT_TRUE(eventually([&] { return condition("Invalid").empty() && condition("Ready") == "True"; }));
+  EXPECT_EQ(topologyStatus()["observedGeneration"], 2);
+}
+
+TEST_F(ControllerIntegrationTest, WritesNothingWhenNothingChanged) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  std::this_thread::sleep_for(300ms);
+  const int before = statusPatches();
+
+  // Changes that do not touch membership: a pod annotation, a relabel of an unrelated pod.
+  ASSERT_TRUE(api_->mergePatch(kPods.object("demo-a"),
+                               {{"metadata", {{"annotations", {{"note", "x"}}}}}}));
+  createPod("other", "10.0.0.9", true, {{"app", "other"}});
+  std::this_thread::sleep_for(700ms);
+
+  EXPECT_EQ(statusPatches(), before);
+}
+
+TEST_F(ControllerIntegrationTest, CoalescesABurstIntoAFewWrites) {
+  startController();
+  applyTopology(kDemoTopology);
+  createPod("seed", "10.0.1.1");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  const int before = statusPatches();
+
+  std::vector<std::jthread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      auto api = makeApi("burst");
+      for (int i = 0; i < 25; ++i) {
+        const std::string name = "burst-" + std::to_string(w) + "-" + std::to_string(i);
+        (void)api->create(kPods, podObject(name, {{"app", "demo"}}));
+        ResourcePath status = kPods.object(name);
+        status.subresource = "status";
+        const std::string ip = "10.1." + std::to_string(w) + "." + std::to_string(i + 1);
+        (void)api->mergePatch(status, {{"status", {{"phase", "Running"}, {"podIP", ip}}}});
+      }
+    });
+  }
+  writers.clear();
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 101; }));
+  const int writes = statusPatches() - before;
+  EXPECT_LT(writes, 100) << "200 pod changes must not become 100+ status writes";
+  RecordProperty("statusWritesFor200PodChanges", writes);
+}
+
+TEST_F(ControllerIntegrationTest, ApiFaultsNeverRemoveMembers) {
+  ControllerApp& app = startController();
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  createPod("demo-b", "10.0.0.2");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }));
+
+  std::atomic<bool> shrank{false};
+  std::atomic<bool> watching{true};
+  std::jthread observer([&] {
+    auto api = makeApi("observer");
+    while (watching) {
+      Result<nlohmann::json> object =
+          api->get(ResourcePath{"libcluster.dev", "v1alpha1", "clustertopologies", "default", "demo", ""});
+      if (object && (*object)["status"]["members"].size() < 2) {
+        shrank = true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  server_.failNext(6, 500, 0, "/api/v1/pods");
+  server_.dropWatches();
+  std::this_thread::sleep_for(500ms);
+  server_.expireHistory();
+  server_.dropWatches();
+  server_.failNext(5, 503, 1, "/apis/libcluster.dev");
+  std::this_thread::sleep_for(1500ms);
+  createPod("demo-c", "10.0.0.3");
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 3; }, 30s)) << topologyStatus().dump();
+  watching = false;
+  observer.join();
+  EXPECT_FALSE(shrank.load()) << "a fault removed a member";
+  EXPECT_TRUE(app.isReady());
+}
+
+TEST_F(ControllerIntegrationTest, DnsSourcesResolveAgainstDnsmasqAndKeepMembersOnFailure) {
+  Result<std::unique_ptr<DnsmasqServer>> dns = DnsmasqServer::start({
+      "--local=/test/",
+      "--local-ttl=1",
+      "--host-record=app.test,10.0.5.1",
+      "--host-record=app.test,10.0.5.2",
+      "--host-record=app6.test,fd00::5",
+      "--srv-host=app-headless.default.svc.cluster.test,app-0.app-headless.default.svc.cluster.test,4369,10,50",
+      "--srv-host=app-headless.default.svc.cluster.test,app-1.app-headless.default.svc.cluster.test,4369,10,50",
+  });
+  ASSERT_TRUE(dns) << dns.error().message;
+  startController({}, (*dns)->address());
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: app
+  sources:
+    - {name: a, dns: {name: app.test, minRefreshSeconds: 1, maxRefreshSeconds: 2}}
+    - {name: aaaa, dns: {name: app6.test, ipFamily: IPv6, minRefreshSeconds: 1}}
+    - {name: srv, dns: {name: app-headless.default.svc.cluster.test, recordType: SRV, minRefreshSeconds: 1}}
+)");
+
+  const std::set<std::string> expected{
+      "app@10.0.5.1", "app@10.0.5.2", "app@fd00::5", "app@app-0.app-headless.default.svc.cluster.test",
+      "app@app-1.app-headless.default.svc.cluster.test"};
+  ASSERT_TRUE(eventually([&] { return memberNodes() == expected; })) << topologyStatus().dump();
+  EXPECT_EQ(condition("Ready"), "True");
+
+  dns->reset(); // the DNS server dies: lookups now fail
+  ASSERT_TRUE(eventually([&] { return condition("Degraded") == "True"; }, 30s)) << topologyStatus().dump();
+  EXPECT_EQ(memberNodes(), expected) << "a failed lookup must not shrink the cluster";
+  EXPECT_EQ(condition("Degraded", "reason"), "SourceFailed");
+}
+
+TEST_F(ControllerIntegrationTest, RancherAndStaticSourcesJoinPods) {
+  char dir[] = "/tmp/libcluster-rancher-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::filesystem::create_directories(std::string(dir) + "/latest/self");
+  std::ofstream(std::string(dir) + "/latest/self/service")
+      << R"({"name": "app", "containers": [{"name": "app_1", "ips": ["10.42.1.5"]},
+                                          {"name": "app_2", "ips": ["10.42.1.6", "10.42.9.9"]},
+                                          {"name": "starting"}]})";
+  StaticHttpServer http(dir);
+  startController();
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: demo}}}
+    - {name: vms, epmd: {nodes: [demo@vm1.example.com]}}
+    - {name: rancher, nodeBasename: app, rancher: {url: ")" + http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
+)");
+  createPod("demo-a", "10.0.0.1");
+
+  const std::set<std::string> expected{"demo@10.0.0.1", "demo@vm1.example.com", "app@10.42.1.5",
+                                       "app@10.42.1.6"};
+  ASSERT_TRUE(eventually([&] { return memberNodes() == expected; })) << topologyStatus().dump();
+  EXPECT_EQ(topologyStatus()["sourceSummary"], "epmd,kubernetes,rancher");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) {
+  ControllerApp::Options options;
+  options.leaderElect = true;
+  options.leaderElectionNamespace = "default";
+  options.election.leaseDuration = 3s;
+  options.election.renewDeadline = 2s;
+  options.election.retryPeriod = 500ms;
+  ControllerApp::Options crashing = options;
+  crashing.election.releaseOnCancel = false; // stopping it looks like a crash to the other replica
+  crashing.identity = "replica-a";
+  ControllerApp& first = startController(crashing, "", "replica-a");
+  ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
+  options.identity = "replica-b";
+  ControllerApp& second = startController(options, "", "replica-b");
+  applyTopology(kDemoTopology);
+  createPod("demo-a", "10.0.0.1");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  EXPECT_FALSE(second.isLeader());
+  EXPECT_EQ(statusPatches("replica-b"), 0);
+
+  const auto killed = std::chrono::steady_clock::now();
+  apps_.front()->app->stop();
+  createPod("demo-b", "10.0.0.2");
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }, 15s));
+  EXPECT_TRUE(second.isLeader());
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 15s);
+  // Writes are ordered in the server's log: none from replica-a after replica-b's first.
+  bool secondWrote = false;
+  for (const nlohmann::json& request : server_.requests()) {
+    if (request.value("method", "") != "PATCH" || !request.value("path", "").ends_with("/status")) {
+      continue;
+    }
+    const std::string agent = request.value("userAgent", "");
+    if (agent.starts_with("replica-b")) {
+      secondWrote = true;
+    }
+    EXPECT_FALSE(secondWrote && agent.starts_with("replica-a")) << "both replicas wrote";
+  }
+  EXPECT_TRUE(secondWrote);
+}
+
+} // namespace
+} // namespace libcluster
