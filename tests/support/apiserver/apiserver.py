@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -1661,7 +1662,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 wait_until = deadline if next_bookmark is None else min(deadline, next_bookmark)
                 with watcher.cond:
                     if not watcher.queue and not watcher.dropped and not watcher.ended:
-                        watcher.cond.wait(max(0.0, wait_until - now))
+                        watcher.cond.wait(max(0.0, min(wait_until - now, IDLE_CHECK_SECONDS)))
                     if watcher.dropped:
                         raise ConnectionAbortedError("watch dropped")
                     batch = list(watcher.queue)
@@ -1690,6 +1691,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                             write_event("DELETED", app.api.convert_out(res, ev.obj), ev)
                 if ended:
                     break
+                if not batch and client_gone(self.connection):
+                    raise ConnectionResetError("watch client went away")
                 if next_bookmark is not None and time.monotonic() >= next_bookmark:
                     with store.lock:
                         with watcher.cond:
@@ -1705,6 +1708,19 @@ class ApiHandler(BaseHTTPRequestHandler):
             with store.lock:
                 store.watchers[res.gr].discard(watcher)
             app.unregister_watch(watcher)
+
+
+IDLE_CHECK_SECONDS = 0.25
+
+
+def client_gone(sock):
+    """A watch client never sends anything, so readability means it closed (or sent a TLS
+    close_notify): end the watch instead of holding it until the next event."""
+    try:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def invalid_watch_params():

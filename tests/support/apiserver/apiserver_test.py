@@ -638,6 +638,20 @@ class ApiTest(unittest.TestCase):
             time.sleep(0.02)
         self.assertEqual(self.s.admin("GET", "/stats")["openWatches"], 0)
 
+    def test_idle_watch_ends_when_the_client_disconnects(self):
+        c, r = self.s.watch(PODS + "?watch=1&resourceVersion=0")
+        deadline = time.time() + 5
+        while self.s.admin("GET", "/stats")["openWatches"] < 1 and time.time() < deadline:
+            time.sleep(0.02)
+
+        c.close()
+        r.close()
+
+        deadline = time.time() + 5
+        while self.s.admin("GET", "/stats")["openWatches"] and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.s.admin("GET", "/stats")["openWatches"], 0)
+
     # ---- faults --------------------------------------------------------------------------
 
     def test_fail_injection_answers_with_status_and_retry_after(self):
