@@ -173,7 +173,8 @@ void TestApiServer::start() {
                                    "--token",
                                    options_.token,
                                    "--history",
-                                   std::to_string(options_.history)};
+                                   std::to_string(options_.history),
+                                   "--exit-with-parent"};
   if (!options_.tls) {
     argv.emplace_back("--http");
   }

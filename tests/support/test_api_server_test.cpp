@@ -1,9 +1,15 @@
 #include "support/test_api_server.h"
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -53,6 +59,53 @@ TEST(TestApiServer, StopLeavesNoProcessAndNoDirectory) {
   EXPECT_EQ(::kill(pid, 0), -1);
   EXPECT_EQ(errno, ESRCH);
   EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+bool processAlive(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pidField;
+  std::string command;
+  char state = 'X';
+  if (!(stat >> pidField >> command >> state)) {
+    return false;
+  }
+  return state != 'Z' && state != 'X';
+}
+
+TEST(TestApiServer, ServerStopsWhenTheProcessOwningItDies) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    ::close(fds[0]);
+    auto* leaked = new TestApiServer();
+    const std::string report = std::to_string(leaked->pid()) + " " + leaked->dir() + "\n";
+    ssize_t ignored = ::write(fds[1], report.data(), report.size());
+    (void)ignored;
+    ::_exit(0); // a crash: no destructor runs
+  }
+  ::close(fds[1]);
+  char buffer[512] = {};
+  const ssize_t n = ::read(fds[0], buffer, sizeof(buffer) - 1);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(owner, &status, 0);
+  ASSERT_GT(n, 0);
+  std::istringstream report(std::string(buffer, static_cast<std::size_t>(n)));
+  pid_t server = -1;
+  std::string dir;
+  report >> server >> dir;
+  ASSERT_GT(server, 0);
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (processAlive(server) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  EXPECT_FALSE(processAlive(server));
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
 }
 
 TEST(TestApiServer, InjectedFailureWithoutRetryAfterFailsKubectl) {

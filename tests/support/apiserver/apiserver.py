@@ -8,7 +8,8 @@ server-side apply)/delete, the status subresource, CustomResourceDefinitions wit
 server-side Table printing and OpenAPI v3. A plain-HTTP admin listener injects faults.
 
 Usage: apiserver.py --dir DIR [--port 0] [--admin-port 0] [--http] [--token T] [--history 1000]
-                    [--bookmark-interval SECONDS]
+                    [--bookmark-interval SECONDS] [--exit-with-parent] [--verbose]
+See README.md.
 """
 
 import argparse
@@ -1947,6 +1948,9 @@ def main():
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--bookmark-interval", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the parent process dies (tests that crash leave no "
+                             "server behind)")
     args = parser.parse_args()
 
     d = os.path.abspath(args.dir)
@@ -1987,6 +1991,14 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch_parent():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            stop(None, None)
+        threading.Thread(target=watch_parent, daemon=True).start()
 
     ready = {"url": url, "adminUrl": "http://127.0.0.1:%d" % admin.server_address[1],
              "pid": os.getpid()}
