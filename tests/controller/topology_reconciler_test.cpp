@@ -1,0 +1,111 @@
+#include "controller/topology_reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_clock.h"
+#include "fakes/fake_kube_api.h"
+#include "fakes/fake_resolver.h"
+
+namespace libcluster {
+namespace {
+
+nlohmann::json podJson(const std::string& name, const std::string& ip) {
+  return nlohmann::json{{"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"app", "web"}}},
+                                      {"resourceVersion", "1"}}},
+                        {"status", {{"phase", "Running"}, {"podIP", ip}}}};
+}
+
+class TopologyReconcilerTest : public testing::Test {
+protected:
+  void SetUp() override {
+    pods_.apply({WatchEvent::Type::InitStarted, {}});
+    pods_.apply({WatchEvent::Type::InitApplied, podJson("web-0", "10.0.0.1")});
+    pods_.apply({WatchEvent::Type::InitApplied, podJson("web-1", "10.0.0.2")});
+    pods_.apply({WatchEvent::Type::InitDone, {}});
+    topology_.namespaceName = "prod";
+    topology_.name = "web";
+    topology_.generation = 1;
+    topology_.spec = nlohmann::json::parse(
+        R"({"nodeBasename": "web", "sources": [{"kubernetes": {"selector": {"matchLabels": {"app": "web"}}}}]})");
+    api_.put(topologiesPath("prod").object("web"),
+             {{"metadata", {{"name", "web"}, {"namespace", "prod"}}}, {"spec", topology_.spec}});
+  }
+
+  /// What the API holds now, as the informer would hand it to the next reconcile.
+  ClusterTopology stored() {
+    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web"));
+    EXPECT_TRUE(object);
+    ClusterTopology topology = topology_;
+    topology.status = parseTopologyStatus((*object)["status"]);
+    return topology;
+  }
+
+  std::size_t statusPatches() const {
+    std::size_t count = 0;
+    for (const FakeKubeApi::Call& call : api_.calls()) {
+      count += call.verb == "mergePatch" && call.path.subresource == "status" ? 1 : 0;
+    }
+    return count;
+  }
+
+  FakeKubeApi api_;
+  FakeClock clock_;
+  FakeResolver resolver_;
+  MetricsRegistry metrics_;
+  ObjectStore<PodInfo> pods_{[](const nlohmann::json& o) { return podFromJson(o); }};
+  TopologyIndex index_;
+  ExternalSources external_{resolver_, nullptr, clock_, nullptr};
+  EventRecorder events_{api_, clock_, {}};
+  TopologyReconciler reconciler_{api_, pods_, nullptr, index_, external_, events_, clock_, metrics_, {}};
+  ClusterTopology topology_;
+};
+
+TEST_F(TopologyReconcilerTest, WritesTheStatusOnceAndThenNothing) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  const ClusterTopology afterFirst = stored();
+
+  clock_.advance(std::chrono::minutes(5));
+  ASSERT_TRUE(reconciler_.reconcile(afterFirst));
+
+  EXPECT_EQ(statusPatches(), 1u);
+  EXPECT_EQ(afterFirst.status.memberCount, 2);
+  EXPECT_EQ(afterFirst.status.members[0].node, "web@10.0.0.1");
+}
+
+TEST_F(TopologyReconcilerTest, RefusesToReconcileFromAnUnsyncedCache) {
+  ObjectStore<PodInfo> empty{[](const nlohmann::json& o) { return podFromJson(o); }};
+  TopologyReconciler reconciler{api_, empty, nullptr, index_, external_, events_, clock_, metrics_, {}};
+
+  Result<Action> result = reconciler.reconcile(topology_);
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Unavailable);
+  EXPECT_EQ(statusPatches(), 0u) << "an unsynced cache must never become an empty membership";
+}
+
+TEST_F(TopologyReconcilerTest, ReportsAnInvalidSpecWithoutDroppingMembers) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  ClusterTopology broken = stored();
+  broken.generation = 2;
+  broken.spec["sources"][0]["kubernetes"]["selector"]["matchLabels"] = {{"bad key!", "x"}};
+
+  ASSERT_TRUE(reconciler_.reconcile(broken));
+
+  const TopologyStatus status = stored().status;
+  EXPECT_EQ(status.memberCount, 2);
+  ASSERT_NE(findCondition(status.conditions, "Invalid"), nullptr);
+  EXPECT_EQ(findCondition(status.conditions, "Invalid")->status, "True");
+  EXPECT_EQ(status.observedGeneration, 2);
+}
+
+TEST_F(TopologyReconcilerTest, ReturnsTheWriteErrorForRetry) {
+  api_.failNext("mergePatch", Error{Error::Code::Conflict, "the object has been modified"});
+
+  Result<Action> result = reconciler_.reconcile(topology_);
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Conflict);
+}
+
+} // namespace
+} // namespace libcluster
