@@ -608,6 +608,12 @@ class Api:
         rv_param = query.get("resourceVersion", "")
         rv_match = query.get("resourceVersionMatch", "")
         start_after = None
+        if rv_param not in ("", "0") and not cont:
+            try:
+                wanted = int(rv_param)
+            except ValueError:
+                raise bad_request("invalid resource version: %s" % rv_param)
+            self._wait_for_rv(wanted)
         with self.store.lock:
             current = self.store.rv
             if cont:
@@ -630,14 +636,6 @@ class Api:
                 keys = sorted(table_objs.keys())
             elif rv_param not in ("", "0") and rv_match == "Exact":
                 list_rv = int(rv_param)
-                if list_rv > current:
-                    raise ApiError(504, status(504, "Timeout",
-                                               "Too large resource version: %d, current: %d"
-                                               % (list_rv, current),
-                                               {"causes": [{"reason": "ResourceVersionTooLarge",
-                                                            "message": "Too large resource "
-                                                                       "version"}],
-                                                "retryAfterSeconds": 1}))
                 if list_rv < self.store.history_floor:
                     raise expired("too old resource version: %d (%d)"
                                   % (list_rv, self.store.history_floor))
@@ -691,6 +689,20 @@ class Api:
             live = table.get((md.get("namespace", ""), md["name"]))
             parts.append(self.store.encode(o, cache=live is o))
         return head[:-1] + b',"items":[' + b",".join(parts) + b"]}\n"
+
+    def _wait_for_rv(self, wanted):
+        """Like the watch cache: a read at a resourceVersion the server has not reached yet
+        waits up to 3 s, then fails with 504 ResourceVersionTooLarge."""
+        deadline = time.monotonic() + 3.0
+        while self.store.rv < wanted:
+            if time.monotonic() >= deadline:
+                raise ApiError(504, status(
+                    504, "Timeout", "Too large resource version: %d, current: %d"
+                    % (wanted, self.store.rv),
+                    {"causes": [{"reason": "ResourceVersionTooLarge",
+                                 "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1}))
+            time.sleep(0.05)
 
     # ---- writes --------------------------------------------------------------------------
 

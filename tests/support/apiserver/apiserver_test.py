@@ -500,6 +500,27 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(len(unzipped["items"]), 120)
         self.assertEqual(unzipped["items"], body["items"])
 
+    def test_list_at_a_future_resource_version_times_out_with_504(self):
+        current = int(self.s.admin("GET", "/stats")["resourceVersion"])
+
+        started = time.time()
+        code, _, body = self.s.request("GET", PODS + "?resourceVersion=%d" % (current + 1000))
+
+        self.assertEqual(code, 504)
+        self.assertEqual(body["details"]["causes"][0]["reason"], "ResourceVersionTooLarge")
+        self.assertGreaterEqual(time.time() - started, 2.9)
+
+    def test_list_at_an_exact_past_resource_version_is_that_snapshot(self):
+        a = self.create(pod("a"))
+        self.create(pod("b"))
+
+        code, _, body = self.s.request("GET", PODS + "?resourceVersionMatch=Exact&resourceVersion="
+                                       + a["metadata"]["resourceVersion"])
+
+        self.assertEqual(code, 200)
+        self.assertEqual([i["metadata"]["name"] for i in body["items"]], ["a"])
+        self.assertEqual(body["metadata"]["resourceVersion"], a["metadata"]["resourceVersion"])
+
     def test_table_for_pods(self):
         self.create(pod("a"))
 
