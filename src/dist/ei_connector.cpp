@@ -1,0 +1,721 @@
+#include "dist/ei_connector.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <ei.h>
+
+#include "core/log.h"
+
+namespace libcluster {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+/// A message that has started to arrive must arrive whole within this time, or the stream is
+/// considered broken (ei cannot resume a half-read packet).
+constexpr unsigned kMessageReadTimeoutMs = 30000;
+/// Printed terms in replies are cut here so a huge answer cannot flood a log line.
+constexpr std::size_t kMaxTermText = 512;
+/// Pids we send from: num in [1, kPidNums], serial counts the wraps (13 bits in old pid formats).
+constexpr std::uint32_t kPidNums = 0x7fff;
+constexpr std::uint32_t kPidSerials = 0x2000;
+constexpr std::size_t kMaxAtomBytes = 255;
+
+bool initErlInterface() {
+  static const bool ok = ei_init() == 0;
+  return ok;
+}
+
+/// Owns an ei_x_buff.
+class XBuff {
+public:
+  explicit XBuff(bool withVersion = false) {
+    if (withVersion) {
+      ei_x_new_with_version(&x_);
+    } else {
+      ei_x_new(&x_);
+    }
+  }
+  ~XBuff() { ei_x_free(&x_); }
+  XBuff(const XBuff&) = delete;
+  XBuff& operator=(const XBuff&) = delete;
+
+  ei_x_buff* get() { return &x_; }
+  const char* data() const { return x_.buff; }
+  int size() const { return x_.index; }
+
+private:
+  ei_x_buff x_{};
+};
+
+std::string printTerm(const char* buffer, int index) {
+  char* text = nullptr;
+  if (ei_s_print_term(&text, buffer, &index) < 0 || text == nullptr) {
+    std::free(text);
+    return "<unprintable term>";
+  }
+  std::string printed(text);
+  std::free(text);
+  if (printed.size() > kMaxTermText) {
+    printed.resize(kMaxTermText);
+    printed += "...";
+  }
+  return printed;
+}
+
+bool isAtomText(const std::string& text) {
+  return !text.empty() && text.size() <= kMaxAtomBytes && text.find('\0') == std::string::npos;
+}
+
+/// "alive@host" with both parts present: what a peer or the local node must look like.
+bool isNodeName(const std::string& name) {
+  const std::size_t at = name.find('@');
+  return isAtomText(name) && at != std::string::npos && at > 0 && at + 1 < name.size() &&
+         name.find('@', at + 1) == std::string::npos;
+}
+
+bool isAliveText(const std::string& alive) {
+  return !alive.empty() && alive.size() <= 200 &&
+         std::all_of(alive.begin(), alive.end(), [](unsigned char c) {
+           return std::isalnum(c) != 0 || c == '_' || c == '-';
+         });
+}
+
+std::string randomHex(std::size_t bytes) {
+  std::random_device device;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const unsigned value = device() & 0xffU;
+    hex += kDigits[value >> 4];
+    hex += kDigits[value & 0xfU];
+  }
+  return hex;
+}
+
+std::uint32_t randomCreation() {
+  std::random_device device;
+  std::uniform_int_distribution<std::uint32_t> distribution(4, 0xffffffffU);
+  return distribution(device);
+}
+
+std::string trim(const std::string& text) {
+  const auto isSpace = [](unsigned char c) { return std::isspace(c) != 0; };
+  auto begin = std::find_if_not(text.begin(), text.end(), isSpace);
+  auto end = std::find_if_not(text.rbegin(), text.rend(), isSpace).base();
+  return begin < end ? std::string(begin, end) : std::string();
+}
+
+Result<std::string> loadCookie(const EiConnectorOptions& options) {
+  if (!options.cookie.empty() && !options.cookieFile.empty()) {
+    return Error{Error::Code::Invalid, "set either the cookie or the cookie file, not both"};
+  }
+  std::string cookie = options.cookie;
+  if (cookie.empty()) {
+    std::string path = options.cookieFile;
+    if (path.empty()) {
+      // Like erl and erl_call: without a cookie, the user's ~/.erlang.cookie.
+      const char* home = std::getenv("HOME");
+      if (home == nullptr || *home == '\0') {
+        return Error{Error::Code::Invalid, "no cookie: set the cookie or the cookie file"};
+      }
+      path = std::string(home) + "/.erlang.cookie";
+    }
+    Result<std::string> read = readCookieFile(path);
+    if (!read) {
+      return read.error();
+    }
+    cookie = std::move(read).value();
+  }
+  if (cookie.empty() || cookie.size() > EI_MAX_COOKIE_SIZE ||
+      cookie.find('\0') != std::string::npos) {
+    return Error{Error::Code::Invalid, "the cookie must be 1 to 512 bytes without NUL"};
+  }
+  return cookie;
+}
+
+/// One MFA with its leading arguments already in the external term format.
+struct EncodedMfa {
+  std::string module;
+  std::string function;
+  std::vector<std::string> args; // each one term, without version byte
+  int arity = 0;                 // of the call, peer included when one is appended
+};
+
+Result<EncodedMfa> encodeMfa(const Mfa& mfa, bool appendsPeer, std::string_view what) {
+  if (!isAtomText(mfa.module) || !isAtomText(mfa.function)) {
+    return Error{Error::Code::Invalid,
+                 std::string(what) + ": module and function must be atoms of 1 to 255 bytes"};
+  }
+  EncodedMfa encoded{mfa.module, mfa.function, {}, 0};
+  for (const std::string& text : mfa.leadingArgs) {
+    // ei_x_format reads '~' as a placeholder for a C argument, which we never pass.
+    if (trim(text).empty() || text.find('~') != std::string::npos) {
+      return Error{Error::Code::Invalid,
+                   std::string(what) + ": argument \"" + text + "\" is not an Erlang term"};
+    }
+    XBuff term;
+    if (ei_x_format_wo_ver(term.get(), text.c_str()) < 0 || term.size() == 0) {
+      return Error{Error::Code::Invalid,
+                   std::string(what) + ": argument \"" + text + "\" is not an Erlang term"};
+    }
+    encoded.args.emplace_back(term.data(), static_cast<std::size_t>(term.size()));
+  }
+  encoded.arity = static_cast<int>(encoded.args.size()) + (appendsPeer ? 1 : 0);
+  return encoded;
+}
+
+/// Maps a failed ei_connect* return (and erl_errno) to an Error. Never mentions the cookie.
+Error setupError(int code, int savedErrno, const NodeName& node) {
+  switch (code) {
+  case ERL_NO_PORT:
+    return {Error::Code::Unavailable, "local node " + node + " is not registered with epmd"};
+  case ERL_CONNECT_FAIL:
+    return {Error::Code::Unavailable, "could not connect to local node " + node};
+  case ERL_TIMEOUT:
+    return {Error::Code::Timeout, "connecting to local node " + node + " timed out"};
+  default:
+    break;
+  }
+  if (savedErrno == ETIMEDOUT) {
+    return {Error::Code::Timeout, "connecting to local node " + node + " timed out"};
+  }
+  if (savedErrno == ECONNREFUSED) {
+    return {Error::Code::Unavailable, "local node " + node + " refused the connection"};
+  }
+  if (savedErrno == EIO) {
+    // The handshake failed after TCP connected: the node rejected the challenge reply.
+    return {Error::Code::Unavailable, "distribution handshake with local node " + node +
+                                          " failed: wrong cookie, or the node refused the agent"};
+  }
+  return {Error::Code::Unavailable,
+          "could not connect to local node " + node + ": " + std::strerror(savedErrno)};
+}
+
+unsigned remainingMs(SteadyClock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()).count();
+  // ei reads a timeout of 0 as "forever".
+  return static_cast<unsigned>(std::max<long long>(left, 1));
+}
+
+CallReply interpretCall(const std::string& reply) {
+  const char* buffer = reply.data();
+  CallReply result{CallOutcome::Other, printTerm(buffer, 0)};
+  int index = 0;
+  int type = 0;
+  int size = 0;
+  if (ei_get_type(buffer, &index, &type, &size) < 0) {
+    return result;
+  }
+  if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+      type == ERL_SMALL_ATOM_UTF8_EXT) {
+    char atom[MAXATOMLEN_UTF8];
+    if (ei_decode_atom_as(buffer, &index, atom, sizeof atom, ERLANG_UTF8, nullptr, nullptr) == 0) {
+      const std::string_view name(atom);
+      if (name == "true") {
+        result.outcome = CallOutcome::True;
+      } else if (name == "false") {
+        result.outcome = CallOutcome::False;
+      } else if (name == "ignored") {
+        result.outcome = CallOutcome::Ignored;
+      }
+    }
+  }
+  return result;
+}
+
+} // namespace
+
+Mfa defaultConnectMfa() { return {"net_kernel", "connect_node", {}}; }
+Mfa defaultDisconnectMfa() { return {"erlang", "disconnect_node", {}}; }
+Mfa defaultListNodesMfa() { return {"erlang", "nodes", {"connected"}}; }
+
+Result<std::string> readCookieFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Error{Error::Code::Invalid, "cannot read the cookie file " + path};
+  }
+  std::string line;
+  std::getline(in, line);
+  std::string cookie = trim(line);
+  if (cookie.empty()) {
+    return Error{Error::Code::Invalid, "the cookie file " + path + " is empty"};
+  }
+  return cookie;
+}
+
+/// The connection to the local node and its reader thread. Locks, outermost first:
+/// connectMutex_ (setting up), writeMutex_ (writing to or closing the fd), mutex_ (state).
+class EiConnector::Link {
+public:
+  Link(EiConnectorOptions options, ei_cnode cnode, NodeName agentNode, EncodedMfa connect,
+       EncodedMfa disconnect, EncodedMfa listNodes)
+      : options_(std::move(options)), cnode_(cnode), sendTemplate_(cnode),
+        agentNode_(std::move(agentNode)), connect_(std::move(connect)),
+        disconnect_(std::move(disconnect)), listNodes_(std::move(listNodes)),
+        host_(options_.localNode.substr(options_.localNode.find('@') + 1)) {}
+
+  ~Link() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    {
+      std::lock_guard connecting(connectMutex_);
+      {
+        std::lock_guard writing(writeMutex_);
+        std::lock_guard lock(mutex_);
+        if (fd_ >= 0) {
+          open_ = false;
+          ::shutdown(fd_, SHUT_RDWR);
+        }
+      }
+      if (reader_.joinable()) {
+        reader_.join();
+      }
+    }
+  }
+
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  const NodeName& localNode() const { return options_.localNode; }
+  const NodeName& agentNode() const { return agentNode_; }
+
+  bool isConnected() const {
+    std::lock_guard lock(mutex_);
+    return open_;
+  }
+
+  std::uint64_t connectionsMade() const {
+    std::lock_guard lock(mutex_);
+    return connectionsMade_;
+  }
+
+  Result<void> ensureConnected(milliseconds timeout) {
+    Result<std::uint64_t> generation = connectUntil(SteadyClock::now() + timeout);
+    if (!generation) {
+      return generation.error();
+    }
+    return {};
+  }
+
+  Result<CallReply> call(const EncodedMfa& mfa, const NodeName& peer, milliseconds timeout) {
+    if (!isNodeName(peer)) {
+      return Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""};
+    }
+    Result<std::string> reply = rpc(mfa, &peer, timeout);
+    if (!reply) {
+      return reply.error();
+    }
+    return interpretCall(*reply);
+  }
+
+  Result<CallReply> connect(const NodeName& peer, milliseconds timeout) {
+    return call(connect_, peer, timeout);
+  }
+
+  Result<CallReply> disconnect(const NodeName& peer, milliseconds timeout) {
+    return call(disconnect_, peer, timeout);
+  }
+
+  Result<PeerSet> listNodes(milliseconds timeout) {
+    Result<std::string> reply = rpc(listNodes_, nullptr, timeout);
+    if (!reply) {
+      return reply.error();
+    }
+    const char* buffer = reply->data();
+    const auto notNodes = [&] {
+      return Error{Error::Code::Invalid, "list nodes " + listNodes_.module + ":" +
+                                             listNodes_.function +
+                                             " answered, not a list of atoms: " +
+                                             printTerm(buffer, 0)};
+    };
+    int index = 0;
+    int arity = 0;
+    if (ei_decode_list_header(buffer, &index, &arity) < 0) {
+      return notNodes();
+    }
+    PeerSet nodes;
+    for (int i = 0; i < arity; ++i) {
+      char atom[MAXATOMLEN_UTF8];
+      if (ei_decode_atom_as(buffer, &index, atom, sizeof atom, ERLANG_UTF8, nullptr, nullptr) <
+          0) {
+        return notNodes();
+      }
+      if (atom != agentNode_) {
+        nodes.insert(atom);
+      }
+    }
+    int tail = 0;
+    if (arity > 0 && (ei_decode_list_header(buffer, &index, &tail) < 0 || tail != 0)) {
+      return notNodes();
+    }
+    return nodes;
+  }
+
+private:
+  struct Pending {
+    bool done = false;
+    bool lost = false;
+    std::string reply; // the Reply of {rex, Reply}, external format without version byte
+  };
+
+  /// The open connection's generation, setting one up when there is none.
+  Result<std::uint64_t> connectUntil(SteadyClock::time_point deadline) {
+    std::lock_guard connecting(connectMutex_);
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        return Error{Error::Code::Unavailable, "the connector is shutting down"};
+      }
+      if (open_) {
+        return generation_;
+      }
+    }
+    if (reader_.joinable()) {
+      // The previous connection broke; its reader has been woken and is closing the fd.
+      reader_.join();
+    }
+    const unsigned timeoutMs = std::min<unsigned>(
+        remainingMs(deadline), static_cast<unsigned>(std::max<long long>(options_.setupTimeout.count(), 1)));
+    std::vector<char> node(options_.localNode.begin(), options_.localNode.end());
+    node.push_back('\0');
+    std::vector<char> host(host_.begin(), host_.end());
+    host.push_back('\0');
+    erl_errno = 0;
+    const int fd = options_.localNodePort > 0
+                       ? ei_connect_host_port_tmo(&cnode_, host.data(), options_.localNodePort,
+                                                  timeoutMs)
+                       : ei_connect_tmo(&cnode_, node.data(), timeoutMs);
+    if (fd < 0) {
+      return setupError(fd, erl_errno, options_.localNode);
+    }
+    std::uint64_t generation = 0;
+    std::uint64_t made = 0;
+    {
+      std::lock_guard lock(mutex_);
+      fd_ = fd;
+      open_ = true;
+      generation = ++generation_;
+      made = ++connectionsMade_;
+    }
+    reader_ = std::thread([this, fd] { readLoop(fd); });
+    logInfo("connected to local node",
+            {{"node", options_.localNode}, {"agent", agentNode_}, {"connections", made}});
+    return generation;
+  }
+
+  Result<std::string> rpc(const EncodedMfa& mfa, const NodeName* peer, milliseconds timeout) {
+    const auto deadline = SteadyClock::now() + timeout;
+    XBuff args;
+    ei_x_encode_list_header(args.get(), mfa.arity);
+    for (const std::string& arg : mfa.args) {
+      ei_x_append_buf(args.get(), arg.data(), static_cast<int>(arg.size()));
+    }
+    if (peer != nullptr) {
+      ei_x_encode_atom_len_as(args.get(), peer->data(), static_cast<int>(peer->size()),
+                              ERLANG_UTF8, ERLANG_UTF8);
+    }
+    ei_x_encode_empty_list(args.get());
+
+    {
+      std::unique_lock lock(mutex_);
+      if (!cv_.wait_until(lock, deadline, [&] {
+            return stopping_ || inFlight_ < std::max<std::size_t>(options_.maxParallelRpcs, 1);
+          })) {
+        return Error{Error::Code::Timeout, "too many calls to the local node in flight"};
+      }
+      ++inFlight_;
+    }
+    struct SlotRelease {
+      Link& link;
+      ~SlotRelease() {
+        {
+          std::lock_guard lock(link.mutex_);
+          --link.inFlight_;
+        }
+        link.cv_.notify_all();
+      }
+    } slot{*this};
+
+    // A broken connection (the local node restarted) gets one reconnect and one retry. The
+    // operations are idempotent, so running one twice is harmless.
+    for (int attempt = 0;; ++attempt) {
+      Result<std::uint64_t> generation = connectUntil(deadline);
+      if (!generation) {
+        return generation.error();
+      }
+      Pending pending;
+      std::uint32_t id = 0;
+      {
+        std::lock_guard lock(mutex_);
+        id = nextCall_;
+        nextCall_ = (nextCall_ + 1) % (kPidNums * kPidSerials);
+        pending_[id] = &pending;
+      }
+      Result<void> sent = send(*generation, id, mfa, args, deadline);
+      std::unique_lock lock(mutex_);
+      if (sent) {
+        cv_.wait_until(lock, deadline, [&] { return pending.done || pending.lost || stopping_; });
+      }
+      pending_.erase(id);
+      if (pending.done) {
+        return std::move(pending.reply);
+      }
+      if (stopping_) {
+        return Error{Error::Code::Unavailable, "the connector is shutting down"};
+      }
+      if (sent && !pending.lost) {
+        // The late reply, if it ever comes, goes to a pid nobody waits for and is dropped.
+        return Error{Error::Code::Timeout, "local node " + options_.localNode +
+                                               " did not answer " + mfa.module + ":" +
+                                               mfa.function + " within " +
+                                               std::to_string(timeout.count()) + " ms"};
+      }
+      if (attempt > 0 || SteadyClock::now() >= deadline) {
+        return Error{Error::Code::Unavailable,
+                     "lost the connection to local node " + options_.localNode};
+      }
+    }
+  }
+
+  Result<void> send(std::uint64_t generation, std::uint32_t id, const EncodedMfa& mfa,
+                    XBuff& args, SteadyClock::time_point deadline) {
+    ei_cnode sender = sendTemplate_;
+    sender.self.num = 1 + id % kPidNums;
+    sender.self.serial = id / kPidNums;
+
+    // {Self, {call, Module, Function, Args, user}}: what rex expects from a C node.
+    XBuff message(true);
+    ei_x_encode_tuple_header(message.get(), 2);
+    ei_x_encode_pid(message.get(), &sender.self);
+    ei_x_encode_tuple_header(message.get(), 5);
+    ei_x_encode_atom(message.get(), "call");
+    ei_x_encode_atom_len_as(message.get(), mfa.module.data(), static_cast<int>(mfa.module.size()),
+                            ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_encode_atom_len_as(message.get(), mfa.function.data(),
+                            static_cast<int>(mfa.function.size()), ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_append_buf(message.get(), args.data(), args.size());
+    ei_x_encode_atom(message.get(), "user");
+
+    std::lock_guard writing(writeMutex_);
+    int fd = -1;
+    {
+      std::lock_guard lock(mutex_);
+      if (!open_ || generation_ != generation) {
+        return Error{Error::Code::Unavailable,
+                     "lost the connection to local node " + options_.localNode};
+      }
+      fd = fd_;
+    }
+    char rex[] = "rex";
+    if (ei_reg_send_tmo(&sender, fd, rex, message.get()->buff, message.size(),
+                        remainingMs(deadline)) < 0) {
+      // A partly written packet leaves the stream unusable: drop the connection.
+      std::lock_guard lock(mutex_);
+      if (open_ && generation_ == generation) {
+        open_ = false;
+        ::shutdown(fd_, SHUT_RDWR);
+      }
+      return Error{Error::Code::Unavailable,
+                   "sending to local node " + options_.localNode + " failed"};
+    }
+    return {};
+  }
+
+  void readLoop(int fd) {
+    XBuff buffer;
+    erlang_msg message{};
+    while (true) {
+      pollfd readable{fd, POLLIN, 0};
+      const int polled = ::poll(&readable, 1, -1);
+      if (polled < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        break;
+      }
+      buffer.get()->index = 0;
+      // Ticks are answered inside ei and come back as ERL_TICK.
+      const int got = ei_xreceive_msg_tmo(fd, &message, buffer.get(), kMessageReadTimeoutMs);
+      if (got == ERL_TICK) {
+        continue;
+      }
+      if (got == ERL_ERROR) {
+        break; // closed by the node, shut down by us, or a packet that did not arrive whole
+      }
+      if (message.msgtype == ERL_SEND) {
+        deliver(message.to, buffer.data());
+      }
+    }
+
+    std::lock_guard writing(writeMutex_);
+    {
+      std::lock_guard lock(mutex_);
+      open_ = false;
+      fd_ = -1;
+      for (auto& [id, pending] : pending_) {
+        pending->lost = true;
+      }
+    }
+    cv_.notify_all();
+    ei_close_connection(fd);
+  }
+
+  /// Hands {rex, Reply} to the call that sent from `to`; anything else is not ours and dropped.
+  void deliver(const erlang_pid& to, const char* buffer) {
+    int index = 0;
+    int version = 0;
+    int arity = 0;
+    char tag[MAXATOMLEN_UTF8];
+    if (ei_decode_version(buffer, &index, &version) < 0 ||
+        ei_decode_tuple_header(buffer, &index, &arity) < 0 || arity != 2 ||
+        ei_decode_atom_as(buffer, &index, tag, sizeof tag, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+        std::strcmp(tag, "rex") != 0) {
+      return;
+    }
+    int end = index;
+    if (ei_skip_term(buffer, &end) < 0 || to.num == 0 || to.num > kPidNums) {
+      return;
+    }
+    const std::uint32_t id = (to.num - 1) + to.serial * kPidNums;
+    {
+      std::lock_guard lock(mutex_);
+      auto found = pending_.find(id);
+      if (found == pending_.end()) {
+        return;
+      }
+      found->second->reply.assign(buffer + index, static_cast<std::size_t>(end - index));
+      found->second->done = true;
+    }
+    cv_.notify_all();
+  }
+
+  const EiConnectorOptions options_;
+  ei_cnode cnode_;              // used by ei_connect*, under connectMutex_
+  const ei_cnode sendTemplate_; // copied per call, with the call's own pid
+  const NodeName agentNode_;
+  const EncodedMfa connect_;
+  const EncodedMfa disconnect_;
+  const EncodedMfa listNodes_;
+  const std::string host_;
+
+  std::mutex connectMutex_;
+  std::mutex writeMutex_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  int fd_ = -1;
+  bool open_ = false;
+  bool stopping_ = false;
+  std::uint64_t generation_ = 0;
+  std::uint64_t connectionsMade_ = 0;
+  std::uint32_t nextCall_ = 0;
+  std::size_t inFlight_ = 0;
+  std::map<std::uint32_t, Pending*> pending_;
+  std::thread reader_;
+};
+
+Result<std::unique_ptr<EiConnector>> EiConnector::create(EiConnectorOptions options) {
+  if (!isNodeName(options.localNode)) {
+    return Error{Error::Code::Invalid,
+                 "the local node name must look like name@host, got \"" + options.localNode + "\""};
+  }
+  if (options.localNodePort < 0 || options.localNodePort > 65535) {
+    return Error{Error::Code::Invalid, "the local node port must be 0 (epmd) or 1-65535"};
+  }
+  if (options.setupTimeout.count() <= 0) {
+    return Error{Error::Code::Invalid, "the setup timeout must be positive"};
+  }
+  if (options.creation && *options.creation == 0) {
+    return Error{Error::Code::Invalid, "the creation must not be 0"};
+  }
+  if (options.agentAlive.empty()) {
+    options.agentAlive = "libcluster_agent_" + randomHex(6);
+  } else if (!isAliveText(options.agentAlive)) {
+    return Error{Error::Code::Invalid,
+                 "the agent name may hold only letters, digits, '_' and '-', got \"" +
+                     options.agentAlive + "\""};
+  }
+  Result<EncodedMfa> connect = encodeMfa(options.connect, true, "connect");
+  if (!connect) {
+    return connect.error();
+  }
+  Result<EncodedMfa> disconnect = encodeMfa(options.disconnect, true, "disconnect");
+  if (!disconnect) {
+    return disconnect.error();
+  }
+  Result<EncodedMfa> listNodes = encodeMfa(options.listNodes, false, "listNodes");
+  if (!listNodes) {
+    return listNodes.error();
+  }
+  Result<std::string> cookie = loadCookie(options);
+  if (!cookie) {
+    return cookie.error();
+  }
+  if (!initErlInterface()) {
+    return Error{Error::Code::Internal, "erl_interface failed to initialise"};
+  }
+
+  const std::string host = options.localNode.substr(options.localNode.find('@') + 1);
+  const NodeName agentNode = options.agentAlive + "@" + host;
+  if (!isAtomText(agentNode) || host.size() > EI_MAXHOSTNAMELEN) {
+    return Error{Error::Code::Invalid, "the agent node name " + agentNode + " is too long"};
+  }
+  ei_cnode cnode{};
+  const std::uint32_t creation = options.creation.value_or(randomCreation());
+  if (ei_connect_xinit(&cnode, host.c_str(), options.agentAlive.c_str(), agentNode.c_str(),
+                       nullptr, cookie->c_str(), creation) < 0) {
+    return Error{Error::Code::Invalid, "erl_interface rejected the agent node " + agentNode};
+  }
+  auto link = std::make_unique<Link>(std::move(options), cnode, agentNode, std::move(connect).value(),
+                                     std::move(disconnect).value(), std::move(listNodes).value());
+  return std::unique_ptr<EiConnector>(new EiConnector(std::move(link)));
+}
+
+EiConnector::EiConnector(std::unique_ptr<Link> link) : link_(std::move(link)) {}
+
+EiConnector::~EiConnector() = default;
+
+Result<CallReply> EiConnector::connect(const NodeName& peer, std::chrono::milliseconds timeout) {
+  return link_->connect(peer, timeout);
+}
+
+Result<CallReply> EiConnector::disconnect(const NodeName& peer,
+                                          std::chrono::milliseconds timeout) {
+  return link_->disconnect(peer, timeout);
+}
+
+Result<PeerSet> EiConnector::connectedPeers(std::chrono::milliseconds timeout) {
+  return link_->listNodes(timeout);
+}
+
+const NodeName& EiConnector::localNode() const { return link_->localNode(); }
+
+const NodeName& EiConnector::agentNode() const { return link_->agentNode(); }
+
+Result<void> EiConnector::ensureConnected(std::chrono::milliseconds timeout) {
+  return link_->ensureConnected(timeout);
+}
+
+bool EiConnector::isConnected() const { return link_->isConnected(); }
+
+std::uint64_t EiConnector::connectionsMade() const { return link_->connectionsMade(); }
+
+} // namespace libcluster

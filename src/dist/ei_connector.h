@@ -1,0 +1,101 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "dist/connector.h"
+
+namespace libcluster {
+
+/// A function the local node runs: module, function and the leading arguments, each written as
+/// Erlang term text ("connected", "[visible]", "{a, 1}"). Connect and disconnect get the peer
+/// appended as an atom; list nodes is called with the leading arguments only.
+struct Mfa {
+  std::string module;
+  std::string function;
+  std::vector<std::string> leadingArgs;
+
+  bool operator==(const Mfa&) const = default;
+};
+
+/// libcluster's defaults: net_kernel:connect_node/1, erlang:disconnect_node/1, erlang:nodes/1.
+Mfa defaultConnectMfa();
+Mfa defaultDisconnectMfa();
+Mfa defaultListNodesMfa();
+
+struct EiConnectorOptions {
+  /// The BEAM node beside the agent, e.g. "app@10.0.0.7" (RELEASE_NODE).
+  NodeName localNode;
+  /// The local node's distribution port. 0 asks epmd (which honours ERL_EPMD_PORT); a port is
+  /// for nodes started with -erl_epmd_port, which register nowhere.
+  int localNodePort = 0;
+  /// The cookie itself, or a file holding it (a mounted Secret; surrounding whitespace is
+  /// ignored). Exactly one of the two. Never logged and never put in an Error.
+  std::string cookie;
+  std::string cookieFile;
+  /// The alive part of the agent's own hidden node name; its host is the local node's host so
+  /// the two names have the same form. Empty: "libcluster_agent_<random>", unique per start.
+  std::string agentAlive;
+  /// The distribution creation of the agent node. Empty: random and non-zero, new per start.
+  std::optional<std::uint32_t> creation;
+  Mfa connect = defaultConnectMfa();
+  Mfa disconnect = defaultDisconnectMfa();
+  Mfa listNodes = defaultListNodesMfa();
+  /// Setting up the connection to the local node (TCP, epmd and the handshake).
+  std::chrono::milliseconds setupTimeout{5000};
+  /// RPCs in flight at once; a caller beyond this waits, within its own timeout, for a slot.
+  std::size_t maxParallelRpcs = 16;
+};
+
+/// Reads a cookie file: the first line, without surrounding whitespace. The Error names the file,
+/// never its content.
+Result<std::string> readCookieFile(const std::string& path);
+
+/// The Connector for real BEAM nodes: a hidden C node (erl_interface) with ONE distribution
+/// connection to the local node, over which every call is an RPC to `rex`.
+///
+/// Calls from several threads run in parallel on that connection: each call sends from its own
+/// pid, and a reader thread hands each `{rex, Reply}` to the caller whose pid it was sent to, so a
+/// reply that arrives after its caller timed out is dropped, never mistaken for another's. The
+/// reader also answers the node's ticks, so an idle connection never hits net_ticktime.
+/// If the connection breaks (the local node restarted), the next call reconnects once and
+/// retries; when the node stays down it is Unavailable. Thread-safe.
+class EiConnector final : public Connector {
+public:
+  /// Validates the options (names, cookie, MFA argument texts) without contacting the node; the
+  /// connection is made on first use.
+  static Result<std::unique_ptr<EiConnector>> create(EiConnectorOptions options);
+
+  ~EiConnector() override;
+  EiConnector(const EiConnector&) = delete;
+  EiConnector& operator=(const EiConnector&) = delete;
+
+  // Connector
+  Result<CallReply> connect(const NodeName& peer, std::chrono::milliseconds timeout) override;
+  Result<CallReply> disconnect(const NodeName& peer, std::chrono::milliseconds timeout) override;
+  /// The list nodes answer without the agent's own hidden node.
+  Result<PeerSet> connectedPeers(std::chrono::milliseconds timeout) override;
+  const NodeName& localNode() const override;
+
+  /// The agent's hidden node name, as the local node sees it in nodes(hidden).
+  const NodeName& agentNode() const;
+  /// Opens the connection now if it is not open; what every call does first.
+  Result<void> ensureConnected(std::chrono::milliseconds timeout);
+  bool isConnected() const;
+  /// How many times a connection to the local node was set up (1 after the first call).
+  std::uint64_t connectionsMade() const;
+
+private:
+  class Link; // the connection and its reader; ei stays in the .cpp
+
+  explicit EiConnector(std::unique_ptr<Link> link);
+
+  std::unique_ptr<Link> link_;
+};
+
+} // namespace libcluster
