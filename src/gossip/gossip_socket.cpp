@@ -1,0 +1,152 @@
+#include "gossip/gossip_socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace libcluster {
+namespace {
+
+in_addr parseIPv4(const std::string& text) {
+  in_addr address{};
+  inet_pton(AF_INET, text.c_str(), &address);
+  return address;
+}
+
+Error socketError(int error, const std::string& what) {
+  Error::Code code = (error == EADDRINUSE || error == ENOBUFS || error == ENOMEM ||
+                      error == EMFILE || error == ENFILE)
+                         ? Error::Code::Unavailable
+                         : Error::Code::Invalid;
+  return Error{code, "gossip socket: " + what + ": " + std::strerror(error), {}};
+}
+
+template <typename Value>
+bool setOption(int fd, int level, int name, const Value& value) {
+  return setsockopt(fd, level, name, &value, sizeof value) == 0;
+}
+
+} // namespace
+
+Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
+  Result<void> valid = validateGossipOptions(options);
+  if (!valid) {
+    return valid.error();
+  }
+  in_addr bindAddress = parseIPv4(options.ifAddr);
+  in_addr group = parseIPv4(options.multicastAddr);
+  in_addr interface{};
+  interface.s_addr = htonl(INADDR_ANY);
+  if (options.multicastIf) {
+    interface = parseIPv4(*options.multicastIf);
+  }
+  auto port = static_cast<std::uint16_t>(options.port);
+
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return socketError(errno, "socket");
+  }
+  GossipSocket socket(fd, group.s_addr, port);
+
+  int on = 1;
+  if (!setOption(fd, SOL_SOCKET, SO_REUSEADDR, on)) {
+    return socketError(errno, "SO_REUSEADDR");
+  }
+  // libcluster passes broadcast: true in every mode.
+  if (!setOption(fd, SOL_SOCKET, SO_BROADCAST, on)) {
+    return socketError(errno, "SO_BROADCAST");
+  }
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_port = htons(port);
+  local.sin_addr = bindAddress;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+    int error = errno;
+    return socketError(error, "bind if_addr " + options.ifAddr + " port " +
+                                  std::to_string(options.port) +
+                                  (error == EADDRNOTAVAIL ? " (not an address of this host)" : ""));
+  }
+  if (options.broadcastOnly) {
+    return socket;
+  }
+
+  auto ttl = static_cast<unsigned char>(options.multicastTtl);
+  unsigned char loop = 1;
+  if (!setOption(fd, IPPROTO_IP, IP_MULTICAST_TTL, ttl)) {
+    return socketError(errno, "multicast_ttl");
+  }
+  if (!setOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP, loop)) {
+    return socketError(errno, "IP_MULTICAST_LOOP");
+  }
+  if (options.multicastIf && !setOption(fd, IPPROTO_IP, IP_MULTICAST_IF, interface)) {
+    return socketError(errno, "multicast_if " + *options.multicastIf);
+  }
+  ip_mreq membership{};
+  membership.imr_multiaddr = group;
+  membership.imr_interface = interface;
+  if (!setOption(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, membership)) {
+    int error = errno;
+    std::string on = options.multicastIf ? "multicast_if " + *options.multicastIf
+                                         : std::string("the default interface");
+    std::string hint = error == ENODEV || error == EADDRNOTAVAIL
+                           ? " (no such interface address, or no route for 224.0.0.0/4)"
+                           : "";
+    return socketError(error, "join " + options.multicastAddr + " on " + on + hint);
+  }
+  return socket;
+}
+
+GossipSocket::GossipSocket(GossipSocket&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), destination_(other.destination_), port_(other.port_) {}
+
+GossipSocket& GossipSocket::operator=(GossipSocket&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = std::exchange(other.fd_, -1);
+    destination_ = other.destination_;
+    port_ = other.port_;
+  }
+  return *this;
+}
+
+GossipSocket::~GossipSocket() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+Result<void> GossipSocket::send(std::span<const std::uint8_t> datagram) {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_);
+  to.sin_addr.s_addr = destination_;
+  ssize_t sent = ::sendto(fd_, datagram.data(), datagram.size(), MSG_NOSIGNAL,
+                          reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  if (sent < 0) {
+    int error = errno;
+    return Error{Error::Code::Unavailable, std::string("gossip send: ") + std::strerror(error), {}};
+  }
+  return {};
+}
+
+std::optional<std::size_t> GossipSocket::receive(std::span<std::uint8_t> buffer) {
+  while (true) {
+    ssize_t received = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (received >= 0) {
+      return static_cast<std::size_t>(received);
+    }
+    if (errno != EINTR) {
+      return std::nullopt;
+    }
+  }
+}
+
+} // namespace libcluster
