@@ -396,8 +396,9 @@ public:
       if (!exchange->headersArrived || (!spec.streaming && exchange->failure)) {
         const TransportFailure failure = exchange->failure.value_or(
             TransportFailure{TransportFailure::Kind::Other, 0, "no response"});
+        const int code = exchange->headersArrived ? exchange->status : 0;
         lock.unlock();
-        observe(spec.method, exchange->headersArrived ? exchange->status : 0, elapsed);
+        observe(spec.method, code, elapsed);
         return transportError(spec, failure);
       }
       const int status = exchange->status;
@@ -425,8 +426,13 @@ public:
           retryAfter ? std::chrono::milliseconds(*retryAfter)
                      : error.retryAfter.value_or(serverErrorBackoff(attempt));
       error.retryAfter = delay;
-      if (attempt >= options_.maxAttempts || clock_.now() + delay > budgetEnd) {
+      if (attempt >= options_.maxAttempts) {
         error.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+        return error;
+      }
+      if (clock_.now() + delay > budgetEnd) {
+        error.message += " (not retried: waiting " + std::to_string(delay.count()) +
+                         " ms would exceed the retry budget)";
         return error;
       }
       logDebug("retrying kubernetes request", {{"method", spec.method},
@@ -538,19 +544,27 @@ private:
             if (!response) {
               return;
             }
-            response->content_ready().then([exchange](pplx::task<http::http_response> body) {
+            const auto bodyDone = [exchange](std::optional<TransportFailure> failure) {
               {
                 std::lock_guard lock(exchange->mutex);
-                try {
-                  body.wait();
-                  body.get();
-                } catch (...) {
-                  exchange->failure = describeException(std::current_exception());
-                }
+                exchange->failure = std::move(failure);
                 exchange->finished = true;
               }
               exchange->changed.notify_all();
-            });
+            };
+            try {
+              response->content_ready().then([bodyDone](pplx::task<http::http_response> body) {
+                try {
+                  // The task has completed: get() only rethrows its failure, if any.
+                  body.get();
+                  bodyDone(std::nullopt);
+                } catch (...) {
+                  bodyDone(describeException(std::current_exception()));
+                }
+              });
+            } catch (...) {
+              bodyDone(describeException(std::current_exception()));
+            }
           });
     } catch (...) {
       std::lock_guard lock(exchange->mutex);

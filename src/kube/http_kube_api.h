@@ -27,10 +27,14 @@ namespace libcluster {
 ///   once.
 /// - Transport failures are Unavailable (TLS failures name the reason, e.g. "certificate verify
 ///   failed"), deadlines Timeout, a stop request Cancelled. No exception escapes.
+/// - A watch stream that breaks off (connection reset, no final chunk) is Unavailable; the
+///   caller re-watches from its last resourceVersion as after a normal end.
+/// - The client must outlive every call on it.
 class HttpKubeApi final : public KubeApi {
 public:
-  /// Called once per HTTP attempt on the calling thread, e.g. for rest_client_requests_total.
-  /// `code` is the HTTP status, 0 when no response arrived.
+  /// Called once per HTTP attempt on the calling thread, e.g. for rest_client_requests_total;
+  /// several threads may call it at once. `code` is the HTTP status, 0 when no response arrived;
+  /// for a watch, `elapsed` ends when the response headers arrive.
   using RequestObserver =
       std::function<void(std::string_view method, int code, std::chrono::nanoseconds elapsed)>;
 

@@ -76,7 +76,7 @@ public:
   /// Returns success when the server ends the stream normally (e.g. timeoutSeconds passed).
   /// An ERROR event ends the watch and is returned as the Error its Status describes (410 or
   /// reason Expired/Gone → Gone). Returns Cancelled when `stop` is requested or `onEvent` returns
-  /// false.
+  /// false. A malformed line is Invalid; a stream that breaks off mid-way is Unavailable.
   virtual Result<void> watch(const ResourcePath& collection, const WatchOptions& options,
                              const std::function<bool(const RawWatchEvent&)>& onEvent,
                              std::stop_token stop) = 0;
