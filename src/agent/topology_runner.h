@@ -1,0 +1,109 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+#include "core/clock.h"
+#include "core/result.h"
+#include "dist/connector.h"
+#include "ops/metrics_registry.h"
+#include "strategy/strategy.h"
+
+namespace libcluster {
+
+/// What happens to a member that leaves the desired set (when the strategy prunes at all).
+enum class OnRemoval {
+  Disconnect, // libcluster's polling strategies
+  Ignore,     // keep the connection; it just stops being a member
+};
+
+struct TopologyRunnerOptions {
+  std::string topology;
+  /// The longest wait between two syncs; an event-driven strategy wakes the runner earlier.
+  std::chrono::milliseconds pollInterval{5000};
+  /// One connect, disconnect or list-nodes call. connect_node itself gives up on a peer after
+  /// net_setuptime (7 s by default), so the default lets it report that.
+  std::chrono::milliseconds callTimeout{8000};
+  /// All connects of one sync; peers not started by then wait for the next sync.
+  std::chrono::milliseconds connectDeadline{10000};
+  /// Connects in flight at once.
+  std::size_t parallelism = 8;
+  OnRemoval onRemoval = OnRemoval::Disconnect;
+};
+
+/// What the runner saw at its last sync, for reports (the pod condition) and /metrics.
+struct TopologySnapshot {
+  std::string topology;
+  /// The last successfully discovered peers, without this node.
+  PeerSet desired;
+  /// The local node's list-nodes answer at the end of the last sync (hidden nodes included).
+  PeerSet connected;
+  /// Peers this runner connected (or found connected) and still keeps; libcluster's `meta`.
+  PeerSet members;
+  /// Desired peers the last sync could not connect, with the reason ("unreachable", ...).
+  std::map<NodeName, std::string> failed;
+  /// Why the last sync changed nothing (discovery or list-nodes failed); empty when it worked.
+  std::optional<Error> lastError;
+  std::optional<Clock::SystemTime> lastSync;
+  std::optional<Clock::SystemTime> lastSuccessfulSync;
+  std::uint64_t syncs = 0;
+};
+
+/// libcluster's poll / diff / connect / disconnect loop, written once for every strategy.
+///
+/// Each sync asks the strategy for the whole desired set. An Error changes nothing. Otherwise it
+/// disconnects the members that are no longer desired (only when the strategy prunes and
+/// onRemoval is Disconnect; never a connection it did not make), then connects every desired
+/// peer that is not connected, in parallel, on every sync, which is how netsplits heal. This node
+/// is never a peer. run() owns the calling thread; snapshot() may be called from any thread.
+class TopologyRunner {
+public:
+  TopologyRunner(TopologyRunnerOptions options, Strategy& strategy, Connector& connector,
+                 Clock& clock, MetricsRegistry& metrics);
+
+  /// Syncs, then waits for the strategy's news or the poll interval, until `stop`.
+  void run(std::stop_token stop);
+  /// One sync. Blocks for at most about connectDeadline + 3 × callTimeout.
+  void syncOnce(std::stop_token stop = {});
+
+  TopologySnapshot snapshot() const;
+  const std::string& topology() const { return options_.topology; }
+
+private:
+  struct ConnectResult {
+    bool attempted = false;
+    bool member = false;
+    std::string reason; // when not a member
+  };
+
+  void failSync(const Error& error);
+  /// True when the peer stops being a member: disconnected, or libcluster's false / ignored.
+  bool disconnectPeer(const NodeName& peer);
+  ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
+  /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
+  std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers,
+                                               Clock::MonotonicTime deadline,
+                                               std::stop_token stop);
+
+  const TopologyRunnerOptions options_;
+  Strategy& strategy_;
+  Connector& connector_;
+  Clock& clock_;
+  CounterFamily& connectAttempts_;
+  CounterFamily& disconnectAttempts_;
+  Gauge& membersGauge_;
+  Counter& discoveryErrors_;
+
+  PeerSet members_; // only the run()/syncOnce() thread touches it
+
+  mutable std::mutex snapshotMutex_;
+  TopologySnapshot snapshot_;
+};
+
+} // namespace libcluster

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+#include "strategy/strategy.h"
+
+namespace libcluster {
+
+/// A Strategy with a scripted answer (a peer set or an Error, kept until replaced), a seed and a
+/// prunes flag. waitForChange just sleeps on the clock, so with FakeClock it returns at once.
+/// stopAfter() ends a run() loop after a number of discoveries. Thread-safe.
+class FakeStrategy final : public Strategy {
+public:
+  void answer(Result<PeerSet> answer) {
+    std::lock_guard lock(mutex_);
+    answer_ = std::move(answer);
+  }
+  void setSeed(std::optional<NodeName> seed) {
+    std::lock_guard lock(mutex_);
+    seed_ = std::move(seed);
+  }
+  void setPrunes(bool prunes) {
+    std::lock_guard lock(mutex_);
+    prunes_ = prunes;
+  }
+  /// Requests `source`'s stop when discoverPeers has been called `discoveries` times.
+  void stopAfter(int discoveries, std::stop_source source) {
+    std::lock_guard lock(mutex_);
+    stopAfter_ = discoveries;
+    stopSource_ = std::move(source);
+  }
+  int discoveries() const {
+    std::lock_guard lock(mutex_);
+    return discoveries_;
+  }
+  int waits() const {
+    std::lock_guard lock(mutex_);
+    return waits_;
+  }
+
+  // Strategy
+  Result<PeerSet> discoverPeers(std::stop_token) override {
+    std::lock_guard lock(mutex_);
+    ++discoveries_;
+    if (stopAfter_ && discoveries_ >= *stopAfter_) {
+      stopSource_.request_stop();
+    }
+    return answer_;
+  }
+  bool waitForChange(Clock::MonotonicTime deadline, std::stop_token stop, Clock& clock) override {
+    {
+      std::lock_guard lock(mutex_);
+      ++waits_;
+    }
+    return clock.sleepUntil(deadline, std::move(stop));
+  }
+  std::optional<NodeName> seed() const override {
+    std::lock_guard lock(mutex_);
+    return seed_;
+  }
+  bool prunes() const override {
+    std::lock_guard lock(mutex_);
+    return prunes_;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  Result<PeerSet> answer_{PeerSet{}};
+  std::optional<NodeName> seed_;
+  bool prunes_ = true;
+  int discoveries_ = 0;
+  int waits_ = 0;
+  std::optional<int> stopAfter_;
+  std::stop_source stopSource_{std::nostopstate};
+};
+
+} // namespace libcluster
