@@ -424,16 +424,19 @@ private:
 
   Result<std::string> rpc(const EncodedMfa& mfa, const NodeName* peer, milliseconds timeout) {
     const auto deadline = SteadyClock::now() + timeout;
+    // A list header of arity 0 is the empty list itself; otherwise elements and a [] tail.
     XBuff args;
     ei_x_encode_list_header(args.get(), mfa.arity);
-    for (const std::string& arg : mfa.args) {
-      ei_x_append_buf(args.get(), arg.data(), static_cast<int>(arg.size()));
+    if (mfa.arity > 0) {
+      for (const std::string& arg : mfa.args) {
+        ei_x_append_buf(args.get(), arg.data(), static_cast<int>(arg.size()));
+      }
+      if (peer != nullptr) {
+        ei_x_encode_atom_len_as(args.get(), peer->data(), static_cast<int>(peer->size()),
+                                ERLANG_UTF8, ERLANG_UTF8);
+      }
+      ei_x_encode_empty_list(args.get());
     }
-    if (peer != nullptr) {
-      ei_x_encode_atom_len_as(args.get(), peer->data(), static_cast<int>(peer->size()),
-                              ERLANG_UTF8, ERLANG_UTF8);
-    }
-    ei_x_encode_empty_list(args.get());
 
     {
       std::unique_lock lock(mutex_);

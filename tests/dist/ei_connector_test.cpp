@@ -1,0 +1,384 @@
+#include "dist/ei_connector.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "beam/beam_node.h"
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HasSubstr;
+using testing::Not;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kLocal = "app@127.0.0.2";
+constexpr const char* kB = "app@127.0.0.3";
+constexpr const char* kC = "app@127.0.0.4";
+constexpr const char* kDead = "app@127.0.0.99";      // nothing listens there: refused at once
+constexpr const char* kBlackhole = "app@127.0.0.98"; // accepts TCP, never answers the handshake
+
+std::set<std::string> withoutProbes(std::set<std::string> nodes) {
+  std::erase_if(nodes, [](const std::string& node) { return node.rfind("beamprobe", 0) == 0; });
+  return nodes;
+}
+
+// Three real nodes with one basename. They run with
+//  - prevent_overlapping_partitions false and connect_all false, so `global` neither meshes
+//    them transitively nor cuts other links when one is disconnected;
+//  - net_ticktime 2, so a connection that does not answer ticks dies within seconds;
+//  - net_setuptime 1, so connect_node to the blackholed address gives up (false) after 1 s.
+class EiConnectorTest : public testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    testbed_ = new BeamTestbed();
+    const std::vector<std::string> tuning = {"-kernel", "net_ticktime", "2", "-kernel",
+                                             "net_setuptime", "1"};
+    for (const char* name : {kLocal, kB, kC}) {
+      testbed_->add(name, tuning);
+    }
+    Result<void> started = testbed_->startAll();
+    ASSERT_TRUE(started) << started.error().message;
+  }
+  static void TearDownTestSuite() {
+    delete testbed_;
+    testbed_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(testbed_, nullptr);
+    for (const char* name : {kLocal, kB, kC}) {
+      Result<void> started = testbed_->node(name).start();
+      ASSERT_TRUE(started) << started.error().message;
+      Result<void> clean = testbed_->node(name).disconnectAll();
+      ASSERT_TRUE(clean) << clean.error().message;
+    }
+  }
+
+  static EiConnectorOptions options() {
+    EiConnectorOptions options;
+    options.localNode = kLocal;
+    options.localNodePort = testbed_->port();
+    options.cookie = testbed_->cookie();
+    return options;
+  }
+
+  static std::unique_ptr<EiConnector> make(EiConnectorOptions options) {
+    Result<std::unique_ptr<EiConnector>> connector = EiConnector::create(std::move(options));
+    EXPECT_TRUE(connector) << connector.error().message;
+    return connector ? std::move(connector).value() : nullptr;
+  }
+
+  BeamNode& local() { return testbed_->node(kLocal); }
+  BeamNode& b() { return testbed_->node(kB); }
+  BeamNode& c() { return testbed_->node(kC); }
+
+  static BeamTestbed* testbed_;
+};
+
+BeamTestbed* EiConnectorTest::testbed_ = nullptr;
+
+TEST_F(EiConnectorTest, ConnectsTheLocalNodeToPeers) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+
+  Result<CallReply> toB = connector->connect(kB, 5s);
+  Result<CallReply> toC = connector->connect(kC, 5s);
+
+  ASSERT_TRUE(toB) << toB.error().message;
+  ASSERT_TRUE(toC) << toC.error().message;
+  EXPECT_EQ(toB->outcome, CallOutcome::True);
+  EXPECT_EQ(toB->term, "true");
+  EXPECT_EQ(toC->outcome, CallOutcome::True);
+  // Asked of the peers themselves.
+  EXPECT_EQ(b().nodes().value(), std::set<std::string>{kLocal});
+  EXPECT_EQ(c().nodes().value(), std::set<std::string>{kLocal});
+}
+
+TEST_F(EiConnectorTest, DisconnectsOnlyThePeerAskedFor) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
+
+  Result<CallReply> dropped = connector->disconnect(kC, 5s);
+
+  ASSERT_TRUE(dropped) << dropped.error().message;
+  EXPECT_EQ(dropped->outcome, CallOutcome::True);
+  EXPECT_TRUE(c().waitForNodes([](const auto& nodes) { return !nodes.contains(kLocal); }, 5s));
+  EXPECT_EQ(b().nodes().value(), std::set<std::string>{kLocal});
+}
+
+TEST_F(EiConnectorTest, DisconnectingAPeerThatIsNotConnectedAnswersFalse) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+
+  Result<CallReply> dropped = connector->disconnect(kC, 5s);
+
+  ASSERT_TRUE(dropped) << dropped.error().message;
+  EXPECT_EQ(dropped->outcome, CallOutcome::False);
+}
+
+TEST_F(EiConnectorTest, ListsConnectedPeersWithoutTheAgentItself) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+
+  Result<PeerSet> peers = connector->connectedPeers(5s);
+
+  ASSERT_TRUE(peers) << peers.error().message;
+  EXPECT_EQ(withoutProbes(*peers), PeerSet{kB});
+  // The agent is a hidden node: in nodes(connected), never in nodes().
+  EXPECT_TRUE(local().connectedNodes().value().contains(connector->agentNode()));
+  EXPECT_FALSE(local().nodes().value().contains(connector->agentNode()));
+}
+
+TEST_F(EiConnectorTest, ListsNodesWithAConfiguredMfa) {
+  EiConnectorOptions visibleOnly = options();
+  visibleOnly.listNodes = {"erlang", "nodes", {"[visible]"}};
+  std::unique_ptr<EiConnector> connector = make(visibleOnly);
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
+
+  Result<PeerSet> peers = connector->connectedPeers(5s);
+
+  ASSERT_TRUE(peers) << peers.error().message;
+  EXPECT_EQ(*peers, (PeerSet{kB, kC})); // no hidden nodes, so no erl_call probes either
+}
+
+TEST_F(EiConnectorTest, UnreachablePeerAnswersFalseAtOnce) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  const auto start = SteadyClock::now();
+
+  Result<CallReply> reply = connector->connect(kDead, 5s);
+
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(reply->outcome, CallOutcome::False);
+  EXPECT_LT(SteadyClock::now() - start, 1s);
+}
+
+TEST_F(EiConnectorTest, ReadsRepliesAsLibclusterDoes) {
+  EiConnectorOptions ignoring = options();
+  // max(ignored, 'app@...') is the atom ignored: a connect function that answers ignored.
+  ignoring.connect = {"erlang", "max", {"ignored"}};
+  EiConnectorOptions printing = options();
+  printing.connect = {"erlang", "atom_to_list", {}};
+  EiConnectorOptions missing = options();
+  missing.connect = {"no_such_module", "connect", {}};
+
+  std::unique_ptr<EiConnector> ignoringConnector = make(ignoring);
+  std::unique_ptr<EiConnector> printingConnector = make(printing);
+  std::unique_ptr<EiConnector> missingConnector = make(missing);
+  ASSERT_TRUE(ignoringConnector && printingConnector && missingConnector);
+
+  Result<CallReply> ignored = ignoringConnector->connect(kB, 5s);
+  Result<CallReply> other = printingConnector->connect(kB, 5s);
+  Result<CallReply> badrpc = missingConnector->connect(kB, 5s);
+
+  ASSERT_TRUE(ignored) << ignored.error().message;
+  EXPECT_EQ(ignored->outcome, CallOutcome::Ignored);
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(other->outcome, CallOutcome::Other);
+  EXPECT_EQ(other->term, "\"app@127.0.0.3\"");
+  ASSERT_TRUE(badrpc) << badrpc.error().message;
+  EXPECT_EQ(badrpc->outcome, CallOutcome::Other);
+  EXPECT_THAT(badrpc->term, HasSubstr("badrpc"));
+  EXPECT_THAT(badrpc->term, HasSubstr("undef"));
+}
+
+TEST_F(EiConnectorTest, ListNodesThatIsNotAListOfAtomsIsInvalid) {
+  EiConnectorOptions notAList = options();
+  notAList.listNodes = {"erlang", "node", {}};
+  std::unique_ptr<EiConnector> connector = make(notAList);
+  ASSERT_NE(connector, nullptr);
+
+  Result<PeerSet> peers = connector->connectedPeers(5s);
+
+  ASSERT_FALSE(peers);
+  EXPECT_EQ(peers.error().code, Error::Code::Invalid);
+  EXPECT_THAT(peers.error().message, HasSubstr("app@127.0.0.2"));
+}
+
+TEST_F(EiConnectorTest, WrongCookieIsAClearErrorThatDoesNotContainTheCookie) {
+  EiConnectorOptions wrong = options();
+  wrong.cookie = "notthecookie4711";
+  std::unique_ptr<EiConnector> connector = make(wrong);
+  ASSERT_NE(connector, nullptr);
+
+  Result<CallReply> reply = connector->connect(kB, 5s);
+
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(reply.error().message, HasSubstr("cookie"));
+  EXPECT_THAT(reply.error().message, Not(HasSubstr("notthecookie4711")));
+  EXPECT_THAT(reply.error().message, Not(HasSubstr(testbed_->cookie())));
+  EXPECT_FALSE(b().nodes().value().contains(kLocal));
+}
+
+TEST_F(EiConnectorTest, LocalNodeThatIsDownIsUnavailable) {
+  EiConnectorOptions elsewhere = options();
+  elsewhere.localNode = "app@127.0.0.50"; // no node there
+  std::unique_ptr<EiConnector> connector = make(elsewhere);
+  ASSERT_NE(connector, nullptr);
+
+  Result<PeerSet> peers = connector->connectedPeers(2s);
+
+  ASSERT_FALSE(peers);
+  EXPECT_EQ(peers.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(peers.error().message, HasSubstr("app@127.0.0.50"));
+}
+
+TEST_F(EiConnectorTest, ReconnectsWhenTheLocalNodeRestarts) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+
+  local().kill();
+  Result<PeerSet> whileDown = connector->connectedPeers(2s);
+  Result<void> restarted = local().start();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  Result<CallReply> afterRestart = connector->connect(kB, 5s);
+
+  ASSERT_FALSE(whileDown);
+  EXPECT_EQ(whileDown.error().code, Error::Code::Unavailable);
+  ASSERT_TRUE(afterRestart) << afterRestart.error().message;
+  EXPECT_EQ(afterRestart->outcome, CallOutcome::True);
+  EXPECT_EQ(connector->connectionsMade(), 2U);
+  EXPECT_TRUE(b().waitForNodes([](const auto& nodes) { return nodes.contains(kLocal); }, 5s));
+}
+
+TEST_F(EiConnectorTest, ReconnectsOnTheFirstCallAfterAQuietRestart) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+
+  // Nobody calls while the node is away: the next call finds a dead link and must not fail.
+  Result<void> restarted = local().restart();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  Result<CallReply> reply = connector->connect(kC, 5s);
+
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(reply->outcome, CallOutcome::True);
+  EXPECT_EQ(connector->connectionsMade(), 2U);
+}
+
+TEST_F(EiConnectorTest, TimedOutCallDoesNotMixUpLaterReplies) {
+  BlackholePeer blackhole("127.0.0.98", testbed_->port());
+  ASSERT_TRUE(blackhole.listening());
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+  const auto start = SteadyClock::now();
+
+  Result<CallReply> stuck = connector->connect(kBlackhole, 300ms);
+  const auto stuckFor = SteadyClock::now() - start;
+
+  ASSERT_FALSE(stuck);
+  EXPECT_EQ(stuck.error().code, Error::Code::Timeout);
+  EXPECT_GE(stuckFor, 300ms);
+  EXPECT_LT(stuckFor, 1s);
+  // Its late `false` arrives after net_setuptime (1 s here); no later call may take it as its own.
+  while (SteadyClock::now() - start < 1500ms) {
+    Result<PeerSet> peers = connector->connectedPeers(2s);
+    ASSERT_TRUE(peers) << peers.error().message;
+  }
+  Result<CallReply> toB = connector->connect(kB, 5s);
+  ASSERT_TRUE(toB) << toB.error().message;
+  EXPECT_EQ(toB->outcome, CallOutcome::True);
+  EXPECT_EQ(connector->connectionsMade(), 1U);
+}
+
+TEST_F(EiConnectorTest, CallsInFlightDoNotWaitForEachOther) {
+  BlackholePeer blackhole("127.0.0.98", testbed_->port());
+  ASSERT_TRUE(blackhole.listening());
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+  std::atomic<bool> slowDone{false};
+
+  auto slow = std::async(std::launch::async, [&] {
+    Result<CallReply> reply = connector->connect(kBlackhole, 5s);
+    slowDone = true;
+    return reply;
+  });
+  std::this_thread::sleep_for(100ms); // let the slow call get on the wire first
+  const auto start = SteadyClock::now();
+  Result<CallReply> fast = connector->connect(kB, 5s);
+  const auto fastTook = SteadyClock::now() - start;
+  const bool fastFinishedFirst = !slowDone;
+  Result<CallReply> slowReply = slow.get();
+
+  ASSERT_TRUE(fast) << fast.error().message;
+  EXPECT_EQ(fast->outcome, CallOutcome::True);
+  EXPECT_TRUE(fastFinishedFirst);
+  EXPECT_LT(fastTook, 500ms);
+  ASSERT_TRUE(slowReply) << slowReply.error().message;
+  EXPECT_EQ(slowReply->outcome, CallOutcome::False); // connect_node gave up after net_setuptime
+}
+
+TEST_F(EiConnectorTest, ManyThreadsShareTheConnection) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+  std::atomic<int> good{0};
+
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < 16; ++i) {
+      threads.emplace_back([&] {
+        for (int call = 0; call < 20; ++call) {
+          Result<PeerSet> peers = connector->connectedPeers(5s);
+          if (peers && peers->contains(kB)) {
+            ++good;
+          }
+        }
+      });
+    }
+  }
+
+  EXPECT_EQ(good.load(), 16 * 20);
+  EXPECT_EQ(connector->connectionsMade(), 1U);
+}
+
+TEST_F(EiConnectorTest, IdleConnectionOutlivesTheTickTime) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+
+  // net_ticktime is 2 s: a link that did not answer ticks would be dropped by now.
+  std::this_thread::sleep_for(3500ms);
+
+  EXPECT_TRUE(connector->isConnected());
+  EXPECT_TRUE(local().connectedNodes().value().contains(connector->agentNode()));
+  Result<PeerSet> peers = connector->connectedPeers(5s);
+  ASSERT_TRUE(peers) << peers.error().message;
+  EXPECT_EQ(connector->connectionsMade(), 1U);
+}
+
+TEST_F(EiConnectorTest, EachStartIsANewHiddenNode) {
+  std::unique_ptr<EiConnector> first = make(options());
+  std::unique_ptr<EiConnector> second = make(options());
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+
+  ASSERT_TRUE(first->ensureConnected(5s));
+  ASSERT_TRUE(second->ensureConnected(5s));
+
+  EXPECT_NE(first->agentNode(), second->agentNode());
+  EXPECT_THAT(first->agentNode(), HasSubstr("@127.0.0.2"));
+  const std::set<std::string> connected = local().connectedNodes().value();
+  EXPECT_TRUE(connected.contains(first->agentNode()));
+  EXPECT_TRUE(connected.contains(second->agentNode()));
+}
+
+} // namespace
+} // namespace libcluster

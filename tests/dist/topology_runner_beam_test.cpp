@@ -1,0 +1,256 @@
+// TopologyRunner + EiConnector + FakeStrategy against real OTP nodes: the whole libcluster loop
+// with only the discovery faked.
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "agent/topology_runner.h"
+#include "beam/beam_node.h"
+#include "dist/ei_connector.h"
+#include "fakes/fake_strategy.h"
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kLocal = "app@127.0.0.2";
+constexpr const char* kB = "app@127.0.0.3";
+constexpr const char* kC = "app@127.0.0.4";
+constexpr const char* kD = "app@127.0.0.5";
+constexpr const char* kDead = "app@127.0.0.99";      // refused at once
+constexpr const char* kBlackhole = "app@127.0.0.98"; // connect_node blocks for net_setuptime (7 s)
+
+bool contains(const std::set<std::string>& nodes, const std::string& node) {
+  return nodes.contains(node);
+}
+
+/// Passes calls through and remembers when each connect returned, measured from start().
+class TimingConnector final : public Connector {
+public:
+  explicit TimingConnector(Connector& inner) : inner_(inner) {}
+
+  void start() {
+    std::lock_guard lock(mutex_);
+    start_ = SteadyClock::now();
+    finished_.clear();
+  }
+  std::map<NodeName, SteadyClock::duration> finished() const {
+    std::lock_guard lock(mutex_);
+    return finished_;
+  }
+
+  // Connector
+  Result<CallReply> connect(const NodeName& peer, std::chrono::milliseconds timeout) override {
+    Result<CallReply> reply = inner_.connect(peer, timeout);
+    std::lock_guard lock(mutex_);
+    finished_[peer] = SteadyClock::now() - start_;
+    return reply;
+  }
+  Result<CallReply> disconnect(const NodeName& peer, std::chrono::milliseconds timeout) override {
+    return inner_.disconnect(peer, timeout);
+  }
+  Result<PeerSet> connectedPeers(std::chrono::milliseconds timeout) override {
+    return inner_.connectedPeers(timeout);
+  }
+  const NodeName& localNode() const override { return inner_.localNode(); }
+
+private:
+  Connector& inner_;
+  mutable std::mutex mutex_;
+  SteadyClock::time_point start_ = SteadyClock::now();
+  std::map<NodeName, SteadyClock::duration> finished_;
+};
+
+// Four real nodes with one basename and OTP's default net_setuptime (7 s). They run with
+// prevent_overlapping_partitions false and connect_all false, so `global` neither meshes them
+// transitively nor cuts other links when one is disconnected.
+class TopologyRunnerBeamTest : public testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    testbed_ = new BeamTestbed();
+    for (const char* name : {kLocal, kB, kC, kD}) {
+      testbed_->add(name);
+    }
+    Result<void> started = testbed_->startAll();
+    ASSERT_TRUE(started) << started.error().message;
+  }
+  static void TearDownTestSuite() {
+    delete testbed_;
+    testbed_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(testbed_, nullptr);
+    for (const char* name : {kLocal, kB, kC, kD}) {
+      Result<void> started = testbed_->node(name).start();
+      ASSERT_TRUE(started) << started.error().message;
+      Result<void> clean = testbed_->node(name).disconnectAll();
+      ASSERT_TRUE(clean) << clean.error().message;
+    }
+    EiConnectorOptions options;
+    options.localNode = kLocal;
+    options.localNodePort = testbed_->port();
+    options.cookie = testbed_->cookie();
+    Result<std::unique_ptr<EiConnector>> connector = EiConnector::create(options);
+    ASSERT_TRUE(connector) << connector.error().message;
+    connector_ = std::move(connector).value();
+    timing_ = std::make_unique<TimingConnector>(*connector_);
+  }
+
+  TopologyRunner makeRunner(std::chrono::milliseconds callTimeout = 8s,
+                            std::chrono::milliseconds connectDeadline = 10s) {
+    return TopologyRunner({.topology = "app",
+                           .pollInterval = 5s,
+                           .callTimeout = callTimeout,
+                           .connectDeadline = connectDeadline,
+                           .parallelism = 8,
+                           .onRemoval = OnRemoval::Disconnect},
+                          strategy_, *timing_, clock_, metrics_);
+  }
+
+  static bool seesLocal(BeamNode& node) {
+    return node.waitForNodes([](const auto& nodes) { return contains(nodes, kLocal); }, 5s);
+  }
+  static bool doesNotSeeLocal(BeamNode& node) {
+    return node.waitForNodes([](const auto& nodes) { return !contains(nodes, kLocal); }, 5s);
+  }
+
+  BeamNode& node(const char* name) { return testbed_->node(name); }
+
+  static BeamTestbed* testbed_;
+  SystemClock clock_;
+  MetricsRegistry metrics_;
+  FakeStrategy strategy_;
+  std::unique_ptr<EiConnector> connector_;
+  std::unique_ptr<TimingConnector> timing_;
+};
+
+BeamTestbed* TopologyRunnerBeamTest::testbed_ = nullptr;
+
+TEST_F(TopologyRunnerBeamTest, ConnectsTheLocalNodeToEveryDesiredPeer) {
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kLocal, kB, kC, kD});
+
+  runner.syncOnce();
+
+  EXPECT_TRUE(seesLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kC)));
+  EXPECT_TRUE(seesLocal(node(kD)));
+  const TopologySnapshot snapshot = runner.snapshot();
+  EXPECT_EQ(snapshot.members, (PeerSet{kB, kC, kD}));
+  EXPECT_TRUE(snapshot.failed.empty());
+  EXPECT_EQ(snapshot.connected, (PeerSet{kB, kC, kD}));
+}
+
+TEST_F(TopologyRunnerBeamTest, ReconnectsAKilledAndRestartedPeerOnTheNextSync) {
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kB, kC, kD});
+  runner.syncOnce();
+  ASSERT_TRUE(seesLocal(node(kC)));
+
+  node(kC).kill();
+  runner.syncOnce();
+  const TopologySnapshot whileDown = runner.snapshot();
+  Result<void> restarted = node(kC).start();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  runner.syncOnce();
+
+  EXPECT_FALSE(whileDown.members.contains(kC));
+  EXPECT_EQ(whileDown.failed.at(kC), "unreachable");
+  EXPECT_TRUE(seesLocal(node(kC)));
+  EXPECT_EQ(runner.snapshot().members, (PeerSet{kB, kC, kD}));
+}
+
+TEST_F(TopologyRunnerBeamTest, DisconnectsPeersThatLeaveTheTopology) {
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kB, kC, kD});
+  runner.syncOnce();
+  ASSERT_TRUE(seesLocal(node(kD)));
+  strategy_.answer(PeerSet{kB, kC});
+
+  runner.syncOnce();
+
+  EXPECT_TRUE(doesNotSeeLocal(node(kD)));
+  EXPECT_TRUE(seesLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kC)));
+  EXPECT_EQ(runner.snapshot().members, (PeerSet{kB, kC}));
+}
+
+TEST_F(TopologyRunnerBeamTest, LeavesConnectionsItDidNotMake) {
+  ASSERT_EQ(node(kLocal).eval("net_kernel:connect_node('app@127.0.0.5').").value(), "true");
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kB});
+
+  runner.syncOnce();
+
+  EXPECT_TRUE(seesLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kD)));
+}
+
+TEST_F(TopologyRunnerBeamTest, DeadPeersDoNotDelayTheLiveOnes) {
+  BlackholePeer blackhole("127.0.0.98", testbed_->port());
+  ASSERT_TRUE(blackhole.listening());
+  TopologyRunner runner = makeRunner(2s, 3s);
+  strategy_.answer(PeerSet{kB, kC, kD, kDead, kBlackhole});
+  ASSERT_TRUE(connector_->ensureConnected(5s));
+  timing_->start();
+  const auto start = SteadyClock::now();
+
+  runner.syncOnce();
+  const auto syncTook = SteadyClock::now() - start;
+
+  const std::map<NodeName, SteadyClock::duration> finished = timing_->finished();
+  for (const char* live : {kB, kC, kD}) {
+    ASSERT_TRUE(finished.contains(live)) << live;
+    EXPECT_LT(finished.at(live), 300ms) << live;
+  }
+  EXPECT_LT(finished.at(kDead), 300ms);
+  EXPECT_GE(finished.at(kBlackhole), 2s); // our call timeout, well under net_setuptime
+  EXPECT_LT(syncTook, 3s);
+  const TopologySnapshot snapshot = runner.snapshot();
+  EXPECT_EQ(snapshot.members, (PeerSet{kB, kC, kD}));
+  EXPECT_EQ(snapshot.failed,
+            (std::map<NodeName, std::string>{{kDead, "unreachable"}, {kBlackhole, "timeout"}}));
+  EXPECT_TRUE(seesLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kC)));
+  EXPECT_TRUE(seesLocal(node(kD)));
+}
+
+TEST_F(TopologyRunnerBeamTest, ReconnectsEveryPeerAfterTheLocalNodeRestarts) {
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kB, kC});
+  runner.syncOnce();
+  ASSERT_TRUE(seesLocal(node(kB)));
+
+  Result<void> restarted = node(kLocal).restart();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  runner.syncOnce();
+
+  EXPECT_TRUE(seesLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kC)));
+  EXPECT_EQ(runner.snapshot().members, (PeerSet{kB, kC}));
+  EXPECT_FALSE(runner.snapshot().lastError.has_value());
+}
+
+TEST_F(TopologyRunnerBeamTest, RunLoopConnectsAndStopsWhenAsked) {
+  TopologyRunner runner = makeRunner();
+  strategy_.answer(PeerSet{kB, kD});
+  std::jthread loop([&](std::stop_token stop) { runner.run(stop); });
+
+  const bool connected = seesLocal(node(kB)) && seesLocal(node(kD));
+  const auto stopAt = SteadyClock::now();
+  loop.request_stop();
+  loop.join();
+
+  EXPECT_TRUE(connected);
+  EXPECT_LT(SteadyClock::now() - stopAt, 1s); // the poll wait ends at once on stop
+}
+
+} // namespace
+} // namespace libcluster
