@@ -1,0 +1,338 @@
+#include "strategy/make_strategy.h"
+
+#include <cstdlib>
+#include <map>
+
+#include "informer/label_selector.h"
+#include "strategy/option_reader.h"
+
+namespace libcluster {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kNoResolverOption =
+    "not supported: the agent resolves names itself (c-ares, /etc/resolv.conf)";
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    return std::nullopt;
+  }
+  return std::string(value);
+}
+
+/// libcluster's Epmd / ErlangHosts `timeout`: milliseconds between reconnects, or :infinity.
+std::optional<std::chrono::milliseconds> reconnectTimeout(OptionReader& reader) {
+  const json& value = reader.raw("timeout");
+  if (value.is_string() && (value == "infinity" || value == ":infinity")) {
+    return std::nullopt;
+  }
+  return reader.milliseconds("timeout");
+}
+
+Result<StrategyConfig> finish(OptionReader& reader, StrategyConfig config) {
+  if (Result<void> done = reader.finish(); !done) {
+    return done.error();
+  }
+  return config;
+}
+
+Result<StrategyConfig> parseClusterTopology(OptionReader& reader, const StrategyEnvironment& env) {
+  ClusterTopologyStrategy::Options options;
+  options.namespaceName = reader.nonEmpty("namespace").value_or(env.namespaceName);
+  options.name = reader.nonEmpty("name", true).value_or("");
+  if (reader.ok() && options.namespaceName.empty()) {
+    reader.fail("namespace", "required when the agent's own namespace is unknown (POD_NAMESPACE)");
+  }
+  return finish(reader, {"ClusterTopology", options, std::nullopt});
+}
+
+Result<StrategyConfig> parseEpmd(OptionReader& reader) {
+  EpmdStrategy::Options options;
+  options.hosts = reader.strings("hosts", true).value_or(std::vector<std::string>{});
+  if (reader.ok() && options.hosts.empty()) {
+    reader.fail("hosts", "must list at least one node name");
+  }
+  for (std::size_t i = 0; reader.ok() && i < options.hosts.size(); ++i) {
+    if (!isNodeName(options.hosts[i])) {
+      reader.fail("hosts[" + std::to_string(i) + "]",
+                  "must be a node name like app@10.0.0.7, got \"" + options.hosts[i] + "\"");
+    }
+  }
+  const std::optional<std::chrono::milliseconds> timeout = reconnectTimeout(reader);
+  return finish(reader, {"Epmd", options, timeout});
+}
+
+Result<StrategyConfig> parseLocalEpmd(OptionReader& reader, const StrategyEnvironment& env) {
+  LocalEpmdStrategy::Options options;
+  options.epmdPort = env.epmdPort;
+  return finish(reader, {"LocalEpmd", options, std::nullopt});
+}
+
+Result<StrategyConfig> parseErlangHosts(OptionReader& reader, const StrategyEnvironment& env) {
+  ErlangHostsStrategy::Options options;
+  options.searchPath = env.hostsSearchPath;
+  options.epmdPort = env.epmdPort;
+  if (std::optional<std::string> file = reader.nonEmpty("hostsFile")) {
+    options.hostsFile = *file;
+  }
+  options.epmdTimeout = reader.milliseconds("epmdTimeout").value_or(options.epmdTimeout);
+  const std::optional<std::chrono::milliseconds> timeout = reconnectTimeout(reader);
+  return finish(reader, {"ErlangHosts", options, timeout});
+}
+
+/// Reads an option spelled either way (DNSPoll's and Kubernetes.DNS's names for the same thing).
+std::optional<std::string> eitherOf(OptionReader& reader, std::string_view first,
+                                    std::string_view second) {
+  if (reader.has(first) && reader.has(second)) {
+    reader.fail(second, "give either " + std::string(first) + " or " + std::string(second) + ", not both");
+    return std::nullopt;
+  }
+  std::optional<std::string> a = reader.nonEmpty(first);
+  std::optional<std::string> b = reader.nonEmpty(second);
+  if (reader.ok() && !a && !b) {
+    reader.fail(first, "required (or " + std::string(second) + ")");
+  }
+  return a ? a : b;
+}
+
+Result<StrategyConfig> parseDns(OptionReader& reader) {
+  DnsStrategy::Options options;
+  options.query = eitherOf(reader, "query", "service").value_or("");
+  options.nodeBasename = eitherOf(reader, "nodeBasename", "applicationName").value_or("");
+  if (std::optional<std::string> family = reader.oneOf("ipFamily", {"any", "ipv4", "ipv6"})) {
+    options.family = *family == "ipv4"   ? AddressFamily::IPv4
+                     : *family == "ipv6" ? AddressFamily::IPv6
+                                         : AddressFamily::Any;
+  }
+  reader.reject("resolver", kNoResolverOption);
+  reader.reject("pollInterval", "libcluster's DNSPoll ignores this spelling; use pollingInterval");
+  const std::optional<std::chrono::milliseconds> interval = reader.milliseconds("pollingInterval");
+  return finish(reader, {"DNS", options, interval});
+}
+
+Result<StrategyConfig> parseDnsSrv(OptionReader& reader, const StrategyEnvironment& env) {
+  DnsSrvStrategy::Options options;
+  options.service = reader.nonEmpty("service", true).value_or("");
+  options.namespaceName = reader.nonEmpty("namespace").value_or(env.namespaceName);
+  if (reader.ok() && options.namespaceName.empty()) {
+    reader.fail("namespace", "required when the agent's own namespace is unknown (POD_NAMESPACE)");
+  }
+  options.applicationName = reader.nonEmpty("applicationName", true).value_or("");
+  options.clusterDomain =
+      reader.nonEmpty("clusterDomain").value_or(env.clusterDomain.value_or(options.clusterDomain));
+  reader.reject("resolver", kNoResolverOption);
+  const std::optional<std::chrono::milliseconds> interval = reader.milliseconds("pollingInterval");
+  return finish(reader, {"DNSSRV", options, interval});
+}
+
+Result<StrategyConfig> parseRancher(OptionReader& reader) {
+  RancherStrategy::Options options;
+  options.nodeBasename = reader.nonEmpty("nodeBasename", true).value_or("");
+  options.url = reader.nonEmpty("url").value_or(options.url);
+  if (reader.ok() && !options.url.starts_with("http://") && !options.url.starts_with("https://")) {
+    reader.fail("url", "must be an http:// or https:// URL, got \"" + options.url + "\"");
+  }
+  const std::optional<std::chrono::milliseconds> interval = reader.milliseconds("pollingInterval");
+  return finish(reader, {"Rancher", options, interval});
+}
+
+Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvironment& env) {
+  KubernetesStrategy::Options options;
+  options.selector = reader.nonEmpty("kubernetesSelector", true).value_or("");
+  if (reader.ok()) {
+    if (Result<LabelSelector> selector = LabelSelector::parse(options.selector); !selector) {
+      reader.fail("kubernetesSelector", selector.error().message);
+    }
+  }
+  options.nodeBasename = reader.nonEmpty("kubernetesNodeBasename", true).value_or("");
+  options.namespaceName = reader.nonEmpty("kubernetesNamespace").value_or(env.namespaceName);
+  if (reader.ok() && options.namespaceName.empty()) {
+    reader.fail("kubernetesNamespace",
+                "required when the agent's own namespace is unknown (POD_NAMESPACE)");
+  }
+  options.serviceName = reader.nonEmpty("kubernetesServiceName").value_or("");
+  if (std::optional<std::string> mode = reader.oneOf("mode", {"ip", "dns", "hostname"})) {
+    options.mode = *mode == "dns"        ? KubernetesStrategy::Mode::Dns
+                   : *mode == "hostname" ? KubernetesStrategy::Mode::Hostname
+                                         : KubernetesStrategy::Mode::Ip;
+  }
+  if (reader.ok() && options.mode == KubernetesStrategy::Mode::Hostname && options.serviceName.empty()) {
+    reader.fail("kubernetesServiceName", "required when mode is hostname");
+  }
+  if (std::optional<std::string> lookup =
+          reader.oneOf("kubernetesIpLookupMode", {"endpoints", "endpointSlices", "pods"})) {
+    options.lookup = *lookup == "pods"             ? KubernetesStrategy::Lookup::Pods
+                     : *lookup == "endpointSlices" ? KubernetesStrategy::Lookup::EndpointSlices
+                                                   : KubernetesStrategy::Lookup::Endpoints;
+  }
+  options.useCachedResources = reader.boolean("kubernetesUseCachedResources").value_or(false);
+  const std::optional<std::string> clusterName = reader.nonEmpty("kubernetesClusterName");
+  const std::optional<std::string> clusterDomain = reader.nonEmpty("clusterDomain");
+  if (clusterName && clusterDomain) {
+    reader.fail("clusterDomain", "give either kubernetesClusterName or clusterDomain, not both");
+  }
+  // libcluster builds "<kubernetes_cluster_name>.local" and ignores CLUSTER_DOMAIN in node names.
+  options.clusterDomain = clusterDomain.value_or(clusterName.value_or("cluster") + ".local");
+  reader.reject("kubernetesMaster",
+                "not supported: the agent finds the API server from its in-cluster configuration "
+                "or --kubeconfig");
+  reader.reject("kubernetesServiceAccountPath",
+                "not supported: the agent reads its service account from the in-cluster "
+                "configuration, or uses --kubeconfig");
+  const std::optional<std::chrono::milliseconds> interval = reader.milliseconds("pollingInterval");
+  return finish(reader, {"Kubernetes", options, interval});
+}
+
+template <typename Options>
+const Options& optionsOf(const StrategyConfig& config) {
+  return std::get<Options>(config.options);
+}
+
+template <typename T>
+Result<std::unique_ptr<Strategy>> upcast(Result<std::unique_ptr<T>> made) {
+  if (!made) {
+    return made.error();
+  }
+  return std::unique_ptr<Strategy>(std::move(*made));
+}
+
+Error missing(const StrategyConfig& config, const char* what) {
+  return Error{Error::Code::Internal, config.kind + " needs " + what};
+}
+
+} // namespace
+
+Result<StrategyEnvironment> StrategyEnvironment::fromProcess(std::string namespaceName) {
+  StrategyEnvironment env;
+  env.namespaceName = std::move(namespaceName);
+  env.clusterDomain = environment("CLUSTER_DOMAIN");
+  Result<std::uint16_t> port = epmdPortFromEnv(std::getenv("ERL_EPMD_PORT"));
+  if (!port) {
+    return port.error();
+  }
+  env.epmdPort = *port;
+  std::error_code error;
+  env.hostsSearchPath.push_back(std::filesystem::current_path(error));
+  if (std::optional<std::string> home = environment("HOME")) {
+    env.hostsSearchPath.emplace_back(*home);
+  }
+  env.hostsSearchPath.emplace_back(environment("OTP_ROOT").value_or("/usr/lib/erlang"));
+  return env;
+}
+
+const std::vector<std::string_view>& strategyNames() {
+  static const std::vector<std::string_view> names{
+      "ClusterTopology", "Epmd", "LocalEpmd", "ErlangHosts", "DNS", "DNSSRV", "Rancher", "Kubernetes"};
+  return names;
+}
+
+std::optional<std::string> canonicalStrategyName(std::string_view name) {
+  static const std::map<std::string, std::string, std::less<>> aliases{
+      {"Cluster.Strategy.Epmd", "Epmd"},
+      {"Cluster.Strategy.LocalEpmd", "LocalEpmd"},
+      {"Cluster.Strategy.ErlangHosts", "ErlangHosts"},
+      {"Cluster.Strategy.Gossip", "Gossip"},
+      {"Cluster.Strategy.Kubernetes", "Kubernetes"},
+      {"Cluster.Strategy.Kubernetes.DNS", "DNS"},
+      {"Cluster.Strategy.Kubernetes.DNSSRV", "DNSSRV"},
+      {"Cluster.Strategy.DNSPoll", "DNS"},
+      {"Cluster.Strategy.Rancher", "Rancher"},
+  };
+  if (name.starts_with("Elixir.")) {
+    name.remove_prefix(7);
+  }
+  for (std::string_view known : strategyNames()) {
+    if (name == known) {
+      return std::string(known);
+    }
+  }
+  if (const auto found = aliases.find(name); found != aliases.end()) {
+    for (std::string_view known : strategyNames()) {
+      if (found->second == known) {
+        return found->second;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+Result<StrategyConfig> parseStrategyConfig(std::string_view name, const json& config,
+                                           const std::string& path, const StrategyEnvironment& env) {
+  const std::optional<std::string> kind = canonicalStrategyName(name);
+  if (!kind) {
+    std::string listed;
+    for (std::string_view known : strategyNames()) {
+      listed += (listed.empty() ? "" : ", ") + std::string(known);
+    }
+    return Error{Error::Code::Invalid, "unknown strategy \"" + std::string(name) + "\" (known: " + listed + ")"};
+  }
+  OptionReader reader(config, path);
+  if (*kind == "ClusterTopology") {
+    return parseClusterTopology(reader, env);
+  }
+  if (*kind == "Epmd") {
+    return parseEpmd(reader);
+  }
+  if (*kind == "LocalEpmd") {
+    return parseLocalEpmd(reader, env);
+  }
+  if (*kind == "ErlangHosts") {
+    return parseErlangHosts(reader, env);
+  }
+  if (*kind == "DNS") {
+    return parseDns(reader);
+  }
+  if (*kind == "DNSSRV") {
+    return parseDnsSrv(reader, env);
+  }
+  if (*kind == "Rancher") {
+    return parseRancher(reader);
+  }
+  return parseKubernetes(reader, env);
+}
+
+Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, StrategyDeps& deps) {
+  if (std::holds_alternative<ClusterTopologyStrategy::Options>(config.options)) {
+    if (deps.api == nullptr) {
+      return missing(config, "the Kubernetes API (no kubeconfig or in-cluster configuration)");
+    }
+    return upcast(ClusterTopologyStrategy::create(optionsOf<ClusterTopologyStrategy::Options>(config),
+                                                  *deps.api, deps.clock));
+  }
+  if (std::holds_alternative<EpmdStrategy::Options>(config.options)) {
+    return upcast(EpmdStrategy::create(optionsOf<EpmdStrategy::Options>(config)));
+  }
+  if (std::holds_alternative<LocalEpmdStrategy::Options>(config.options)) {
+    return upcast(LocalEpmdStrategy::create(optionsOf<LocalEpmdStrategy::Options>(config), deps.self));
+  }
+  if (std::holds_alternative<ErlangHostsStrategy::Options>(config.options)) {
+    if (deps.resolver == nullptr) {
+      return missing(config, "a DNS resolver");
+    }
+    return upcast(ErlangHostsStrategy::create(optionsOf<ErlangHostsStrategy::Options>(config),
+                                              *deps.resolver));
+  }
+  if (std::holds_alternative<DnsStrategy::Options>(config.options)) {
+    if (deps.resolver == nullptr) {
+      return missing(config, "a DNS resolver");
+    }
+    return upcast(DnsStrategy::create(optionsOf<DnsStrategy::Options>(config), *deps.resolver));
+  }
+  if (std::holds_alternative<DnsSrvStrategy::Options>(config.options)) {
+    if (deps.resolver == nullptr) {
+      return missing(config, "a DNS resolver");
+    }
+    return upcast(DnsSrvStrategy::create(optionsOf<DnsSrvStrategy::Options>(config), *deps.resolver));
+  }
+  if (std::holds_alternative<RancherStrategy::Options>(config.options)) {
+    return upcast(RancherStrategy::create(optionsOf<RancherStrategy::Options>(config), deps.fetch));
+  }
+  if (deps.api == nullptr) {
+    return missing(config, "the Kubernetes API (no kubeconfig or in-cluster configuration)");
+  }
+  return upcast(KubernetesStrategy::create(optionsOf<KubernetesStrategy::Options>(config), *deps.api));
+}
+
+} // namespace libcluster

@@ -1,0 +1,281 @@
+#include "strategy/make_strategy.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fake_clock.h"
+#include "fakes/fake_kube_api.h"
+#include "fakes/fake_resolver.h"
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+StrategyEnvironment environment() {
+  StrategyEnvironment env;
+  env.namespaceName = "prod";
+  env.epmdPort = 4370;
+  env.hostsSearchPath = {"/nonexistent/cwd"};
+  return env;
+}
+
+Result<StrategyConfig> parse(std::string_view strategy, const std::string& config,
+                             const StrategyEnvironment& env = environment()) {
+  return parseStrategyConfig(strategy, config.empty() ? json() : json::parse(config),
+                             "topologies.web.config", env);
+}
+
+std::string problem(std::string_view strategy, const std::string& config) {
+  Result<StrategyConfig> parsed = parse(strategy, config);
+  EXPECT_FALSE(parsed) << strategy << " " << config;
+  return parsed ? "" : parsed.error().message;
+}
+
+TEST(ParseStrategyConfig, KnowsTheCanonicalNamesAndLibclustersModules) {
+  EXPECT_EQ(canonicalStrategyName("DNS"), "DNS");
+  EXPECT_EQ(canonicalStrategyName("Cluster.Strategy.Kubernetes.DNS"), "DNS");
+  EXPECT_EQ(canonicalStrategyName("Cluster.Strategy.DNSPoll"), "DNS");
+  EXPECT_EQ(canonicalStrategyName("Elixir.Cluster.Strategy.Kubernetes.DNSSRV"), "DNSSRV");
+  EXPECT_EQ(canonicalStrategyName("Cluster.Strategy.Epmd"), "Epmd");
+  EXPECT_FALSE(canonicalStrategyName("dns"));
+  EXPECT_FALSE(canonicalStrategyName("Consul"));
+  EXPECT_EQ(problem("Consul", "").substr(0, 25), "unknown strategy \"Consul\"");
+}
+
+TEST(ParseStrategyConfig, ClusterTopologyDefaultsToTheAgentsNamespace) {
+  const auto config = parse("ClusterTopology", R"({"name": "web"})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& options = std::get<ClusterTopologyStrategy::Options>(config->options);
+  EXPECT_EQ(options.namespaceName, "prod");
+  EXPECT_EQ(options.name, "web");
+  EXPECT_EQ(problem("ClusterTopology", "{}"), "topologies.web.config.name: required");
+  StrategyEnvironment nowhere = environment();
+  nowhere.namespaceName.clear();
+  EXPECT_FALSE(parse("ClusterTopology", R"({"name": "web"})", nowhere));
+}
+
+TEST(ParseStrategyConfig, EpmdHostsAndTimeout) {
+  const auto config = parse("Epmd", R"({"hosts": ["a@127.0.0.1", "b@127.0.0.1"], "timeout": 500})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(std::get<EpmdStrategy::Options>(config->options).hosts,
+            (std::vector<std::string>{"a@127.0.0.1", "b@127.0.0.1"}));
+  EXPECT_EQ(config->pollInterval, 500ms);
+  EXPECT_FALSE(parse("Epmd", R"({"hosts": ["a@h"], "timeout": "infinity"})")->pollInterval);
+  EXPECT_EQ(problem("Epmd", R"({"hosts": []})"), "topologies.web.config.hosts: must list at least one node name");
+  EXPECT_EQ(problem("Epmd", R"({"hosts": ["a@h", "oops"]})"),
+            "topologies.web.config.hosts[1]: must be a node name like app@10.0.0.7, got \"oops\"");
+  EXPECT_EQ(problem("Epmd", R"({"hosts": "a@h"})"),
+            "topologies.web.config.hosts: must be a list of strings, got the string \"a@h\"");
+  EXPECT_EQ(problem("Epmd", R"({"hosts": ["a@h"], "timeout": -1})"),
+            "topologies.web.config.timeout: must be a positive integer (milliseconds, at most a day), got -1");
+}
+
+TEST(ParseStrategyConfig, LocalEpmdTakesNoOptionsAndUsesErlEpmdPort) {
+  const auto config = parse("LocalEpmd", "");
+
+  ASSERT_TRUE(config);
+  EXPECT_EQ(std::get<LocalEpmdStrategy::Options>(config->options).epmdPort, 4370);
+  EXPECT_EQ(problem("LocalEpmd", R"({"hosts": ["a@b"]})"),
+            "topologies.web.config.hosts: unknown option (this takes none)");
+}
+
+TEST(ParseStrategyConfig, ErlangHostsOptions) {
+  const auto config = parse("ErlangHosts", R"({"timeout": 1000, "hostsFile": "/etc/hosts.erlang", "epmdTimeout": 300})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& options = std::get<ErlangHostsStrategy::Options>(config->options);
+  EXPECT_EQ(options.hostsFile, "/etc/hosts.erlang");
+  EXPECT_EQ(options.epmdTimeout, 300ms);
+  EXPECT_EQ(options.epmdPort, 4370);
+  EXPECT_EQ(config->pollInterval, 1000ms);
+}
+
+TEST(ParseStrategyConfig, DnsAcceptsDnsPollAndKubernetesDnsSpellings) {
+  const auto poll = parse("DNS", R"({"query": "app.test", "nodeBasename": "app", "pollingInterval": 2000})");
+  const auto k8s = parse("Cluster.Strategy.Kubernetes.DNS", R"({"service": "app-headless", "applicationName": "app"})");
+
+  ASSERT_TRUE(poll) << poll.error().message;
+  EXPECT_EQ(std::get<DnsStrategy::Options>(poll->options).query, "app.test");
+  EXPECT_EQ(poll->pollInterval, 2000ms);
+  ASSERT_TRUE(k8s) << k8s.error().message;
+  EXPECT_EQ(std::get<DnsStrategy::Options>(k8s->options).query, "app-headless");
+  EXPECT_EQ(std::get<DnsStrategy::Options>(k8s->options).nodeBasename, "app");
+  EXPECT_EQ(k8s->kind, "DNS");
+}
+
+TEST(ParseStrategyConfig, DnsProblemsNameTheKey) {
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "b", "pollingInterval": "5"})"),
+            "topologies.web.config.pollingInterval: must be a positive integer (milliseconds, at most "
+            "a day), got the string \"5\"");
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "b", "pollInterval": 5})"),
+            "topologies.web.config.pollInterval: libcluster's DNSPoll ignores this spelling; use pollingInterval");
+  EXPECT_EQ(problem("DNS", R"({"nodeBasename": "b"})"), "topologies.web.config.query: required (or service)");
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "service": "b", "nodeBasename": "c"})"),
+            "topologies.web.config.service: give either query or service, not both");
+  EXPECT_EQ(problem("DNS", R"({"query": "", "nodeBasename": "c"})"), "topologies.web.config.query: must not be empty");
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "ipFamily": "v4"})"),
+            "topologies.web.config.ipFamily: must be one of any, ipv4, ipv6, got \"v4\"");
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "resolver": "x"})").substr(0, 45),
+            "topologies.web.config.resolver: not supported");
+  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "querry": "x"})"),
+            "topologies.web.config.querry: unknown option (known: applicationName, ipFamily, "
+            "nodeBasename, pollInterval, pollingInterval, query, resolver, service)");
+  EXPECT_EQ(problem("DNS", R"(["a"])"), "topologies.web.config: must be a map of options, got a list");
+}
+
+TEST(ParseStrategyConfig, DnsSrvDomainComesFromClusterDomainThenEnvironment) {
+  StrategyEnvironment env = environment();
+  const auto plain = parse("DNSSRV", R"({"service": "app", "applicationName": "app"})", env);
+  env.clusterDomain = "corp.example.";
+  const auto fromEnv = parse("DNSSRV", R"({"service": "app", "applicationName": "app", "namespace": "ns"})", env);
+  const auto explicitDomain =
+      parse("DNSSRV", R"({"service": "app", "applicationName": "app", "clusterDomain": "x.y"})", env);
+
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(std::get<DnsSrvStrategy::Options>(plain->options).clusterDomain, "cluster.local.");
+  EXPECT_EQ(std::get<DnsSrvStrategy::Options>(plain->options).namespaceName, "prod");
+  EXPECT_EQ(std::get<DnsSrvStrategy::Options>(fromEnv->options).clusterDomain, "corp.example.");
+  EXPECT_EQ(std::get<DnsSrvStrategy::Options>(fromEnv->options).namespaceName, "ns");
+  EXPECT_EQ(std::get<DnsSrvStrategy::Options>(explicitDomain->options).clusterDomain, "x.y");
+  EXPECT_EQ(problem("DNSSRV", R"({"applicationName": "app"})"), "topologies.web.config.service: required");
+}
+
+TEST(ParseStrategyConfig, RancherOptions) {
+  const auto config = parse("Rancher", R"({"nodeBasename": "app", "pollingInterval": 1000})");
+
+  ASSERT_TRUE(config);
+  EXPECT_EQ(std::get<RancherStrategy::Options>(config->options).url,
+            "http://rancher-metadata/latest/self/service");
+  EXPECT_EQ(problem("Rancher", R"({})"), "topologies.web.config.nodeBasename: required");
+  EXPECT_EQ(problem("Rancher", R"({"nodeBasename": "a", "url": "rancher-metadata"})"),
+            "topologies.web.config.url: must be an http:// or https:// URL, got \"rancher-metadata\"");
+}
+
+TEST(ParseStrategyConfig, KubernetesOptionsWithLibclustersDefaults) {
+  const auto config = parse("Kubernetes", R"({"kubernetesSelector": "app=myapp",
+      "kubernetesNodeBasename": "myapp"})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& options = std::get<KubernetesStrategy::Options>(config->options);
+  EXPECT_EQ(options.namespaceName, "prod");
+  EXPECT_EQ(options.mode, KubernetesStrategy::Mode::Ip);
+  EXPECT_EQ(options.lookup, KubernetesStrategy::Lookup::Endpoints);
+  EXPECT_FALSE(options.useCachedResources);
+  EXPECT_EQ(options.clusterDomain, "cluster.local");
+  EXPECT_FALSE(config->pollInterval);
+}
+
+TEST(ParseStrategyConfig, KubernetesEveryOption) {
+  const auto config = parse("Kubernetes", R"json({"kubernetesSelector": "app=myapp,tier in (web)",
+      "kubernetesNodeBasename": "myapp", "kubernetesNamespace": "other", "mode": ":hostname",
+      "kubernetesServiceName": "myapp-headless", "kubernetesIpLookupMode": "pods",
+      "kubernetesUseCachedResources": true, "kubernetesClusterName": "my_cluster",
+      "pollingInterval": 10000})json");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& options = std::get<KubernetesStrategy::Options>(config->options);
+  EXPECT_EQ(options.namespaceName, "other");
+  EXPECT_EQ(options.mode, KubernetesStrategy::Mode::Hostname);
+  EXPECT_EQ(options.lookup, KubernetesStrategy::Lookup::Pods);
+  EXPECT_TRUE(options.useCachedResources);
+  EXPECT_EQ(options.clusterDomain, "my_cluster.local");
+  EXPECT_EQ(config->pollInterval, 10000ms);
+}
+
+TEST(ParseStrategyConfig, KubernetesProblems) {
+  const std::string base = R"("kubernetesSelector": "app=x", "kubernetesNodeBasename": "x")";
+  EXPECT_EQ(problem("Kubernetes", R"({"kubernetesNodeBasename": "x"})"),
+            "topologies.web.config.kubernetesSelector: required");
+  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "mode": "hostname"})"),
+            "topologies.web.config.kubernetesServiceName: required when mode is hostname");
+  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesMaster": "k8s.local"})").substr(0, 54),
+            "topologies.web.config.kubernetesMaster: not supported:");
+  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesUseCachedResources": "yes"})"),
+            "topologies.web.config.kubernetesUseCachedResources: must be true or false, got the string \"yes\"");
+  EXPECT_EQ(problem("Kubernetes", R"json({"kubernetesSelector": "app in (", "kubernetesNodeBasename": "x"})json")
+                .substr(0, 41),
+            "topologies.web.config.kubernetesSelector:");
+  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesIpLookupMode": "endpointslices"})"),
+            "topologies.web.config.kubernetesIpLookupMode: must be one of endpoints, endpointSlices, "
+            "pods, got \"endpointslices\"");
+}
+
+TEST(MakeStrategy, BuildsEachKind) {
+  FakeClock clock;
+  FakeResolver resolver;
+  FakeKubeApi api;
+  StrategyDeps deps{.clock = clock,
+                    .self = "app@10.0.0.7",
+                    .resolver = &resolver,
+                    .api = &api,
+                    .fetch = [](const std::string&, std::stop_token) -> Result<std::string> {
+                      return std::string("{}");
+                    }};
+  for (const auto& [kind, config] : std::vector<std::pair<std::string, std::string>>{
+           {"ClusterTopology", R"({"name": "web"})"},
+           {"Epmd", R"({"hosts": ["a@b"]})"},
+           {"LocalEpmd", ""},
+           {"DNS", R"({"query": "a", "nodeBasename": "b"})"},
+           {"DNSSRV", R"({"service": "a", "applicationName": "b"})"},
+           {"Rancher", R"({"nodeBasename": "b"})"},
+           {"Kubernetes", R"({"kubernetesSelector": "app=x", "kubernetesNodeBasename": "x"})"},
+       }) {
+    const auto parsed = parse(kind, config);
+    ASSERT_TRUE(parsed) << kind << ": " << parsed.error().message;
+
+    const auto strategy = makeStrategy(*parsed, deps);
+
+    EXPECT_TRUE(strategy) << kind << ": " << strategy.error().message;
+  }
+}
+
+TEST(MakeStrategy, ErlangHostsWithoutAFileDoesNotStart) {
+  FakeClock clock;
+  FakeResolver resolver;
+  StrategyDeps deps{.clock = clock, .self = "app@h", .resolver = &resolver};
+  const auto parsed = parse("ErlangHosts", "");
+  ASSERT_TRUE(parsed);
+
+  const auto strategy = makeStrategy(*parsed, deps);
+
+  ASSERT_FALSE(strategy);
+  EXPECT_EQ(strategy.error().code, Error::Code::NotFound);
+}
+
+TEST(MakeStrategy, MissingDependencyIsAnError) {
+  FakeClock clock;
+  StrategyDeps deps{.clock = clock, .self = "app@h"};
+
+  EXPECT_FALSE(makeStrategy(*parse("DNS", R"({"query": "a", "nodeBasename": "b"})"), deps));
+  EXPECT_FALSE(makeStrategy(*parse("ClusterTopology", R"({"name": "web"})"), deps));
+  EXPECT_FALSE(makeStrategy(*parse("Rancher", R"({"nodeBasename": "b"})"), deps));
+}
+
+TEST(StrategyEnvironment, ReadsTheProcessEnvironment) {
+  ::setenv("CLUSTER_DOMAIN", "corp.example.", 1);
+  ::setenv("ERL_EPMD_PORT", "4999", 1);
+  ::setenv("HOME", "/home/test", 1);
+  ::setenv("OTP_ROOT", "/opt/otp", 1);
+
+  const auto env = StrategyEnvironment::fromProcess("ns");
+
+  ::unsetenv("CLUSTER_DOMAIN");
+  ::unsetenv("ERL_EPMD_PORT");
+  ::unsetenv("OTP_ROOT");
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->namespaceName, "ns");
+  EXPECT_EQ(env->clusterDomain, "corp.example.");
+  EXPECT_EQ(env->epmdPort, 4999);
+  ASSERT_EQ(env->hostsSearchPath.size(), 3U);
+  EXPECT_EQ(env->hostsSearchPath[1], "/home/test");
+  EXPECT_EQ(env->hostsSearchPath[2], "/opt/otp");
+  ::setenv("ERL_EPMD_PORT", "x", 1);
+  EXPECT_FALSE(StrategyEnvironment::fromProcess("ns"));
+  ::unsetenv("ERL_EPMD_PORT");
+}
+
+} // namespace
+} // namespace libcluster
