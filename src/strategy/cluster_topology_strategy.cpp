@@ -2,7 +2,6 @@
 
 #include <regex>
 
-#include "core/log.h"
 
 namespace libcluster {
 namespace {
@@ -17,6 +16,49 @@ ResourcePath topologies(const std::string& namespaceName) {
 bool isDnsName(const std::string& name) {
   static const std::regex pattern("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$");
   return name.size() <= 253 && std::regex_match(name, pattern);
+}
+
+const nlohmann::json& field(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json kNull;
+  if (!object.is_object()) {
+    return kNull;
+  }
+  const auto found = object.find(key);
+  return found == object.end() ? kNull : *found;
+}
+
+std::string text(const nlohmann::json& object, const char* key) {
+  const nlohmann::json& value = field(object, key);
+  return value.is_string() ? value.get<std::string>() : std::string();
+}
+
+std::optional<ErlangCall> readCall(const nlohmann::json& spec, const char* key) {
+  const nlohmann::json& call = field(spec, key);
+  ErlangCall out{text(call, "module"), text(call, "function"), {}};
+  if (out.module.empty() || out.function.empty()) {
+    return std::nullopt;
+  }
+  if (const nlohmann::json& args = field(call, "args"); args.is_array()) {
+    for (const nlohmann::json& arg : args) {
+      if (arg.is_string()) {
+        out.args.push_back(arg.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+TopologySettings readSettings(const nlohmann::json& spec) {
+  TopologySettings settings;
+  settings.connect = readCall(spec, "connect");
+  settings.disconnect = readCall(spec, "disconnect");
+  settings.listNodes = readCall(spec, "listNodes");
+  if (const nlohmann::json& interval = field(spec, "reconnectIntervalSeconds");
+      interval.is_number_integer() && interval.get<long long>() > 0 && interval.get<long long>() <= 3600) {
+    settings.reconnectInterval = std::chrono::seconds(interval.get<long long>());
+  }
+  settings.disconnectOnRemoval = text(spec, "onRemoval") != "Ignore";
+  return settings;
 }
 
 Watcher::Options singleObject(Watcher::Options watch, const std::string& name) {
@@ -82,28 +124,32 @@ ClusterTopologyStrategy::ClusterTopologyStrategy(Options options, KubeApi& api, 
 ClusterTopologyStrategy::~ClusterTopologyStrategy() { informer_.stop(); }
 
 void ClusterTopologyStrategy::observe(const nlohmann::json* object) {
-  std::optional<TopologyStatus> status;
-  std::optional<TopologySpec> spec;
+  std::optional<Status> status;
+  std::optional<TopologySettings> settings;
   if (object != nullptr) {
-    if (auto found = object->find("status"); found != object->end() && found->is_object()) {
-      status = parseTopologyStatus(*found);
-    }
-    if (auto found = object->find("spec"); found != object->end()) {
-      if (Result<TopologySpec> parsed = parseTopologySpec(*found)) {
-        spec = std::move(*parsed);
-      } else {
-        logWarn("topology spec not understood", {{"topology", key()}, {"error", parsed.error().message}});
+    if (const nlohmann::json& found = field(*object, "status"); found.is_object()) {
+      status.emplace();
+      if (const nlohmann::json& members = field(found, "members"); members.is_array()) {
+        for (const nlohmann::json& member : members) {
+          if (std::string node = text(member, "node"); !node.empty()) {
+            status->members.insert(std::move(node));
+          }
+        }
       }
+      status->seed = text(found, "seed");
+      const nlohmann::json& truncated = field(found, "membersTruncated");
+      status->truncated = truncated.is_boolean() && truncated.get<bool>();
     }
+    settings = readSettings(field(*object, "spec"));
   }
   std::lock_guard lock(mutex_);
   const bool exists = object != nullptr;
-  if (exists == exists_ && status == status_ && spec == spec_) {
+  if (exists == exists_ && status == status_ && settings == settings_) {
     return; // metadata-only changes are not news
   }
   exists_ = exists;
   status_ = std::move(status);
-  spec_ = std::move(spec);
+  settings_ = std::move(settings);
   ++version_;
   if (wake_) {
     wake_->request_stop();
@@ -124,13 +170,7 @@ Result<PeerSet> ClusterTopologyStrategy::discoverPeers(std::stop_token) {
     return Error{Error::Code::Unavailable,
                  "ClusterTopology " + key() + " has no status yet (is libcluster-controller running?)"};
   }
-  PeerSet peers;
-  for (const Member& member : status_->members) {
-    if (!member.node.empty()) {
-      peers.insert(member.node);
-    }
-  }
-  return peers;
+  return status_->members;
 }
 
 bool ClusterTopologyStrategy::waitForChange(Clock::MonotonicTime deadline, std::stop_token stop,
@@ -163,10 +203,10 @@ std::optional<NodeName> ClusterTopologyStrategy::seed() const {
 
 bool ClusterTopologyStrategy::prunes() const {
   std::lock_guard lock(mutex_);
-  if (status_ && status_->membersTruncated) {
+  if (status_ && status_->truncated) {
     return false; // members beyond the listed ones are still members
   }
-  return !spec_ || spec_->onRemoval == TopologySpec::OnRemoval::Disconnect;
+  return !settings_ || settings_->disconnectOnRemoval;
 }
 
 bool ClusterTopologyStrategy::waitUntilReady(std::stop_token stop,
@@ -175,14 +215,9 @@ bool ClusterTopologyStrategy::waitUntilReady(std::stop_token stop,
   return changed_.wait_for(lock, stop, timeout, [this] { return synced_ && exists_ && status_; });
 }
 
-std::optional<TopologySpec> ClusterTopologyStrategy::spec() const {
+std::optional<TopologySettings> ClusterTopologyStrategy::settings() const {
   std::lock_guard lock(mutex_);
-  return spec_;
-}
-
-std::chrono::seconds ClusterTopologyStrategy::reconnectInterval(std::chrono::seconds fallback) const {
-  std::lock_guard lock(mutex_);
-  return spec_ ? std::chrono::seconds(spec_->reconnectIntervalSeconds) : fallback;
+  return settings_;
 }
 
 } // namespace libcluster

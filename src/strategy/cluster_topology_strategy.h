@@ -11,14 +11,28 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/topology.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "informer/informer.h"
 #include "kube/kube_api.h"
+#include "strategy/erlang_call.h"
 #include "strategy/strategy.h"
 
 namespace libcluster {
+
+/// What the agent takes from a ClusterTopology's spec. A call the spec does not set is nullopt
+/// (libcluster's default applies).
+struct TopologySettings {
+  std::optional<ErlangCall> connect;
+  std::optional<ErlangCall> disconnect;
+  std::optional<ErlangCall> listNodes;
+  /// spec.reconnectIntervalSeconds (the CRD's default 5).
+  std::chrono::seconds reconnectInterval{5};
+  /// spec.onRemoval: Disconnect (the default) or Ignore.
+  bool disconnectOnRemoval = true;
+
+  bool operator==(const TopologySettings&) const = default;
+};
 
 /// Follows one ClusterTopology (namespace + name) that libcluster-controller keeps current: the
 /// desired peers are status.members[].node, the seed is status.seed. It watches the single object
@@ -27,7 +41,8 @@ namespace libcluster {
 ///
 /// Until the object and its status have been seen, and after it is deleted, discoverPeers is an
 /// Error: unknown, not empty. prunes() follows spec.onRemoval (Disconnect prunes), and is false
-/// while status.membersTruncated says the list is partial.
+/// while status.membersTruncated says the list is partial. It reads only the fields it needs, and
+/// leniently (the API server has validated them), so a newer controller's fields do not matter.
 class ClusterTopologyStrategy final : public Strategy {
 public:
   struct Options {
@@ -55,12 +70,9 @@ public:
   /// Blocks until the object's status has been seen, `stop` or `timeout`; returns whether it was.
   bool waitUntilReady(std::stop_token stop, std::chrono::milliseconds timeout) const;
 
-  /// The spec as last seen: its connect / disconnect / listNodes MFAs and
-  /// reconnectIntervalSeconds are for the agent. nullopt before the object arrives, after it is
-  /// deleted, or while its spec does not parse (the controller reports that as Invalid).
-  std::optional<TopologySpec> spec() const;
-  /// spec.reconnectIntervalSeconds; `fallback` while the spec is unknown.
-  std::chrono::seconds reconnectInterval(std::chrono::seconds fallback) const;
+  /// The spec's connect / disconnect / listNodes calls, reconnect interval and removal policy as
+  /// last seen; nullopt before the object arrives and after it is deleted.
+  std::optional<TopologySettings> settings() const;
 
   /// "namespace/name".
   std::string key() const { return options_.namespaceName + "/" + options_.name; }
@@ -77,8 +89,15 @@ private:
   mutable std::condition_variable_any changed_;
   bool synced_ = false;
   bool exists_ = false;
-  std::optional<TopologyStatus> status_;
-  std::optional<TopologySpec> spec_;
+  /// Read from status, when the object has one.
+  struct Status {
+    PeerSet members;
+    std::string seed;
+    bool truncated = false;
+    bool operator==(const Status&) const = default;
+  };
+  std::optional<Status> status_;
+  std::optional<TopologySettings> settings_;
   /// Grows whenever the status or spec read from the object changes.
   std::uint64_t version_ = 0;
   /// The version discoverPeers last answered from; waitForChange wakes when they differ.

@@ -177,12 +177,31 @@ TEST_F(ClusterTopologyStrategyTest, ExposesTheSpecForTheAgent) {
   api_.put(kTopologies, topology("web", {"app@10.0.0.1"}));
   auto strategy = start();
 
-  const std::optional<TopologySpec> spec = strategy->spec();
+  const std::optional<TopologySettings> settings = strategy->settings();
 
-  ASSERT_TRUE(spec);
-  EXPECT_EQ(spec->connect, (Mfa{"my_conn", "connect", {"fast"}}));
-  EXPECT_EQ(spec->disconnect, defaultDisconnectMfa());
-  EXPECT_EQ(strategy->reconnectInterval(5s), 7s);
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->connect, (ErlangCall{"my_conn", "connect", {"fast"}}));
+  EXPECT_FALSE(settings->disconnect);
+  EXPECT_EQ(settings->reconnectInterval, 7s);
+  EXPECT_TRUE(settings->disconnectOnRemoval);
+}
+
+TEST_F(ClusterTopologyStrategyTest, ReadsOddStatusLeniently) {
+  json odd = topology("web", {});
+  odd["status"] = {{"members", {{{"node", "app@10.0.0.1"}}, {{"node", 5}}, "x", {{"pod", "p"}}}},
+                   {"seed", 7},
+                   {"membersTruncated", "yes"}};
+  odd["spec"]["connect"] = {{"module", 1}};
+  odd["spec"]["reconnectIntervalSeconds"] = -3;
+  api_.put(kTopologies, odd);
+
+  auto strategy = start();
+
+  EXPECT_EQ(*strategy->discoverPeers({}), PeerSet{"app@10.0.0.1"});
+  EXPECT_FALSE(strategy->seed());
+  EXPECT_TRUE(strategy->prunes());
+  EXPECT_FALSE(strategy->settings()->connect);
+  EXPECT_EQ(strategy->settings()->reconnectInterval, 5s);
 }
 
 TEST_F(ClusterTopologyStrategyTest, OnRemovalIgnoreDoesNotPrune) {
