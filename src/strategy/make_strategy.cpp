@@ -1,7 +1,12 @@
 #include "strategy/make_strategy.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+#include <regex>
+
+#include "gossip/gossip_strategy.h"
 
 #include "informer/label_selector.h"
 #include "strategy/option_reader.h"
@@ -185,6 +190,143 @@ Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvir
   return finish(reader, {"Kubernetes", options, interval});
 }
 
+/// The gossip module names options as libcluster does (multicast_addr); the file says multicastAddr.
+std::string camelCaseOptionNames(const std::string& message) {
+  static const std::regex snake("\\b([a-z]+)((_[a-z]+)+)\\b");
+  std::string out;
+  std::sregex_iterator it(message.begin(), message.end(), snake);
+  std::size_t last = 0;
+  for (; it != std::sregex_iterator(); ++it) {
+    const std::smatch& match = *it;
+    out += message.substr(last, static_cast<std::size_t>(match.position()) - last);
+    std::string word = match.str();
+    std::string camel;
+    for (std::size_t i = 0; i < word.size(); ++i) {
+      if (word[i] == '_' && i + 1 < word.size()) {
+        camel += static_cast<char>(std::toupper(static_cast<unsigned char>(word[++i])));
+      } else {
+        camel += word[i];
+      }
+    }
+    out += camel;
+    last = static_cast<std::size_t>(match.position() + match.length());
+  }
+  return out + message.substr(last);
+}
+
+// A well-formed key that stands in for keys still in a file, so the rest can be checked early.
+constexpr const char* kPlaceholderKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+Result<StrategyConfig> parseGossip(OptionReader& reader, const std::string& path) {
+  GossipConfig config;
+  GossipOptions& options = config.options;
+  if (std::optional<long long> port = reader.integer("port", 1, 65535)) {
+    options.port = static_cast<int>(*port);
+  }
+  options.ifAddr = reader.nonEmpty("ifAddr").value_or(options.ifAddr);
+  options.multicastIf = reader.nonEmpty("multicastIf");
+  options.multicastAddr = reader.nonEmpty("multicastAddr").value_or(options.multicastAddr);
+  if (std::optional<long long> ttl = reader.integer("multicastTtl", 0, 255)) {
+    options.multicastTtl = static_cast<int>(*ttl);
+  }
+  options.broadcastOnly = reader.boolean("broadcastOnly").value_or(false);
+  options.secret = reader.nonEmpty("secret");
+  config.secretFile = reader.nonEmpty("secretFile").value_or("");
+  if (options.secret && !config.secretFile.empty()) {
+    reader.fail("secretFile", "give either secret or secretFile, not both");
+  }
+  if (std::optional<std::string> mode = reader.oneOf("mode", {"plain", "secret", "authenticated"})) {
+    options.mode = parseGossipMode(*mode);
+  }
+  options.keys = reader.strings("keys").value_or(std::vector<std::string>{});
+  config.keysFile = reader.nonEmpty("keysFile").value_or("");
+  if (!options.keys.empty() && !config.keysFile.empty()) {
+    reader.fail("keysFile", "give either keys or keysFile, not both");
+  }
+  options.label = reader.string("label").value_or("");
+  if (std::optional<long long> window = reader.integer("replayWindowSeconds", 1, 86'400)) {
+    options.replayWindow = std::chrono::seconds(*window);
+  }
+  if (std::optional<long long> min = reader.integer("heartbeatMinMs", 1, 3'600'000)) {
+    options.heartbeatMin = std::chrono::milliseconds(*min);
+  }
+  if (std::optional<long long> max = reader.integer("heartbeatMaxMs", 1, 3'600'000)) {
+    options.heartbeatMax = std::chrono::milliseconds(*max);
+  }
+  if (std::optional<long long> expiry = reader.integer("peerExpirySeconds", 1, 86'400 * 30)) {
+    options.peerExpiry = std::chrono::seconds(*expiry);
+  }
+  if (std::optional<long long> peers = reader.integer("maxPeers", 1, 1'000'000)) {
+    options.maxPeers = static_cast<std::size_t>(*peers);
+  }
+  if (Result<void> done = reader.finish(); !done) {
+    return done.error();
+  }
+  GossipOptions checked = options;
+  if (!config.secretFile.empty()) {
+    checked.secret = "placeholder";
+  }
+  if (!config.keysFile.empty()) {
+    checked.keys = {kPlaceholderKey};
+  }
+  if (Result<void> valid = validateGossipOptions(checked); !valid) {
+    return Error{Error::Code::Invalid, path + "." + camelCaseOptionNames(valid.error().message)};
+  }
+  return StrategyConfig{"Gossip", config, std::nullopt};
+}
+
+/// The lines of a secret file, without surrounding white space and blank lines. The Error names
+/// the file, never its content.
+Result<std::vector<std::string>> readSecretLines(const std::string& path, const char* option) {
+  std::ifstream in(path);
+  if (!in) {
+    return Error{Error::Code::Invalid, std::string(option) + ": cannot read " + path};
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) {
+      continue;
+    }
+    lines.push_back(line.substr(first, line.find_last_not_of(" \t\r") - first + 1));
+  }
+  if (lines.empty()) {
+    return Error{Error::Code::Invalid, std::string(option) + ": " + path + " is empty"};
+  }
+  return lines;
+}
+
+Result<std::unique_ptr<Strategy>> makeGossip(const GossipConfig& config, StrategyDeps& deps) {
+  if (deps.metrics == nullptr) {
+    return Error{Error::Code::Internal, "Gossip needs a metrics registry"};
+  }
+  GossipOptions options = config.options;
+  if (!config.secretFile.empty()) {
+    Result<std::vector<std::string>> lines = readSecretLines(config.secretFile, "secretFile");
+    if (!lines) {
+      return lines.error();
+    }
+    options.secret = lines->front();
+  }
+  if (!config.keysFile.empty()) {
+    Result<std::vector<std::string>> lines = readSecretLines(config.keysFile, "keysFile");
+    if (!lines) {
+      return lines.error();
+    }
+    options.keys = std::move(*lines);
+  }
+  if (Result<void> valid = validateGossipOptions(options); !valid) {
+    return Error{Error::Code::Invalid, camelCaseOptionNames(valid.error().message)};
+  }
+  Result<std::unique_ptr<GossipStrategy>> started =
+      GossipStrategy::start(options, deps.self, deps.topology, deps.clock, *deps.metrics);
+  if (!started) {
+    return Error{started.error().code, camelCaseOptionNames(started.error().message)};
+  }
+  return std::unique_ptr<Strategy>(std::move(*started));
+}
+
 template <typename Options>
 const Options& optionsOf(const StrategyConfig& config) {
   return std::get<Options>(config.options);
@@ -224,7 +366,8 @@ Result<StrategyEnvironment> StrategyEnvironment::fromProcess(std::string namespa
 
 const std::vector<std::string_view>& strategyNames() {
   static const std::vector<std::string_view> names{
-      "ClusterTopology", "Epmd", "LocalEpmd", "ErlangHosts", "DNS", "DNSSRV", "Rancher", "Kubernetes"};
+      "ClusterTopology", "Epmd", "LocalEpmd", "ErlangHosts", "Gossip", "DNS", "DNSSRV", "Rancher",
+      "Kubernetes"};
   return names;
 }
 
@@ -290,6 +433,9 @@ Result<StrategyConfig> parseStrategyConfig(std::string_view name, const json& co
   if (*kind == "Rancher") {
     return parseRancher(reader);
   }
+  if (*kind == "Gossip") {
+    return parseGossip(reader, path);
+  }
   return parseKubernetes(reader, env);
 }
 
@@ -325,6 +471,9 @@ Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, Str
       return missing(config, "a DNS resolver");
     }
     return upcast(DnsSrvStrategy::create(optionsOf<DnsSrvStrategy::Options>(config), *deps.resolver));
+  }
+  if (std::holds_alternative<GossipConfig>(config.options)) {
+    return makeGossip(optionsOf<GossipConfig>(config), deps);
   }
   if (std::holds_alternative<RancherStrategy::Options>(config.options)) {
     return upcast(RancherStrategy::create(optionsOf<RancherStrategy::Options>(config), deps.fetch));

@@ -16,8 +16,10 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "dns/resolver.h"
+#include "gossip/gossip_options.h"
 #include "kube/kube_api.h"
 #include "kube/url_fetcher.h"
+#include "ops/metrics_registry.h"
 #include "strategy/cluster_topology_strategy.h"
 #include "strategy/dns_strategy.h"
 #include "strategy/epmd_strategy.h"
@@ -47,6 +49,16 @@ struct StrategyEnvironment {
   static Result<StrategyEnvironment> fromProcess(std::string namespaceName);
 };
 
+/// Gossip's options (src/gossip) plus where its secrets live when they are not inline. The files
+/// are read by makeStrategy; their content is never logged nor put in an Error.
+struct GossipConfig {
+  GossipOptions options;
+  /// A file whose first line is libcluster's `secret`.
+  std::string secretFile;
+  /// A file with one authenticated-mode key (base64 of 32 bytes) per line; the first one seals.
+  std::string keysFile;
+};
+
 /// One topology's strategy and its validated options. `kind` is the canonical strategy name
 /// ("DNS", "Kubernetes", ...); `pollInterval` is libcluster's own interval option when given
 /// (pollingInterval, or Epmd / ErlangHosts `timeout`).
@@ -54,7 +66,7 @@ struct StrategyConfig {
   using Options = std::variant<ClusterTopologyStrategy::Options, EpmdStrategy::Options,
                                LocalEpmdStrategy::Options, ErlangHostsStrategy::Options,
                                DnsStrategy::Options, DnsSrvStrategy::Options,
-                               RancherStrategy::Options, KubernetesStrategy::Options>;
+                               RancherStrategy::Options, KubernetesStrategy::Options, GossipConfig>;
 
   std::string kind;
   Options options;
@@ -84,6 +96,9 @@ struct StrategyDeps {
   Resolver* resolver = nullptr;
   KubeApi* api = nullptr;
   FetchUrl fetch{};
+  /// The topology's name (Gossip labels its metrics with it) and the registry they go to.
+  std::string topology{};
+  MetricsRegistry* metrics = nullptr;
 };
 
 /// Builds the strategy `config` describes: the only code that knows every strategy. Checks what

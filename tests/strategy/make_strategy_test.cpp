@@ -6,6 +6,14 @@
 #include "fakes/fake_kube_api.h"
 #include "fakes/fake_resolver.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 namespace libcluster {
 namespace {
 
@@ -201,6 +209,96 @@ TEST(ParseStrategyConfig, KubernetesProblems) {
   EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesIpLookupMode": "endpointslices"})"),
             "topologies.web.config.kubernetesIpLookupMode: must be one of endpoints, endpointSlices, "
             "pods, got \"endpointslices\"");
+}
+
+TEST(ParseStrategyConfig, GossipDefaultsAreLibclusters) {
+  const auto config = parse("Gossip", "");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const GossipOptions& options = std::get<GossipConfig>(config->options).options;
+  EXPECT_EQ(options.port, 45892);
+  EXPECT_EQ(options.ifAddr, "0.0.0.0");
+  EXPECT_EQ(options.multicastAddr, "233.252.1.32");
+  EXPECT_EQ(options.multicastTtl, 1);
+  EXPECT_FALSE(options.broadcastOnly);
+  EXPECT_FALSE(options.secret);
+}
+
+TEST(ParseStrategyConfig, GossipEveryOption) {
+  const auto config = parse("Cluster.Strategy.Gossip", R"({"port": 45999, "ifAddr": "127.0.0.1",
+      "multicastIf": "127.0.0.1", "multicastAddr": "233.252.1.33", "multicastTtl": 2,
+      "broadcastOnly": false, "secret": "password", "heartbeatMinMs": 10, "heartbeatMaxMs": 20,
+      "peerExpirySeconds": 60, "maxPeers": 100})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  const GossipOptions& options = std::get<GossipConfig>(config->options).options;
+  EXPECT_EQ(options.port, 45999);
+  EXPECT_EQ(options.multicastIf, "127.0.0.1");
+  EXPECT_EQ(options.multicastAddr, "233.252.1.33");
+  EXPECT_EQ(options.multicastTtl, 2);
+  EXPECT_EQ(options.secret, "password");
+  EXPECT_EQ(options.heartbeatMax, 20ms);
+  EXPECT_EQ(options.peerExpiry, 60s);
+  EXPECT_EQ(options.maxPeers, 100U);
+}
+
+TEST(ParseStrategyConfig, GossipProblemsNameTheKeyInCamelCase) {
+  EXPECT_EQ(problem("Gossip", R"({"multicastAddr": "10.0.0.1"})").substr(0, 45),
+            "topologies.web.config.multicastAddr: 10.0.0.1");
+  EXPECT_EQ(problem("Gossip", R"({"port": 0})"),
+            "topologies.web.config.port: must be an integer from 1 to 65535, got 0");
+  EXPECT_EQ(problem("Gossip", R"({"secret": "a", "secretFile": "/f"})"),
+            "topologies.web.config.secretFile: give either secret or secretFile, not both");
+  EXPECT_EQ(problem("Gossip", R"({"mode": "authenticated"})"),
+            "topologies.web.config.keys: mode authenticated needs at least one key");
+  EXPECT_EQ(problem("Gossip", R"({"heartbeatMinMs": 50, "heartbeatMaxMs": 10})"),
+            "topologies.web.config.heartbeatMinMs / heartbeatMaxMs: need 1 <= min <= max");
+  EXPECT_EQ(problem("Gossip", R"({"multicast_addr": "233.252.1.32"})").substr(0, 52),
+            "topologies.web.config.multicast_addr: unknown option");
+}
+
+int freeUdpPort() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST(MakeStrategy, GossipReadsItsSecretFileAndStarts) {
+  const std::filesystem::path secret =
+      std::filesystem::temp_directory_path() / ("gossip-secret-" + std::to_string(::getpid()));
+  std::ofstream(secret) << "  password \n";
+  FakeClock clock;
+  MetricsRegistry metrics;
+  StrategyDeps deps{.clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
+  const auto parsed = parse("Gossip", R"({"broadcastOnly": true, "multicastAddr": "127.255.255.255",
+      "ifAddr": "127.0.0.1", "port": )" + std::to_string(freeUdpPort()) +
+                                          R"(, "secretFile": ")" + secret.string() + R"("})");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+
+  const auto strategy = makeStrategy(*parsed, deps);
+
+  std::filesystem::remove(secret);
+  ASSERT_TRUE(strategy) << strategy.error().message;
+  EXPECT_FALSE((*strategy)->prunes());
+}
+
+TEST(MakeStrategy, GossipMissingSecretFileDoesNotStart) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  StrategyDeps deps{.clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
+  const auto parsed = parse("Gossip", R"({"secretFile": "/nonexistent/secret"})");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+
+  const auto strategy = makeStrategy(*parsed, deps);
+
+  ASSERT_FALSE(strategy);
+  EXPECT_EQ(strategy.error().message, "secretFile: cannot read /nonexistent/secret");
 }
 
 TEST(MakeStrategy, BuildsEachKind) {
