@@ -179,15 +179,13 @@ bool TopologyRunner::disconnectPeer(const NodeName& peer) {
     return true;
   case CallOutcome::False:
     count("already_disconnected");
-    logWarn("disconnect from peer failed", {{"topology", options_.topology},
-                                            {"node", peer},
-                                            {"reason", "already_disconnected"}});
+    logWarn("disconnect from peer failed",
+            {{"topology", options_.topology}, {"node", peer}, {"reason", "already_disconnected"}});
     return true;
   case CallOutcome::Ignored:
     count("not_part_of_network");
-    logWarn("disconnect from peer failed", {{"topology", options_.topology},
-                                            {"node", peer},
-                                            {"reason", "not_part_of_network"}});
+    logWarn("disconnect from peer failed",
+            {{"topology", options_.topology}, {"node", peer}, {"reason", "not_part_of_network"}});
     return true;
   case CallOutcome::Other:
     break;
@@ -212,9 +210,9 @@ TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
             {{"topology", options_.topology}, {"node", peer}, {"reason", "deadline_exceeded"}});
     return {false, false, "deadline_exceeded"};
   }
-  const milliseconds timeout = std::max(
-      milliseconds(1),
-      std::min(options_.callTimeout, std::chrono::duration_cast<milliseconds>(deadline - now)));
+  const milliseconds timeout =
+      std::max(milliseconds(1), std::min(options_.callTimeout,
+                                         std::chrono::duration_cast<milliseconds>(deadline - now)));
   Result<CallReply> reply = connector_.connect(peer, timeout);
   if (!reply) {
     const char* reason = reply.error().code == Error::Code::Timeout ? "timeout" : "error";
@@ -268,7 +266,8 @@ TopologyRunner::connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
   };
   // connect_node blocks for net_setuptime on an unreachable peer; in parallel, one dead peer
   // costs the others nothing.
-  const std::size_t workers = std::min(std::max<std::size_t>(options_.parallelism, 1), queue.size());
+  const std::size_t workers =
+      std::min(std::max<std::size_t>(options_.parallelism, 1), queue.size());
   {
     std::vector<std::jthread> helpers;
     for (std::size_t i = 1; i < workers; ++i) {

@@ -87,8 +87,7 @@ private:
   bool disconnectPeer(const NodeName& peer);
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
   /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
-  std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers,
-                                               Clock::MonotonicTime deadline,
+  std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
                                                std::stop_token stop);
 
   const TopologyRunnerOptions options_;

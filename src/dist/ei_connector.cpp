@@ -91,9 +91,8 @@ bool isNodeName(const std::string& name) {
 
 bool isAliveText(const std::string& alive) {
   return !alive.empty() && alive.size() <= 200 &&
-         std::all_of(alive.begin(), alive.end(), [](unsigned char c) {
-           return std::isalnum(c) != 0 || c == '_' || c == '-';
-         });
+         std::all_of(alive.begin(), alive.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c == '-'; });
 }
 
 std::string randomHex(std::size_t bytes) {
@@ -342,10 +341,9 @@ public:
     }
     const char* buffer = reply->data();
     const auto notNodes = [&] {
-      return Error{Error::Code::Invalid, "list nodes " + listNodes_.module + ":" +
-                                             listNodes_.function +
-                                             " answered, not a list of atoms: " +
-                                             printTerm(buffer, 0)};
+      return Error{Error::Code::Invalid,
+                   "list nodes " + listNodes_.module + ":" + listNodes_.function +
+                       " answered, not a list of atoms: " + printTerm(buffer, 0)};
     };
     int index = 0;
     int arity = 0;
@@ -355,8 +353,7 @@ public:
     PeerSet nodes;
     for (int i = 0; i < arity; ++i) {
       char atom[MAXATOMLEN_UTF8];
-      if (ei_decode_atom_as(buffer, &index, atom, sizeof atom, ERLANG_UTF8, nullptr, nullptr) <
-          0) {
+      if (ei_decode_atom_as(buffer, &index, atom, sizeof atom, ERLANG_UTF8, nullptr, nullptr) < 0) {
         return notNodes();
       }
       if (atom != agentNode_) {
@@ -394,16 +391,17 @@ private:
       reader_.join();
     }
     const unsigned timeoutMs = std::min<unsigned>(
-        remainingMs(deadline), static_cast<unsigned>(std::max<long long>(options_.setupTimeout.count(), 1)));
+        remainingMs(deadline),
+        static_cast<unsigned>(std::max<long long>(options_.setupTimeout.count(), 1)));
     std::vector<char> node(options_.localNode.begin(), options_.localNode.end());
     node.push_back('\0');
     std::vector<char> host(host_.begin(), host_.end());
     host.push_back('\0');
     erl_errno = 0;
-    const int fd = options_.localNodePort > 0
-                       ? ei_connect_host_port_tmo(&cnode_, host.data(), options_.localNodePort,
-                                                  timeoutMs)
-                       : ei_connect_tmo(&cnode_, node.data(), timeoutMs);
+    const int fd =
+        options_.localNodePort > 0
+            ? ei_connect_host_port_tmo(&cnode_, host.data(), options_.localNodePort, timeoutMs)
+            : ei_connect_tmo(&cnode_, node.data(), timeoutMs);
     if (fd < 0) {
       return setupError(fd, erl_errno, options_.localNode);
     }
@@ -487,9 +485,8 @@ private:
       }
       if (sent && !pending.lost) {
         // The late reply, if it ever comes, goes to a pid nobody waits for and is dropped.
-        return Error{Error::Code::Timeout, "local node " + options_.localNode +
-                                               " did not answer " + mfa.module + ":" +
-                                               mfa.function + " within " +
+        return Error{Error::Code::Timeout, "local node " + options_.localNode + " did not answer " +
+                                               mfa.module + ":" + mfa.function + " within " +
                                                std::to_string(timeout.count()) + " ms"};
       }
       if (attempt > 0 || SteadyClock::now() >= deadline) {
@@ -499,8 +496,8 @@ private:
     }
   }
 
-  Result<void> send(std::uint64_t generation, std::uint32_t id, const EncodedMfa& mfa,
-                    XBuff& args, SteadyClock::time_point deadline) {
+  Result<void> send(std::uint64_t generation, std::uint32_t id, const EncodedMfa& mfa, XBuff& args,
+                    SteadyClock::time_point deadline) {
     ei_cnode sender = sendTemplate_;
     sender.self.num = 1 + id % kPidNums;
     sender.self.serial = id / kPidNums;
@@ -683,12 +680,13 @@ Result<std::unique_ptr<EiConnector>> EiConnector::create(EiConnectorOptions opti
   }
   ei_cnode cnode{};
   const std::uint32_t creation = options.creation.value_or(randomCreation());
-  if (ei_connect_xinit(&cnode, host.c_str(), options.agentAlive.c_str(), agentNode.c_str(),
-                       nullptr, cookie->c_str(), creation) < 0) {
+  if (ei_connect_xinit(&cnode, host.c_str(), options.agentAlive.c_str(), agentNode.c_str(), nullptr,
+                       cookie->c_str(), creation) < 0) {
     return Error{Error::Code::Invalid, "erl_interface rejected the agent node " + agentNode};
   }
-  auto link = std::make_unique<Link>(std::move(options), cnode, agentNode, std::move(connect).value(),
-                                     std::move(disconnect).value(), std::move(listNodes).value());
+  auto link =
+      std::make_unique<Link>(std::move(options), cnode, agentNode, std::move(connect).value(),
+                             std::move(disconnect).value(), std::move(listNodes).value());
   return std::unique_ptr<EiConnector>(new EiConnector(std::move(link)));
 }
 
@@ -700,8 +698,7 @@ Result<CallReply> EiConnector::connect(const NodeName& peer, std::chrono::millis
   return link_->connect(peer, timeout);
 }
 
-Result<CallReply> EiConnector::disconnect(const NodeName& peer,
-                                          std::chrono::milliseconds timeout) {
+Result<CallReply> EiConnector::disconnect(const NodeName& peer, std::chrono::milliseconds timeout) {
   return link_->disconnect(peer, timeout);
 }
 

@@ -161,8 +161,8 @@ TEST_F(TopologyRunnerTest, KeepsRemovedPeersConnectedWhenTheStrategyDoesNotPrune
 }
 
 TEST_F(TopologyRunnerTest, KeepsRemovedPeersConnectedWhenOnRemovalIsIgnore) {
-  TopologyRunner ignoring(options({.topology = "app", .onRemoval = OnRemoval::Ignore}), strategy_, connector_, clock_,
-                          metrics_);
+  TopologyRunner ignoring(options({.topology = "app", .onRemoval = OnRemoval::Ignore}), strategy_,
+                          connector_, clock_, metrics_);
   strategy_.answer(PeerSet{kA, kB});
   ignoring.syncOnce();
   strategy_.answer(PeerSet{kA});
@@ -276,7 +276,8 @@ TEST_F(TopologyRunnerTest, ListNodesFailureChangesNothing) {
 }
 
 TEST_F(TopologyRunnerTest, JoinsTheSeedFirstWhenFormingACluster) {
-  TopologyRunner seeded(options({.topology = "app", .parallelism = 8}), strategy_, connector_, clock_, metrics_);
+  TopologyRunner seeded(options({.topology = "app", .parallelism = 8}), strategy_, connector_,
+                        clock_, metrics_);
   strategy_.setSeed(kC);
   strategy_.answer(PeerSet{kA, kB, kC});
 
@@ -289,7 +290,8 @@ TEST_F(TopologyRunnerTest, JoinsTheSeedFirstWhenFormingACluster) {
 }
 
 TEST_F(TopologyRunnerTest, DoesNotPutTheSeedFirstWhenAlreadyInTheCluster) {
-  TopologyRunner seeded(options({.topology = "app", .parallelism = 1}), strategy_, connector_, clock_, metrics_);
+  TopologyRunner seeded(options({.topology = "app", .parallelism = 1}), strategy_, connector_,
+                        clock_, metrics_);
   connector_.addConnected(kA);
   strategy_.setSeed(kC);
   strategy_.answer(PeerSet{kA, kB, kC});
@@ -318,8 +320,7 @@ TEST_F(TopologyRunnerTest, SlowPeerDoesNotDelayTheOthers) {
   // Every other peer connects while the first one is still stuck in its connect.
   const bool othersFirst = connector_.waitFor(
       [](const PeerSet& connected, const PeerSet& inFlight) {
-        return inFlight.contains(kA) &&
-               connected == PeerSet{kB, kC, "app@10.0.0.5"};
+        return inFlight.contains(kA) && connected == PeerSet{kB, kC, "app@10.0.0.5"};
       },
       10s);
   connector_.release(kA);
@@ -330,7 +331,8 @@ TEST_F(TopologyRunnerTest, SlowPeerDoesNotDelayTheOthers) {
 }
 
 TEST_F(TopologyRunnerTest, RunsAtMostParallelismConnectsAtOnce) {
-  TopologyRunner narrow(options({.topology = "app", .parallelism = 2}), strategy_, connector_, clock_, metrics_);
+  TopologyRunner narrow(options({.topology = "app", .parallelism = 2}), strategy_, connector_,
+                        clock_, metrics_);
   PeerSet peers;
   for (int host = 2; host < 12; ++host) {
     peers.insert("app@10.0.0." + std::to_string(host));
@@ -345,8 +347,8 @@ TEST_F(TopologyRunnerTest, RunsAtMostParallelismConnectsAtOnce) {
 
 TEST_F(TopologyRunnerTest, StartsNoConnectAfterTheSyncDeadline) {
   TopologyRunner serial(
-      options({.topology = "app", .callTimeout = 8s, .connectDeadline = 10s, .parallelism = 1}), strategy_,
-      connector_, clock_, metrics_);
+      options({.topology = "app", .callTimeout = 8s, .connectDeadline = 10s, .parallelism = 1}),
+      strategy_, connector_, clock_, metrics_);
   connector_.scriptConnect(kA, {.delay = 9s});
   connector_.scriptConnect(kB, {.delay = 9s});
   strategy_.answer(PeerSet{kA, kB, kC});

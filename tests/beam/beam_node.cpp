@@ -299,8 +299,8 @@ Result<void> BeamNode::spawn() {
                                    "inet_dist_use_interface",
                                    tuple};
   if (options_.isolated) {
-    args.insert(args.end(), {"-kernel", "prevent_overlapping_partitions", "false", "-connect_all",
-                             "false"});
+    args.insert(args.end(),
+                {"-kernel", "prevent_overlapping_partitions", "false", "-connect_all", "false"});
   }
   args.insert(args.end(), options_.extraArgs.begin(), options_.extraArgs.end());
   Argv argv(args);
@@ -442,12 +442,12 @@ Result<std::string> BeamNode::eval(const std::string& expression,
   // A unique client name per call: parallel erl_calls with one name would collide.
   const std::string probe = std::string(kProbePrefix) + std::to_string(::getpid()) + "_" +
                             std::to_string(probeCounter.fetch_add(1));
-  const auto seconds = std::max<long long>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
-  CommandOutput run = runCommand({"erl_call", "-address", address_ + ":" + std::to_string(options_.port),
-                                  "-c", options_.cookie, "-h", probe, "-timeout",
-                                  std::to_string(seconds), "-e"},
-                                 expression + "\n", timeout + 1s);
+  const auto seconds =
+      std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+  CommandOutput run =
+      runCommand({"erl_call", "-address", address_ + ":" + std::to_string(options_.port), "-c",
+                  options_.cookie, "-h", probe, "-timeout", std::to_string(seconds), "-e"},
+                 expression + "\n", timeout + 1s);
   if (run.timedOut) {
     return Error{Error::Code::Timeout, "erl_call to " + options_.name + " timed out"};
   }
@@ -508,9 +508,10 @@ bool BeamNode::waitForNodes(const std::function<bool(const std::set<std::string>
 
 Result<void> BeamNode::disconnectAll() {
   // Not the erl_call probe asking: its reply would never arrive.
-  Result<std::string> done = eval(std::string("[erlang:disconnect_node(N) || N <- nodes(connected), "
-                                              "not lists:prefix(\"") +
-                                  kProbePrefix + "\", atom_to_list(N))], ok.");
+  Result<std::string> done =
+      eval(std::string("[erlang:disconnect_node(N) || N <- nodes(connected), "
+                       "not lists:prefix(\"") +
+           kProbePrefix + "\", atom_to_list(N))], ok.");
   if (!done) {
     return done.error();
   }

@@ -39,8 +39,8 @@ class EiConnectorTest : public testing::Test {
 protected:
   static void SetUpTestSuite() {
     testbed_ = new BeamTestbed();
-    const std::vector<std::string> tuning = {"-kernel", "net_ticktime", "2", "-kernel",
-                                             "net_setuptime", "1"};
+    const std::vector<std::string> tuning = {"-kernel", "net_ticktime",  "2",
+                                             "-kernel", "net_setuptime", "1"};
     for (const char* name : {kLocal, kB, kC}) {
       testbed_->add(name, tuning);
     }

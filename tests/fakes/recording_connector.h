@@ -160,8 +160,7 @@ public:
 private:
   Result<CallReply> play(std::unique_lock<std::mutex>& lock, const NodeName& peer,
                          const Script& script, std::chrono::milliseconds timeout) {
-    if (script.gated &&
-        !cv_.wait_for(lock, timeout, [&] { return released_.contains(peer); })) {
+    if (script.gated && !cv_.wait_for(lock, timeout, [&] { return released_.contains(peer); })) {
       return Error{Error::Code::Timeout, "gated call to " + peer + " timed out"};
     }
     if (script.delay.count() > 0 && clock_ != nullptr) {
