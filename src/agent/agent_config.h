@@ -1,0 +1,61 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/topology_runner.h"
+#include "core/result.h"
+#include "strategy/erlang_call.h"
+#include "strategy/make_strategy.h"
+
+namespace libcluster {
+
+/// One named topology of the agent configuration: libcluster's topology entry (strategy, config,
+/// connect, disconnect, list_nodes) plus the agent's own keys.
+struct TopologyConfig {
+  std::string name;
+  StrategyConfig strategy;
+  /// The calls the local node makes; nullopt means libcluster's default (or, for ClusterTopology,
+  /// the ClusterTopology's spec).
+  std::optional<ErlangCall> connect;
+  std::optional<ErlangCall> disconnect;
+  std::optional<ErlangCall> listNodes;
+  /// pollIntervalSeconds, or the strategy's own interval option (pollingInterval, timeout); nullopt
+  /// means 5 s (ClusterTopology: the spec's reconnectIntervalSeconds).
+  std::optional<std::chrono::milliseconds> pollInterval;
+  OnRemoval onRemoval = OnRemoval::Disconnect;
+};
+
+/// The agent's configuration file (or ConfigMap key): the local node, where its cookie is, and the
+/// topologies, sorted by name.
+struct AgentConfig {
+  std::string node;
+  std::string cookieFile;
+  std::vector<TopologyConfig> topologies;
+};
+
+/// The default poll interval, as libcluster's polling strategies.
+inline constexpr std::chrono::milliseconds kDefaultPollInterval{5000};
+
+/// Parses YAML into JSON with YAML 1.2's core schema: plain scalars become null, booleans,
+/// integers or floats when they look like one, quoted scalars stay strings. Invalid (with line and
+/// column) for a syntax error, a duplicate key, or an anchor/alias cycle.
+Result<nlohmann::json> yamlToJson(std::string_view text);
+
+/// Reads the agent configuration from YAML. Every problem is one Invalid Error whose message starts
+/// with the key it is about ("topologies.web.config.pollingInterval: must be ..."); unknown keys
+/// are problems too. `env` supplies defaults that depend on where the agent runs.
+Result<AgentConfig> parseAgentConfig(std::string_view yaml, const StrategyEnvironment& env);
+
+/// Reads and parses a file; the Error names the file.
+Result<AgentConfig> loadAgentConfig(const std::string& path, const StrategyEnvironment& env);
+
+/// Checks a call's module and function names and its arguments (Erlang term text) for `path`.
+Result<ErlangCall> parseErlangCall(const nlohmann::json& value, const std::string& path);
+
+} // namespace libcluster

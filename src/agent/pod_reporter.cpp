@@ -1,0 +1,174 @@
+#include "agent/pod_reporter.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "membership/pod.h"
+
+namespace libcluster {
+namespace {
+
+using nlohmann::json;
+
+std::string text(const json& object, const char* key) {
+  if (!object.is_object()) {
+    return {};
+  }
+  const auto found = object.find(key);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+std::string peers(std::size_t count) { return std::to_string(count) + (count == 1 ? " peer" : " peers"); }
+
+std::string listed(const PeerSet& missing) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const NodeName& peer : missing) {
+    if (shown == kMaxListedPeers) {
+      out += " and " + std::to_string(missing.size() - shown) + " more";
+      break;
+    }
+    out += (shown == 0 ? "" : ", ") + peer;
+    ++shown;
+  }
+  return out;
+}
+
+} // namespace
+
+ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports) {
+  for (const TopologyReport& report : reports) {
+    if (report.nodeError) {
+      return {"False", "NodeUnreachable",
+              "cannot reach the local node: " + report.nodeError->message};
+    }
+  }
+  for (const TopologyReport& report : reports) {
+    if (!report.snapshot.lastSuccessfulSync) {
+      std::string why = report.snapshot.lastError ? report.snapshot.lastError->message
+                                                  : "not looked yet";
+      return {"False", "PeersUnknown",
+              "topology " + report.snapshot.topology + " has not discovered its peers: " + why};
+    }
+  }
+  PeerSet desired;
+  PeerSet missing;
+  for (const TopologyReport& report : reports) {
+    for (const NodeName& peer : report.snapshot.desired) {
+      desired.insert(peer);
+      if (!report.snapshot.connected.contains(peer)) {
+        missing.insert(peer);
+      }
+    }
+  }
+  if (missing.empty()) {
+    return {"True", "AllPeersConnected", "connected to all " + peers(desired.size())};
+  }
+  return {"False", "PeersMissing",
+          "not connected to " + std::to_string(missing.size()) + " of " + peers(desired.size()) +
+              ": " + listed(missing)};
+}
+
+PodReporter::PodReporter(KubeApi& api, Clock& clock, Options options, Source source)
+    : api_(api), clock_(clock), options_(std::move(options)), source_(std::move(source)) {}
+
+Result<bool> PodReporter::reportOnce() {
+  const std::vector<TopologyReport> reports = source_();
+  if (std::none_of(reports.begin(), reports.end(),
+                   [](const TopologyReport& r) { return r.snapshot.syncs > 0 || r.nodeError; })) {
+    return false; // nothing looked yet: say nothing rather than something premature
+  }
+  const ConnectedCondition condition = connectedCondition(reports);
+  if (written_ == condition) {
+    return false;
+  }
+  if (lastWrite_ && clock_.now() < *lastWrite_ + options_.minInterval) {
+    return false;
+  }
+  if (Result<void> done = write(condition); !done) {
+    return done.error();
+  }
+  written_ = condition;
+  lastWrite_ = clock_.now();
+  return true;
+}
+
+Result<void> PodReporter::write(const ConnectedCondition& condition) {
+  ResourcePath path{.resource = "pods",
+                    .namespaceName = options_.namespaceName,
+                    .name = options_.podName,
+                    .subresource = "status"};
+  for (int attempt = 0;; ++attempt) {
+    Result<json> pod = api_.get(path);
+    if (!pod) {
+      return pod.error();
+    }
+    const std::string resourceVersion =
+        pod->is_object() && pod->contains("metadata") ? text((*pod)["metadata"], "resourceVersion") : "";
+    json conditions = json::array();
+    json previous;
+    if (pod->is_object() && pod->contains("status") && (*pod)["status"].is_object()) {
+      const json& status = (*pod)["status"];
+      if (auto found = status.find("conditions"); found != status.end() && found->is_array()) {
+        for (const json& existing : *found) {
+          if (text(existing, "type") == kConnectedConditionType) {
+            previous = existing;
+          } else {
+            conditions.push_back(existing);
+          }
+        }
+      }
+    }
+    if (previous.is_object() && text(previous, "status") == condition.status &&
+        text(previous, "reason") == condition.reason && text(previous, "message") == condition.message) {
+      return {}; // already says this (e.g. written before the agent restarted)
+    }
+    std::string transition = formatRfc3339(clock_.systemNow());
+    if (text(previous, "status") == condition.status && !text(previous, "lastTransitionTime").empty()) {
+      transition = text(previous, "lastTransitionTime");
+    }
+    conditions.push_back({{"type", kConnectedConditionType},
+                          {"status", condition.status},
+                          {"reason", condition.reason},
+                          {"message", condition.message},
+                          {"lastProbeTime", nullptr},
+                          {"lastTransitionTime", transition}});
+    json patch{{"status", {{"conditions", conditions}}}};
+    if (!resourceVersion.empty()) {
+      // A merge patch replaces the whole list: only write over the list we just read.
+      patch["metadata"] = {{"resourceVersion", resourceVersion}};
+    }
+    Result<json> patched = api_.mergePatch(path, patch);
+    if (patched) {
+      if (text(previous, "status") != condition.status) {
+        logInfo("reported connection state",
+                {{"pod", options_.namespaceName + "/" + options_.podName},
+                 {"status", condition.status},
+                 {"reason", condition.reason},
+                 {"message", condition.message}});
+      }
+      return {};
+    }
+    if (patched.error().code != Error::Code::Conflict || attempt == 2) {
+      return patched.error();
+    }
+  }
+}
+
+void PodReporter::run(std::stop_token stop) {
+  bool failing = false;
+  do {
+    Result<bool> reported = reportOnce();
+    if (!reported && !failing) {
+      logWarn("pod condition not written",
+              {{"pod", options_.namespaceName + "/" + options_.podName},
+               {"code", codeName(reported.error().code)},
+               {"error", reported.error().message}});
+    } else if (reported && failing) {
+      logInfo("pod condition written again", {{"pod", options_.namespaceName + "/" + options_.podName}});
+    }
+    failing = !reported;
+  } while (clock_.sleepFor(options_.checkInterval, stop));
+}
+
+} // namespace libcluster
