@@ -50,11 +50,11 @@ class AgentApp {
 public:
   struct Options {
     /// The local node; must be "name@host".
-    NodeName node;
+    NodeName node{};
     std::string metricsBindAddress = ":9568";
     /// Reporting on the pod's status happens when both are set (POD_NAMESPACE, POD_NAME).
-    std::string podNamespace;
-    std::string podName;
+    std::string podNamespace{};
+    std::string podName{};
     PodReporter::Options reporter{};
     /// Call timeouts, deadline and parallelism of every runner (topology, interval and onRemoval
     /// come from the configuration).

@@ -53,8 +53,8 @@ public:
   using Source = std::function<std::vector<TopologyReport>()>;
 
   struct Options {
-    std::string namespaceName;
-    std::string podName;
+    std::string namespaceName{};
+    std::string podName{};
     /// How often the snapshots are looked at.
     std::chrono::milliseconds checkInterval{1000};
     /// The least time between two writes.
