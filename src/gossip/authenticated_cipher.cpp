@@ -39,8 +39,8 @@ bool tryOpen(const GossipKey& key, std::span<const std::uint8_t> nonce,
   std::array<std::uint8_t, AuthenticatedCipher::kTagBytes> expectedTag{};
   std::copy(tag.begin(), tag.end(), expectedTag.begin());
   return EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-         EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN,
-                             static_cast<int>(nonce.size()), nullptr) == 1 &&
+         EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()),
+                             nullptr) == 1 &&
          EVP_DecryptInit_ex(context.get(), nullptr, nullptr, key.data(), nonce.data()) == 1 &&
          EVP_DecryptUpdate(context.get(), nullptr, &written, aad.data(),
                            static_cast<int>(aad.size())) == 1 &&
@@ -73,8 +73,9 @@ AuthenticatedCipher::seal(std::span<const std::uint8_t> plaintext) const {
   return sealWithNonce(plaintext, nonce);
 }
 
-std::vector<std::uint8_t> AuthenticatedCipher::sealWithNonce(std::span<const std::uint8_t> plaintext,
-                                                             const Nonce& nonce) const {
+std::vector<std::uint8_t>
+AuthenticatedCipher::sealWithNonce(std::span<const std::uint8_t> plaintext,
+                                   const Nonce& nonce) const {
   std::array<std::uint8_t, kHeaderBytes> header{};
   std::copy(kMagic.begin(), kMagic.end(), header.begin());
   std::copy(nonce.begin(), nonce.end(), header.begin() + kMagic.size());
@@ -86,18 +87,18 @@ std::vector<std::uint8_t> AuthenticatedCipher::sealWithNonce(std::span<const std
   int written = 0;
   int finalWritten = 0;
   std::uint8_t* body = out.data() + kHeaderBytes;
-  bool ok =
-      EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kNonceBytes),
-                          nullptr) == 1 &&
-      EVP_EncryptInit_ex(context.get(), nullptr, nullptr, keys_.front().data(), nonce.data()) == 1 &&
-      EVP_EncryptUpdate(context.get(), nullptr, &written, aad.data(), static_cast<int>(aad.size())) ==
-          1 &&
-      EVP_EncryptUpdate(context.get(), body, &written, plaintext.data(),
-                        static_cast<int>(plaintext.size())) == 1 &&
-      EVP_EncryptFinal_ex(context.get(), body + written, &finalWritten) == 1 &&
-      EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
-                          body + plaintext.size()) == 1;
+  bool ok = EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_IVLEN,
+                                static_cast<int>(kNonceBytes), nullptr) == 1 &&
+            EVP_EncryptInit_ex(context.get(), nullptr, nullptr, keys_.front().data(),
+                               nonce.data()) == 1 &&
+            EVP_EncryptUpdate(context.get(), nullptr, &written, aad.data(),
+                              static_cast<int>(aad.size())) == 1 &&
+            EVP_EncryptUpdate(context.get(), body, &written, plaintext.data(),
+                              static_cast<int>(plaintext.size())) == 1 &&
+            EVP_EncryptFinal_ex(context.get(), body + written, &finalWritten) == 1 &&
+            EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
+                                body + plaintext.size()) == 1;
   CHECK(ok && static_cast<std::size_t>(written + finalWritten) == plaintext.size(),
         "AES-256-GCM sealing cannot fail");
   return out;

@@ -23,13 +23,13 @@ std::string_view gossipModeName(GossipMode mode);
 /// The Gossip strategy's options. The first block carries libcluster's option names (in the
 /// comments, as configuration spells them) and defaults; the second block is ours.
 struct GossipOptions {
-  int port = 45892;                                    // port: bind and destination port
-  std::string ifAddr = "0.0.0.0";                      // if_addr: IPv4 address to bind
-  std::optional<std::string> multicastIf;              // multicast_if: IPv4 of the interface
-  std::string multicastAddr = "233.252.1.32";          // multicast_addr (or broadcast address)
-  int multicastTtl = 1;                                // multicast_ttl
-  bool broadcastOnly = false;                          // broadcast_only
-  std::optional<std::string> secret;                   // secret: enables the Secret mode
+  int port = 45892;                           // port: bind and destination port
+  std::string ifAddr = "0.0.0.0";             // if_addr: IPv4 address to bind
+  std::optional<std::string> multicastIf;     // multicast_if: IPv4 of the interface
+  std::string multicastAddr = "233.252.1.32"; // multicast_addr (or broadcast address)
+  int multicastTtl = 1;                       // multicast_ttl
+  bool broadcastOnly = false;                 // broadcast_only
+  std::optional<std::string> secret;          // secret: enables the Secret mode
 
   /// mode: unset means Secret when `secret` is given, Authenticated when `keys` are, else Plain.
   std::optional<GossipMode> mode;

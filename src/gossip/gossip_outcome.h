@@ -24,10 +24,10 @@ enum class GossipOutcome {
 };
 
 inline constexpr std::array kGossipOutcomes{
-    GossipOutcome::Accepted,      GossipOutcome::Self,           GossipOutcome::NotHeartbeat,
-    GossipOutcome::Malformed,     GossipOutcome::UnexpectedTerm, GossipOutcome::InvalidNode,
-    GossipOutcome::TooShort,      GossipOutcome::DecryptFailed,  GossipOutcome::Foreign,
-    GossipOutcome::AuthFailed,    GossipOutcome::Replayed,       GossipOutcome::Stale,
+    GossipOutcome::Accepted,   GossipOutcome::Self,           GossipOutcome::NotHeartbeat,
+    GossipOutcome::Malformed,  GossipOutcome::UnexpectedTerm, GossipOutcome::InvalidNode,
+    GossipOutcome::TooShort,   GossipOutcome::DecryptFailed,  GossipOutcome::Foreign,
+    GossipOutcome::AuthFailed, GossipOutcome::Replayed,       GossipOutcome::Stale,
     GossipOutcome::PeerLimit,
 };
 

@@ -41,7 +41,7 @@ Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
   }
   in_addr bindAddress = parseIPv4(options.ifAddr);
   in_addr group = parseIPv4(options.multicastAddr);
-  in_addr interface{};
+  in_addr interface {};
   interface.s_addr = htonl(INADDR_ANY);
   if (options.multicastIf) {
     interface = parseIPv4(*options.multicastIf);

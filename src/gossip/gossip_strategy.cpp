@@ -46,7 +46,8 @@ Result<std::unique_ptr<GossipStrategy>> GossipStrategy::start(const GossipOption
                                                               MetricsRegistry& metrics) {
   if (!isValidNodeName(self)) {
     return Error{Error::Code::Invalid,
-                 "gossip: this node's name cannot be sent in a heartbeat: " + self, {}};
+                 "gossip: this node's name cannot be sent in a heartbeat: " + self,
+                 {}};
   }
   Result<GossipSocket> socket = GossipSocket::open(options);
   if (!socket) {
@@ -54,8 +55,8 @@ Result<std::unique_ptr<GossipStrategy>> GossipStrategy::start(const GossipOption
   }
   int wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd < 0) {
-    return Error{Error::Code::Unavailable, std::string("gossip: eventfd: ") + std::strerror(errno),
-                 {}};
+    return Error{
+        Error::Code::Unavailable, std::string("gossip: eventfd: ") + std::strerror(errno), {}};
   }
   logInfo("gossip started", {{"topology", topology},
                              {"mode", gossipModeName(effectiveGossipMode(options))},
@@ -172,9 +173,10 @@ void GossipStrategy::run(std::stop_token stop) {
 void GossipStrategy::sendHeartbeat() {
   logDebug("heartbeat", {{"topology", topology_}});
   std::optional<std::vector<std::uint8_t>> datagram = codec_.encode(self_, clock_.systemNow());
-  Result<void> sent = datagram ? socket_.send(*datagram)
-                               : Result<void>(Error{Error::Code::Internal,
-                                                    "gossip: the random generator failed", {}});
+  Result<void> sent =
+      datagram
+          ? socket_.send(*datagram)
+          : Result<void>(Error{Error::Code::Internal, "gossip: the random generator failed", {}});
   if (sent) {
     heartbeatsSent_.inc();
     lastSendFailed_ = false;
@@ -198,16 +200,16 @@ void GossipStrategy::receiveWaiting(std::vector<std::uint8_t>& buffer) {
     if (!size) {
       return;
     }
-    HeartbeatDecoding heartbeat =
-        codec_.decode(std::span(buffer).first(*size), clock_.systemNow());
+    HeartbeatDecoding heartbeat = codec_.decode(std::span(buffer).first(*size), clock_.systemNow());
     GossipOutcome outcome = heartbeat.outcome;
     if (outcome == GossipOutcome::Accepted) {
       outcome = heartbeat.node == self_ ? GossipOutcome::Self : remember(heartbeat.node);
     }
     packetCounters_[outcomeIndex(outcome)]->inc();
     if (outcome != GossipOutcome::Accepted && outcome != GossipOutcome::Self) {
-      logDebug("gossip datagram dropped",
-               {{"topology", topology_}, {"outcome", gossipOutcomeName(outcome)}, {"bytes", *size}});
+      logDebug(
+          "gossip datagram dropped",
+          {{"topology", topology_}, {"outcome", gossipOutcomeName(outcome)}, {"bytes", *size}});
     }
   }
 }

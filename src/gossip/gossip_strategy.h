@@ -76,7 +76,7 @@ private:
   Counter& heartbeatsSent_;
   Counter& heartbeatsFailed_;
   bool lastSendFailed_ = false; // I/O thread only
-  std::mt19937_64 random_;       // I/O thread only
+  std::mt19937_64 random_;      // I/O thread only
 
   mutable std::mutex mutex_;
   std::condition_variable_any changedCondition_;

@@ -40,7 +40,7 @@ private:
   };
   struct Sender {
     std::set<Nonce> nonces;
-    std::deque<Seen> bySent; // in arrival order, for expiry and eviction
+    std::deque<Seen> bySent;                // in arrival order, for expiry and eviction
     std::optional<Clock::SystemTime> floor; // refuse everything sent at or before this
   };
 

@@ -37,8 +37,9 @@ SecretCipher::seal(std::span<const std::uint8_t> plaintext) const {
   return sealWithIv(plaintext, iv);
 }
 
-std::vector<std::uint8_t> SecretCipher::sealWithIv(std::span<const std::uint8_t> plaintext,
-                                                   std::span<const std::uint8_t, kIvBytes> iv) const {
+std::vector<std::uint8_t>
+SecretCipher::sealWithIv(std::span<const std::uint8_t> plaintext,
+                         std::span<const std::uint8_t, kIvBytes> iv) const {
   std::size_t pad = kBlockBytes - plaintext.size() % kBlockBytes;
   std::vector<std::uint8_t> padded(plaintext.begin(), plaintext.end());
   padded.insert(padded.end(), pad, static_cast<std::uint8_t>(pad));
@@ -48,11 +49,12 @@ std::vector<std::uint8_t> SecretCipher::sealWithIv(std::span<const std::uint8_t>
   CipherContext context = newContext();
   int written = 0;
   int finalWritten = 0;
-  bool ok = EVP_EncryptInit_ex(context.get(), EVP_aes_256_cbc(), nullptr, key_.data(), iv.data()) == 1 &&
-            EVP_CIPHER_CTX_set_padding(context.get(), 0) == 1 &&
-            EVP_EncryptUpdate(context.get(), out.data() + kIvBytes, &written, padded.data(),
-                              static_cast<int>(padded.size())) == 1 &&
-            EVP_EncryptFinal_ex(context.get(), out.data() + kIvBytes + written, &finalWritten) == 1;
+  bool ok =
+      EVP_EncryptInit_ex(context.get(), EVP_aes_256_cbc(), nullptr, key_.data(), iv.data()) == 1 &&
+      EVP_CIPHER_CTX_set_padding(context.get(), 0) == 1 &&
+      EVP_EncryptUpdate(context.get(), out.data() + kIvBytes, &written, padded.data(),
+                        static_cast<int>(padded.size())) == 1 &&
+      EVP_EncryptFinal_ex(context.get(), out.data() + kIvBytes + written, &finalWritten) == 1;
   CHECK(ok && static_cast<std::size_t>(written + finalWritten) == padded.size(),
         "AES-256-CBC over whole blocks cannot fail");
   return out;

@@ -20,7 +20,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool haveErlang() { return runCommand("command -v erl >/dev/null 2>&1 && command -v escript >/dev/null 2>&1"); }
+bool haveErlang() {
+  return runCommand("command -v erl >/dev/null 2>&1 && command -v escript >/dev/null 2>&1");
+}
 
 /// Runs an Erlang expression sequence with `erl -noshell -eval`; its stdout, or "" on failure.
 std::string erl(const std::string& expressions) {
@@ -75,13 +77,13 @@ TEST_F(ErlangInteropTest, OurHeartbeatIsExactlyWhatTermToBinaryProduces) {
 }
 
 TEST_F(ErlangInteropTest, WeReadEveryFormErlangWrites) {
-  std::string output = erl(
-      "T = #{node => 'app@host-1.example'}, "
-      "X = #{node => 'app@host-1.example', pid => self(), ref => make_ref(), big => 1 bsl 200, "
-      "bin => <<0:1000>>, f => 2.5, l => lists:seq(1, 300), t => {a, \"str\", [x | y]}}, "
-      "[io:format(\"~s~n\", [binary:encode_hex(B)]) || B <- [term_to_binary(T), "
-      "term_to_binary(T, [{minor_version, 1}]), term_to_binary(T, [{minor_version, 2}]), "
-      "term_to_binary(X), term_to_binary(X, [{minor_version, 2}])]]");
+  std::string output =
+      erl("T = #{node => 'app@host-1.example'}, "
+          "X = #{node => 'app@host-1.example', pid => self(), ref => make_ref(), big => 1 bsl 200, "
+          "bin => <<0:1000>>, f => 2.5, l => lists:seq(1, 300), t => {a, \"str\", [x | y]}}, "
+          "[io:format(\"~s~n\", [binary:encode_hex(B)]) || B <- [term_to_binary(T), "
+          "term_to_binary(T, [{minor_version, 1}]), term_to_binary(T, [{minor_version, 2}]), "
+          "term_to_binary(X), term_to_binary(X, [{minor_version, 2}])]]");
   std::vector<std::string> lines;
   std::size_t start = 0;
   for (std::size_t end; (end = output.find('\n', start)) != std::string::npos; start = end + 1) {
@@ -103,7 +105,8 @@ TEST_F(ErlangInteropTest, ErlangCryptoOpensOurSecretModeDatagrams) {
   // libcluster's decrypt: crypto_one_time(aes_256_cbc, sha256(secret), iv, ciphertext, false),
   // then its pkcs7_unpad.
   std::string node = erl(
-      "<<IV:16/binary, C/binary>> = binary:decode_hex(<<\"" + hex + "\">>), "
+      "<<IV:16/binary, C/binary>> = binary:decode_hex(<<\"" + hex +
+      "\">>), "
       "P = crypto:crypto_one_time(aes_256_cbc, crypto:hash(sha256, <<\"somepassword\">>), IV, C, "
       "false), Pad = binary:last(P), true = Pad =< 16, "
       "Body = binary_part(P, 0, byte_size(P) - Pad), "
@@ -115,12 +118,12 @@ TEST_F(ErlangInteropTest, ErlangCryptoOpensOurSecretModeDatagrams) {
 }
 
 TEST_F(ErlangInteropTest, WeOpenErlangCryptoSecretModeDatagrams) {
-  std::string hex = erl(
-      "M = <<\"heartbeat::\", (term_to_binary(#{node => 'beam@10.0.0.9'}))/binary>>, "
-      "Pad = 16 - byte_size(M) rem 16, IV = crypto:strong_rand_bytes(16), "
-      "C = crypto:crypto_one_time(aes_256_cbc, crypto:hash(sha256, <<\"somepassword\">>), IV, "
-      "<<M/binary, (binary:copy(<<Pad>>, Pad))/binary>>, true), "
-      "io:format(\"~s\", [binary:encode_hex(<<IV/binary, C/binary>>)])");
+  std::string hex =
+      erl("M = <<\"heartbeat::\", (term_to_binary(#{node => 'beam@10.0.0.9'}))/binary>>, "
+          "Pad = 16 - byte_size(M) rem 16, IV = crypto:strong_rand_bytes(16), "
+          "C = crypto:crypto_one_time(aes_256_cbc, crypto:hash(sha256, <<\"somepassword\">>), IV, "
+          "<<M/binary, (binary:copy(<<Pad>>, Pad))/binary>>, true), "
+          "io:format(\"~s\", [binary:encode_hex(<<IV/binary, C/binary>>)])");
   GossipSecurity security;
   security.mode = GossipMode::Secret;
   security.secret = "somepassword";
@@ -157,7 +160,8 @@ protected:
   std::unique_ptr<GossipStrategy> start(const GossipOptions& options) {
     std::optional<Result<std::unique_ptr<GossipStrategy>>> started;
     namespace_->enter([&] {
-      started.emplace(GossipStrategy::start(options, "agent@127.0.0.2", "gossip", clock_, metrics_));
+      started.emplace(
+          GossipStrategy::start(options, "agent@127.0.0.2", "gossip", clock_, metrics_));
     });
     EXPECT_TRUE(started && *started);
     return started && *started ? std::move(*started).value() : nullptr;

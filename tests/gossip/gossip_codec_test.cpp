@@ -124,7 +124,7 @@ TEST(GossipCodec, KeyRotationKeepsTheOldKeyWorkingWhileItIsInTheRing) {
   GossipCodec oldSender(authenticated({keyOf(1)}));
   GossipCodec rotated(authenticated({keyOf(2), keyOf(1)})); // new key first, old one kept
   GossipCodec oldReceiver(authenticated({keyOf(1)}));
-  GossipCodec retired(authenticated({keyOf(2)}));            // old key removed at last
+  GossipCodec retired(authenticated({keyOf(2)})); // old key removed at last
 
   EXPECT_EQ(rotated.decode(oldSender.encode("old@h", kNow).value(), kNow).outcome,
             GossipOutcome::Accepted);

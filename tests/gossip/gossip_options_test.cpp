@@ -66,8 +66,9 @@ TEST(GossipOptions, NamesTheBadOption) {
   EXPECT_EQ(with([](GossipOptions& o) { o.port = 0; }).rfind("port:", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.ifAddr = "::"; }).rfind("if_addr:", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.multicastIf = "eth0"; }).rfind("multicast_if:", 0), 0u);
-  EXPECT_EQ(with([](GossipOptions& o) { o.multicastAddr = "10.0.0.255"; }).rfind("multicast_addr:", 0),
-            0u);
+  EXPECT_EQ(
+      with([](GossipOptions& o) { o.multicastAddr = "10.0.0.255"; }).rfind("multicast_addr:", 0),
+      0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.multicastTtl = 256; }).rfind("multicast_ttl:", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.heartbeatMax = 0ms; }).rfind("heartbeat_min_ms", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.peerExpiry = 1s; }).rfind("peer_expiry_seconds:", 0), 0u);

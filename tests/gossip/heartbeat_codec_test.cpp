@@ -26,7 +26,9 @@ constexpr std::string_view kEveryTagHex =
     "56E6F706532";
 
 std::vector<std::uint8_t> mapOf(std::uint32_t arity, const std::vector<std::uint8_t>& entries) {
-  std::vector<std::uint8_t> term{131, 116, static_cast<std::uint8_t>(arity >> 24),
+  std::vector<std::uint8_t> term{131,
+                                 116,
+                                 static_cast<std::uint8_t>(arity >> 24),
                                  static_cast<std::uint8_t>(arity >> 16),
                                  static_cast<std::uint8_t>(arity >> 8),
                                  static_cast<std::uint8_t>(arity)};
@@ -107,9 +109,8 @@ TEST(HeartbeatCodec, IgnoresBytesAfterTheTermAsBinaryToTermDoes) {
 }
 
 TEST(HeartbeatCodec, RefusesARepeatedNodeKeyAsBinaryToTermDoes) {
-  std::vector<std::uint8_t> term =
-      mapOf(2, concat(concat(atom(100, "node"), atom(100, "a@b")),
-                      concat(atom(119, "node"), atom(100, "c@d"))));
+  std::vector<std::uint8_t> term = mapOf(2, concat(concat(atom(100, "node"), atom(100, "a@b")),
+                                                   concat(atom(119, "node"), atom(100, "c@d"))));
 
   EXPECT_EQ(decodeNodeTerm(term).outcome, GossipOutcome::Malformed);
 }
@@ -130,8 +131,8 @@ TEST(HeartbeatCodec, ReportsTermsOfTheWrongShapeAsUnexpected) {
 }
 
 TEST(HeartbeatCodec, ReportsAtomsThatAreNotNodeNames) {
-  for (std::string_view name : {"nonode", "a@", "@b", "a b@c", "a@b@c", "a@b/c", "true", "é@b",
-                                "a@b\n"}) {
+  for (std::string_view name :
+       {"nonode", "a@", "@b", "a b@c", "a@b@c", "a@b/c", "true", "é@b", "a@b\n"}) {
     std::vector<std::uint8_t> term = mapOf(1, concat(atom(118, "node"), atom(118, name)));
 
     EXPECT_EQ(decodeNodeTerm(term).outcome, GossipOutcome::InvalidNode) << name;
@@ -177,8 +178,8 @@ TEST(HeartbeatCodec, RefusesDeepNestingWithoutRecursingWithoutBound) {
     deep.insert(deep.end(), {104, 1}); // {{{...
   }
   deep.push_back(106);
-  std::vector<std::uint8_t> term = mapOf(2, concat(concat(atom(100, "x"), deep),
-                                                   concat(atom(100, "node"), atom(100, "a@b"))));
+  std::vector<std::uint8_t> term =
+      mapOf(2, concat(concat(atom(100, "x"), deep), concat(atom(100, "node"), atom(100, "a@b"))));
 
   EXPECT_EQ(decodeNodeTerm(term).outcome, GossipOutcome::Malformed);
 }
@@ -230,8 +231,8 @@ TEST(NodeName, AcceptsErlangNodeNames) {
 }
 
 TEST(NodeName, RefusesWhatIsNotANodeName) {
-  for (std::string_view name : {"", "@", "app", "app@", "@host", "a.b@c", "a@b@c", "a@b c",
-                                "a@[::1]", "a@b\"c"}) {
+  for (std::string_view name :
+       {"", "@", "app", "app@", "@host", "a.b@c", "a@b@c", "a@b c", "a@[::1]", "a@b\"c"}) {
     EXPECT_FALSE(isValidNodeName(name)) << name;
   }
   EXPECT_TRUE(isValidNodeName("a@" + std::string(253, 'h')));

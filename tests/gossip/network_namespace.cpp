@@ -2,23 +2,47 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
-#include <random>
+#include <filesystem>
 #include <thread>
 
 namespace libcluster {
 
 bool runCommand(const std::string& command) { return std::system(command.c_str()) == 0; }
 
+namespace {
+
+/// Deletes namespaces "g-<pid>-<n>" whose test process is gone (it crashed before its
+/// destructors ran), so a crash does not leak namespaces into later runs.
+void deleteOrphans() {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", error)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("g-", 0) != 0) {
+      continue;
+    }
+    pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + 2));
+    if (owner > 0 && ::kill(owner, 0) != 0 && errno == ESRCH) {
+      runCommand("ip netns del " + name);
+    }
+  }
+}
+
+} // namespace
+
 std::optional<NetworkNamespace> NetworkNamespace::create(std::string& whyNot) {
   if (::geteuid() != 0) {
     whyNot = "network namespaces need root (ip netns add); not running as root";
     return std::nullopt;
   }
-  std::random_device random;
-  std::string name = "g-" + std::to_string(random() % 1000000000);
+  deleteOrphans();
+  static std::atomic<int> sequence{0};
+  std::string name = "g-" + std::to_string(::getpid()) + "-" + std::to_string(++sequence);
   if (!runCommand("ip netns add " + name + " 2>&1")) {
     whyNot = "`ip netns add " + name + "` failed (no CAP_SYS_ADMIN, or no iproute2)";
     return std::nullopt;

@@ -11,7 +11,7 @@ namespace libcluster {
 /// in it) on destruction. Creating one needs root; create() says why when it cannot.
 class NetworkNamespace {
 public:
-  /// A namespace named "g-<random>" whose only interface is `lo`, up, with multicast on and a
+  /// A namespace named "g-<pid>-<n>" whose only interface is `lo`, up, with multicast on and a
   /// route for 224.0.0.0/4 (beam-notes "Gossip on one machine"). On failure, `whyNot` says why.
   static std::optional<NetworkNamespace> create(std::string& whyNot);
 

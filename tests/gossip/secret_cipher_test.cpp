@@ -16,7 +16,8 @@ namespace {
 constexpr std::array<std::uint8_t, 16> kVectorIv{0, 1, 2,  3,  4,  5,  6,  7,
                                                  8, 9, 10, 11, 12, 13, 14, 15};
 
-std::vector<std::uint8_t> plaintextOf(const std::variant<std::vector<std::uint8_t>, GossipOutcome>& opened) {
+std::vector<std::uint8_t>
+plaintextOf(const std::variant<std::vector<std::uint8_t>, GossipOutcome>& opened) {
   const auto* bytes = std::get_if<std::vector<std::uint8_t>>(&opened);
   return bytes ? *bytes : std::vector<std::uint8_t>{};
 }
@@ -36,7 +37,8 @@ std::vector<std::uint8_t> rawCbc(std::string_view secret, const std::vector<std:
   int written = 0;
   EVP_EncryptInit_ex(context, EVP_aes_256_cbc(), nullptr, key.data(), kVectorIv.data());
   EVP_CIPHER_CTX_set_padding(context, 0);
-  EVP_EncryptUpdate(context, out.data() + 16, &written, blocks.data(), static_cast<int>(blocks.size()));
+  EVP_EncryptUpdate(context, out.data() + 16, &written, blocks.data(),
+                    static_cast<int>(blocks.size()));
   EVP_EncryptFinal_ex(context, out.data() + 16 + written, &written);
   EVP_CIPHER_CTX_free(context);
   return out;
