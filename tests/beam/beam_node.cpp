@@ -10,8 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -38,6 +42,70 @@ void prepareProcess() {
     ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     ::signal(SIGPIPE, SIG_IGN);
   });
+}
+
+/// Every process this library forked and still has to wait for itself. reapOrphans() leaves
+/// these alone, so a concurrent runCommand keeps its exit status.
+std::mutex spawnedMutex;
+std::set<pid_t>& spawned() {
+  static std::set<pid_t> pids;
+  return pids;
+}
+void forgetSpawned(pid_t pid) {
+  std::lock_guard lock(spawnedMutex);
+  spawned().erase(pid);
+}
+
+/// fork(), with the child recorded before any other thread can see it exit. The child must not
+/// touch the (copied, still locked) mutex: it only calls async-signal-safe functions until exec.
+pid_t forkRegistered() {
+  spawnedMutex.lock();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    return 0;
+  }
+  if (pid > 0) {
+    spawned().insert(pid);
+  }
+  spawnedMutex.unlock();
+  return pid;
+}
+
+/// Reaps zombies that were handed to us as subreaper: our children that are in another process
+/// group than ours (the nodes' groups and sessions) and that we did not fork ourselves. Other
+/// fixtures' children (same process group) are theirs to wait for.
+void reapOrphans() {
+  const pid_t self = ::getpid();
+  const pid_t group = ::getpgrp();
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) {
+      continue;
+    }
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    pid_t parent = 0;
+    pid_t processGroup = 0;
+    fields >> state >> parent >> processGroup;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    bool ours = false;
+    {
+      std::lock_guard lock(spawnedMutex);
+      ours = spawned().contains(pid);
+    }
+    if (state == 'Z' && parent == self && processGroup != group && !ours) {
+      int status = 0;
+      ::waitpid(pid, &status, WNOHANG);
+    }
+  }
 }
 
 std::string findInPath(const std::string& name) {
@@ -80,12 +148,30 @@ private:
   std::vector<char*> pointers_;
 };
 
+/// The environment for execve: ours with `overrides` replacing or adding variables. Built before
+/// fork, like Argv.
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string text(*entry);
+    const std::string name = text.substr(0, text.find('='));
+    if (!overrides.contains(name)) {
+      env.push_back(text);
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    env.push_back(name + "=" + value);
+  }
+  return env;
+}
+
 /// Waits for `pid` until `deadline`; true when it was reaped.
 bool waitUntil(pid_t pid, SteadyClock::time_point deadline) {
   while (true) {
     int status = 0;
     const pid_t got = ::waitpid(pid, &status, WNOHANG);
     if (got == pid || (got < 0 && errno == ECHILD)) {
+      forgetSpawned(pid);
       return true;
     }
     if (SteadyClock::now() >= deadline) {
@@ -100,18 +186,37 @@ void killAndReap(pid_t pid) {
   waitUntil(pid, SteadyClock::now() + 5s);
 }
 
-std::vector<pid_t> childrenOf(pid_t pid) {
-  std::vector<pid_t> children;
-  std::error_code ignored;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks, ignored)) {
-    std::ifstream in(task.path() / "children");
-    pid_t child = 0;
-    while (in >> child) {
-      children.push_back(child);
+/// Every descendant of `pid` (erl_child_setup, inet_gethost and theirs), parents before their
+/// children: reaped in this order, each one's children have been handed to us (the subreaper)
+/// by the time we wait for them.
+std::vector<pid_t> descendantsOf(pid_t pid) {
+  std::vector<pid_t> found;
+  std::vector<pid_t> parents = {pid};
+  for (std::size_t next = 0; next < parents.size(); ++next) {
+    std::error_code ignored;
+    const std::string tasks = "/proc/" + std::to_string(parents[next]) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ignored)) {
+      std::ifstream in(task.path() / "children");
+      pid_t child = 0;
+      while (in >> child) {
+        if (std::find(found.begin(), found.end(), child) == found.end()) {
+          found.push_back(child);
+          parents.push_back(child);
+        }
+      }
     }
   }
-  return children;
+  return found;
+}
+
+/// Reaps `pids` in order. One that is still our child and alive after `grace` is killed: only
+/// then can we be sure the pid is ours (a pid we cannot wait for is not, and is left alone).
+void reapAll(const std::vector<pid_t>& pids, std::chrono::milliseconds grace) {
+  for (pid_t pid : pids) {
+    if (!waitUntil(pid, SteadyClock::now() + grace)) {
+      killAndReap(pid);
+    }
+  }
 }
 
 /// "{ok, X}" → "X"; "{error, ...}" and anything else → nullopt.
@@ -134,7 +239,8 @@ constexpr const char* kProbePrefix = "beamprobe";
 } // namespace
 
 CommandOutput runCommand(const std::vector<std::string>& argv, const std::string& input,
-                         std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& env) {
   prepareProcess();
   CommandOutput result;
   int in[2];
@@ -152,8 +258,9 @@ CommandOutput runCommand(const std::vector<std::string>& argv, const std::string
   std::vector<std::string> args = argv;
   args[0] = findInPath(args[0]);
   Argv childArgv(args);
+  Argv childEnv(environmentWith(env));
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const pid_t pid = forkRegistered();
   if (pid == 0) {
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -163,7 +270,7 @@ CommandOutput runCommand(const std::vector<std::string>& argv, const std::string
     ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(out[1], STDERR_FILENO);
-    ::execv(childArgv.get()[0], childArgv.get());
+    ::execve(childArgv.get()[0], childArgv.get(), childEnv.get());
     ::_exit(127);
   }
   ::close(in[0]);
@@ -218,6 +325,7 @@ CommandOutput runCommand(const std::vector<std::string>& argv, const std::string
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  forgetSpawned(pid);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
@@ -293,20 +401,25 @@ Result<void> BeamNode::spawn() {
                                    "-noinput",
                                    "-start_epmd",
                                    "false",
-                                   "-erl_epmd_port",
-                                   std::to_string(options_.port),
                                    "-kernel",
                                    "inet_dist_use_interface",
                                    tuple};
+  std::map<std::string, std::string> env;
+  if (options_.epmdPort > 0) {
+    env["ERL_EPMD_PORT"] = std::to_string(options_.epmdPort);
+  } else {
+    args.insert(args.end(), {"-erl_epmd_port", std::to_string(options_.port)});
+  }
   if (options_.isolated) {
     args.insert(args.end(),
                 {"-kernel", "prevent_overlapping_partitions", "false", "-connect_all", "false"});
   }
   args.insert(args.end(), options_.extraArgs.begin(), options_.extraArgs.end());
   Argv argv(args);
+  Argv envp(environmentWith(env));
   const std::string log = logPath();
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const pid_t pid = forkRegistered();
   if (pid == 0) {
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -321,7 +434,7 @@ Result<void> BeamNode::spawn() {
     ::dup2(devNull, STDIN_FILENO);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
-    ::execv(argv.get()[0], argv.get());
+    ::execve(argv.get()[0], argv.get(), envp.get());
     ::_exit(127);
   }
   if (pid < 0) {
@@ -371,15 +484,17 @@ bool BeamNode::isRunning() {
   int status = 0;
   const pid_t got = ::waitpid(pid_, &status, WNOHANG);
   if (got == pid_) {
+    // It died on its own: reap what we knew of its processes (taken when it came up).
+    forgetSpawned(pid_);
     pid_ = -1;
-    reap(0ms);
+    reap(100ms);
     return false;
   }
   return true;
 }
 
 void BeamNode::rememberChildren() {
-  for (pid_t child : childrenOf(pid_)) {
+  for (pid_t child : descendantsOf(pid_)) {
     if (std::find(children_.begin(), children_.end(), child) == children_.end()) {
       children_.push_back(child);
     }
@@ -387,20 +502,16 @@ void BeamNode::rememberChildren() {
 }
 
 void BeamNode::reap(std::chrono::milliseconds grace) {
-  // erl_child_setup exits once beam.smp is gone; as our subreaper orphan we must reap it.
-  for (pid_t child : children_) {
-    if (!waitUntil(child, SteadyClock::now() + grace)) {
-      killAndReap(child);
-    }
-  }
+  reapAll(children_, grace);
   children_.clear();
+  reapOrphans();
 }
 
 void BeamNode::stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) {
     return;
   }
-  rememberChildren();
+  children_ = descendantsOf(pid_);
   ::kill(pid_, SIGCONT); // a frozen node cannot act on SIGTERM
   ::kill(pid_, SIGTERM);
   if (!waitUntil(pid_, SteadyClock::now() + grace)) {
@@ -414,8 +525,13 @@ void BeamNode::kill() {
   if (pid_ <= 0) {
     return;
   }
-  rememberChildren();
-  killAndReap(pid_);
+  // Taken just before the kill, so every pid in it is still one of the node's processes.
+  children_ = descendantsOf(pid_);
+  ::kill(pid_, SIGKILL);
+  for (pid_t child : children_) {
+    ::kill(child, SIGKILL);
+  }
+  waitUntil(pid_, SteadyClock::now() + 5s);
   pid_ = -1;
   reap(2s);
 }
@@ -444,10 +560,16 @@ Result<std::string> BeamNode::eval(const std::string& expression,
                             std::to_string(probeCounter.fetch_add(1));
   const auto seconds =
       std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
-  CommandOutput run =
-      runCommand({"erl_call", "-address", address_ + ":" + std::to_string(options_.port), "-c",
-                  options_.cookie, "-h", probe, "-timeout", std::to_string(seconds), "-e"},
-                 expression + "\n", timeout + 1s);
+  std::vector<std::string> argv = {"erl_call", "-c",       options_.cookie,         "-h",
+                                   probe,      "-timeout", std::to_string(seconds), "-e"};
+  std::map<std::string, std::string> env;
+  if (options_.epmdPort > 0) {
+    argv.insert(argv.begin() + 1, {"-n", options_.name});
+    env["ERL_EPMD_PORT"] = std::to_string(options_.epmdPort);
+  } else {
+    argv.insert(argv.begin() + 1, {"-address", address_ + ":" + std::to_string(options_.port)});
+  }
+  CommandOutput run = runCommand(argv, expression + "\n", timeout + 1s, env);
   if (run.timedOut) {
     return Error{Error::Code::Timeout, "erl_call to " + options_.name + " timed out"};
   }
@@ -541,6 +663,9 @@ BeamTestbed::BeamTestbed() {
 BeamTestbed::~BeamTestbed() {
   stopAll();
   nodes_.clear();
+  // Helpers the nodes forked and abandoned (inet_gethost) may still be exiting.
+  std::this_thread::sleep_for(50ms);
+  reapOrphans();
   if (dir_ != "/tmp" && std::getenv("LIBCLUSTER_KEEP_BEAM_LOGS") == nullptr) {
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -592,6 +717,74 @@ void BeamTestbed::stopAll() {
   // SIGKILL: test nodes keep nothing worth a graceful stop, which takes a second each.
   for (auto& [name, node] : nodes_) {
     node->kill();
+  }
+}
+
+EpmdDaemon::EpmdDaemon(int port) : port_(port) {}
+
+EpmdDaemon::~EpmdDaemon() { stop(); }
+
+Result<void> EpmdDaemon::start(std::chrono::milliseconds timeout) {
+  prepareProcess();
+  if (pid_ > 0) {
+    return {};
+  }
+  Argv argv({findInPath("epmd"), "-address", "127.0.0.1", "-port", std::to_string(port_)});
+  const pid_t parent = ::getpid();
+  const pid_t pid = forkRegistered();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) {
+      ::_exit(127);
+    }
+    const int devNull = ::open("/dev/null", O_RDWR);
+    if (devNull < 0) {
+      ::_exit(127);
+    }
+    ::dup2(devNull, STDIN_FILENO);
+    ::dup2(devNull, STDOUT_FILENO);
+    ::dup2(devNull, STDERR_FILENO);
+    ::execv(argv.get()[0], argv.get());
+    ::_exit(127);
+  }
+  if (pid < 0) {
+    return Error{Error::Code::Internal, std::string("fork failed: ") + std::strerror(errno)};
+  }
+  pid_ = pid;
+  const auto deadline = SteadyClock::now() + timeout;
+  while (true) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool up =
+        fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (up) {
+      return {};
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      forgetSpawned(pid_);
+      pid_ = -1;
+      return Error{Error::Code::Unavailable, "epmd exited during start-up"};
+    }
+    if (SteadyClock::now() >= deadline) {
+      stop();
+      return Error{Error::Code::Timeout, "epmd did not listen in time"};
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+void EpmdDaemon::stop() {
+  if (pid_ > 0) {
+    killAndReap(pid_);
+    pid_ = -1;
   }
 }
 

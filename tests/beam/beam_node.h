@@ -21,10 +21,11 @@ struct CommandOutput {
   std::string output; // stdout and stderr, interleaved
 };
 
-/// Runs argv (argv[0] a path, or a name looked up in PATH) with `input` on stdin, and kills it by
-/// PID at `timeout`.
+/// Runs argv (argv[0] a path, or a name looked up in PATH) with `input` on stdin and `env` added
+/// to the environment, and kills it by PID at `timeout`.
 CommandOutput runCommand(const std::vector<std::string>& argv, const std::string& input,
-                         std::chrono::milliseconds timeout);
+                         std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& env = {});
 
 /// A TCP port that is free on 127.0.0.1 and on every given loopback address, outside the
 /// ephemeral range, for the nodes of one test to share as their distribution port.
@@ -32,18 +33,23 @@ int pickDistributionPort(const std::vector<std::string>& addresses);
 
 /// One real Erlang/OTP node, started with `erl` for a test and stopped by PID.
 ///
-/// Nodes run without epmd: every node of a test listens on the same port (-erl_epmd_port) on its
-/// own 127.0.0.N (inet_dist_use_interface), so several nodes can share a basename, as libcluster's
-/// app@<pod-ip> names do. The child gets PR_SET_PDEATHSIG, so it dies with the thread that
-/// started it: start nodes from the test's main thread. Not thread-safe.
+/// By default nodes run without epmd: every node of a test listens on the same port
+/// (-erl_epmd_port) on its own 127.0.0.N (inet_dist_use_interface), so several nodes can share a
+/// basename, as libcluster's app@<pod-ip> names do. With `epmdPort`, the node registers with the
+/// epmd there instead (see EpmdDaemon) and listens on a port of its choosing. The child gets
+/// PR_SET_PDEATHSIG, so it dies with the thread that started it: start nodes from the test's main
+/// thread. Not thread-safe.
 class BeamNode {
 public:
   struct Options {
     /// "app@127.0.0.N": a long name whose host is a 127.x.y.z literal.
     std::string name;
     std::string cookie;
-    /// The distribution port, shared by every node of the test.
+    /// The distribution port, shared by every node of the test (without epmd).
     int port = 0;
+    /// When set, the node registers with the epmd on 127.0.0.1:epmdPort (ERL_EPMD_PORT) and
+    /// `port` is unused.
+    int epmdPort = 0;
     /// -kernel prevent_overlapping_partitions false -connect_all false: no transitive meshing
     /// by `global`, and a disconnect cuts only the link asked for. Disconnect tests need it.
     bool isolated = true;
@@ -79,7 +85,8 @@ public:
   /// "127.0.0.N".
   const std::string& address() const { return address_; }
   const std::string& cookie() const { return options_.cookie; }
-  int port() const { return options_.port; }
+  /// The distribution port without epmd; 0 when the node uses epmd.
+  int port() const { return options_.epmdPort > 0 ? 0 : options_.port; }
   std::string logPath() const;
   std::string logTail(std::size_t maxChars = 2000) const;
 
@@ -99,14 +106,15 @@ public:
 
 private:
   Result<std::set<std::string>> nodeList(const std::string& listExpression);
-  /// Records erl_child_setup & co. so they can be reaped after beam.smp is gone.
+  /// Records the node's descendants (erl_child_setup & co.) so they can be reaped after
+  /// beam.smp is gone: we are their subreaper.
   void rememberChildren();
   void reap(std::chrono::milliseconds grace);
 
   Options options_;
   std::string address_;
   pid_t pid_ = -1;
-  std::vector<pid_t> children_; // erl_child_setup & co., reaped because we are a subreaper
+  std::vector<pid_t> children_; // descendants, reaped because we are their subreaper
 };
 
 /// The nodes of one test (suite): a shared port, a random cookie, a scratch directory for logs.
@@ -136,6 +144,25 @@ private:
   std::string dir_;
   std::vector<std::string> addresses_;
   std::map<std::string, std::unique_ptr<BeamNode>> nodes_;
+};
+
+/// An epmd of our own on 127.0.0.1:port, in the foreground, stopped by PID. Nodes with
+/// BeamNode::Options::epmdPort register there; ei finds it through ERL_EPMD_PORT.
+class EpmdDaemon {
+public:
+  explicit EpmdDaemon(int port);
+  ~EpmdDaemon();
+  EpmdDaemon(const EpmdDaemon&) = delete;
+  EpmdDaemon& operator=(const EpmdDaemon&) = delete;
+
+  /// Waits until epmd accepts connections.
+  Result<void> start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  void stop();
+  int port() const { return port_; }
+
+private:
+  int port_;
+  pid_t pid_ = -1;
 };
 
 /// An address that takes TCP connections and never answers the distribution handshake, like a
