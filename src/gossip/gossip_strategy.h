@@ -43,7 +43,9 @@ public:
 
   // Strategy
   Result<PeerSet> discoverPeers(std::stop_token stop) override;
-  /// Returns true as soon as a node not yet a peer is heard (or at `deadline`).
+  /// Returns true as soon as a node not yet a peer is heard (or at `deadline`). Heartbeats arrive
+  /// in real time, so the wait for news is in real time whatever `clock` is; what is left of the
+  /// deadline is then slept on `clock` (at once on a FakeClock).
   bool waitForChange(Clock::MonotonicTime deadline, std::stop_token stop, Clock& clock) override;
   bool prunes() const override { return false; }
 
