@@ -86,11 +86,13 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   PeerSet next = desired;
   PeerSet disconnected;
   if (strategy_.prunes() && options_.onRemoval == OnRemoval::Disconnect) {
+    // Disconnects are quick; one call timeout bounds them all, even with a hung local node.
+    const Clock::MonotonicTime disconnectDeadline = clock_.now() + options_.callTimeout;
     for (const NodeName& peer : difference(members_, desired)) {
       if (!connected.contains(peer)) {
         continue; // already gone; it simply stops being a member
       }
-      if (disconnectPeer(peer)) {
+      if (disconnectPeer(peer, disconnectDeadline)) {
         disconnected.insert(peer);
       } else {
         next.insert(peer); // still a member until a disconnect succeeds
@@ -144,6 +146,13 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   ++snapshot_.syncs;
 }
 
+std::chrono::milliseconds TopologyRunner::callTimeoutUntil(Clock::MonotonicTime deadline,
+                                                           Clock::MonotonicTime now) const {
+  return std::max(
+      milliseconds(1),
+      std::min(options_.callTimeout, std::chrono::duration_cast<milliseconds>(deadline - now)));
+}
+
 TopologySnapshot TopologyRunner::snapshot() const {
   std::lock_guard lock(snapshotMutex_);
   return snapshot_;
@@ -157,11 +166,16 @@ void TopologyRunner::failSync(const Error& error) {
   ++snapshot_.syncs;
 }
 
-bool TopologyRunner::disconnectPeer(const NodeName& peer) {
+bool TopologyRunner::disconnectPeer(const NodeName& peer, Clock::MonotonicTime deadline) {
   const auto count = [&](const char* result) {
     disconnectAttempts_.withLabels({options_.topology, result}).inc();
   };
-  Result<CallReply> reply = connector_.disconnect(peer, options_.callTimeout);
+  const Clock::MonotonicTime now = clock_.now();
+  if (now >= deadline) {
+    count("skipped"); // still a member; the next sync tries again
+    return false;
+  }
+  Result<CallReply> reply = connector_.disconnect(peer, callTimeoutUntil(deadline, now));
   if (!reply) {
     count(reply.error().code == Error::Code::Timeout ? "timeout" : "error");
     nlohmann::json fields = errorFields(reply.error());

@@ -69,7 +69,8 @@ public:
 
   /// Syncs, then waits for the strategy's news or the poll interval, until `stop`.
   void run(std::stop_token stop);
-  /// One sync. Blocks for at most about connectDeadline + 3 × callTimeout.
+  /// One sync. Blocks for at most about connectDeadline + 3 × callTimeout (list nodes, all
+  /// disconnects, all connects, list nodes).
   void syncOnce(std::stop_token stop = {});
 
   TopologySnapshot snapshot() const;
@@ -84,7 +85,10 @@ private:
 
   void failSync(const Error& error);
   /// True when the peer stops being a member: disconnected, or libcluster's false / ignored.
-  bool disconnectPeer(const NodeName& peer);
+  bool disconnectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
+  /// The call timeout, shortened to what is left until `deadline`.
+  std::chrono::milliseconds callTimeoutUntil(Clock::MonotonicTime deadline,
+                                             Clock::MonotonicTime now) const;
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
   /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
   std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,

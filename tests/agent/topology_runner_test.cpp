@@ -209,6 +209,23 @@ TEST_F(TopologyRunnerTest, DisconnectAnsweringFalseOrIgnoredEndsMembershipAsInLi
   EXPECT_EQ(disconnectAttempts("not_part_of_network"), 1.0);
 }
 
+TEST_F(TopologyRunnerTest, AllDisconnectsOfASyncShareOneCallTimeout) {
+  strategy_.answer(PeerSet{kA, kB, kC});
+  runner_.syncOnce();
+  for (const char* peer : {kA, kB, kC}) {
+    connector_.scriptDisconnect(peer, {.delay = 5s}); // a local node that barely answers
+  }
+  strategy_.answer(PeerSet{});
+
+  runner_.syncOnce();
+
+  EXPECT_THAT(connector_.disconnects(), ElementsAre(kA, kB)); // 5 s, then the 3 s left
+  EXPECT_EQ(runner_.snapshot().members, (PeerSet{kB, kC}));
+  EXPECT_EQ(disconnectAttempts("ok"), 1.0);
+  EXPECT_EQ(disconnectAttempts("timeout"), 1.0);
+  EXPECT_EQ(disconnectAttempts("skipped"), 1.0);
+}
+
 TEST_F(TopologyRunnerTest, DoesNotDisconnectAMemberThatIsAlreadyGone) {
   strategy_.answer(PeerSet{kA, kB});
   runner_.syncOnce();
