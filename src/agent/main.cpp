@@ -117,8 +117,17 @@ int main(int argc, char** argv) {
   if (cookieFile.empty() && cookie.empty()) {
     cookieFile = config->cookieFile;
   }
+  if (cookieFile.empty() && cookie.empty() && !environment("HOME").empty()) {
+    cookieFile = environment("HOME") + "/.erlang.cookie"; // as erl does without a cookie
+  }
   if (cookieFile.empty() && cookie.empty()) {
     return fail("cookie: set --cookie-file, RELEASE_COOKIE or the configuration's cookieFile");
+  }
+  if (!cookieFile.empty()) {
+    // Checked now: a ClusterTopology's connector is only made once its object is read.
+    if (Result<std::string> readable = readCookieFile(cookieFile); !readable) {
+      return fail("cookie: " + readable.error().message);
+    }
   }
 
   std::unique_ptr<HttpKubeApi> api;

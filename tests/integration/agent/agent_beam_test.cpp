@@ -321,5 +321,22 @@ TEST(AgentBinary, InvalidConfigurationIsOneLineAndExitCodeTwo) {
   std::filesystem::remove_all(dir, ignored);
 }
 
+TEST(AgentBinary, UnreadableCookieFileStopsTheAgentAtStart) {
+  char pattern[] = "/tmp/libcluster-agent-cookie-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  writeFile(dir + "/agent.yaml", "topologies:\n  web:\n    strategy: LocalEpmd\n");
+  AgentProcess process(LIBCLUSTER_AGENT_BINARY,
+                       {"--config", dir + "/agent.yaml", "--node", "app@127.0.0.2", "--cookie-file",
+                        dir + "/missing-cookie", "--metrics-bind-address", "0"},
+                       {}, dir + "/agent.log");
+
+  ASSERT_TRUE(eventually([&] { return !process.isRunning(); }, 10s));
+  EXPECT_EQ(process.exitCode(), 2);
+  EXPECT_NE(process.log().find("\"error\":\"cookie: "), std::string::npos) << process.log();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 } // namespace
 } // namespace libcluster
