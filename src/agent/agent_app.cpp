@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 /// when the spec settings it was built with are no longer the current ones.
 class SettingsGuard final : public Strategy {
 public:
-  SettingsGuard(ClusterTopologyStrategy& inner, TopologySettings builtWith, std::stop_source restart)
+  SettingsGuard(ClusterTopologyStrategy& inner, TopologySettings builtWith,
+                std::stop_source restart)
       : inner_(inner), builtWith_(std::move(builtWith)), restart_(std::move(restart)) {}
 
   // Strategy
@@ -75,7 +76,8 @@ AgentApp::buildRunner(Unit& unit, const ConnectorSettings& settings,
   runnerOptions.topology = unit.config.name;
   runnerOptions.pollInterval = pollInterval;
   runnerOptions.onRemoval = unit.config.onRemoval;
-  auto runner = std::make_unique<TopologyRunner>(runnerOptions, strategy, *observed, clock_, metrics_);
+  auto runner =
+      std::make_unique<TopologyRunner>(runnerOptions, strategy, *observed, clock_, metrics_);
   std::lock_guard lock(unit.mutex);
   unit.runner.reset(); // the old runner refers to the old connector
   unit.connector = std::move(observed);
@@ -88,7 +90,8 @@ Result<void> AgentApp::start() {
   }
   if (!isNodeName(options_.node)) {
     return Error{Error::Code::Invalid,
-                 "node: the local node's name must be like app@10.0.0.7, got \"" + options_.node + "\""};
+                 "node: the local node's name must be like app@10.0.0.7, got \"" + options_.node +
+                     "\""};
   }
   std::vector<std::unique_ptr<Unit>> units;
   for (const TopologyConfig& topology : config_.topologies) {
@@ -117,7 +120,8 @@ Result<void> AgentApp::start() {
     unit->strategy = std::move(*strategy);
     unit->followed = dynamic_cast<ClusterTopologyStrategy*>(unit->strategy.get());
     if (unit->followed == nullptr) {
-      ConnectorSettings settings{topology.name, topology.connect, topology.disconnect, topology.listNodes};
+      ConnectorSettings settings{topology.name, topology.connect, topology.disconnect,
+                                 topology.listNodes};
       Result<std::unique_ptr<TopologyRunner>> runner = buildRunner(
           *unit, settings, topology.pollInterval.value_or(kDefaultPollInterval), *unit->strategy);
       if (!runner) {
@@ -135,16 +139,21 @@ Result<void> AgentApp::start() {
       for (const NodeName& peer : snapshot.desired) {
         missing += snapshot.connected.contains(peer) ? 0 : 1;
       }
-      metrics_.gaugeFamily("libcluster_agent_desired_peers", "Peers the last discovery found, by topology.",
-                           {"topology"})
+      metrics_
+          .gaugeFamily("libcluster_agent_desired_peers",
+                       "Peers the last discovery found, by topology.", {"topology"})
           .withLabels({snapshot.topology})
           .set(static_cast<double>(snapshot.desired.size()));
-      metrics_.gaugeFamily("libcluster_agent_missing_peers",
-                           "Desired peers the local node is not connected to, by topology.", {"topology"})
+      metrics_
+          .gaugeFamily("libcluster_agent_missing_peers",
+                       "Desired peers the local node is not connected to, by topology.",
+                       {"topology"})
           .withLabels({snapshot.topology})
           .set(static_cast<double>(missing));
-      metrics_.gaugeFamily("libcluster_agent_local_node_up",
-                           "1 when the local node answered the agent's last call, by topology.", {"topology"})
+      metrics_
+          .gaugeFamily("libcluster_agent_local_node_up",
+                       "1 when the local node answered the agent's last call, by topology.",
+                       {"topology"})
           .withLabels({snapshot.topology})
           .set(report.nodeError ? 0.0 : 1.0);
     }
@@ -172,11 +181,13 @@ Result<void> AgentApp::start() {
     PodReporter::Options reporterOptions = options_.reporter;
     reporterOptions.namespaceName = options_.podNamespace;
     reporterOptions.podName = options_.podName;
-    reporter_ = std::make_unique<PodReporter>(*api_, clock_, reporterOptions, [this] { return reports(); });
+    reporter_ =
+        std::make_unique<PodReporter>(*api_, clock_, reporterOptions, [this] { return reports(); });
     reporterThread_ = std::jthread([this](std::stop_token stop) { reporter_->run(stop); });
   }
   started_ = true;
-  logInfo("agent started", {{"node", options_.node}, {"topologies", config_.topologies.size()},
+  logInfo("agent started", {{"node", options_.node},
+                            {"topologies", config_.topologies.size()},
                             {"metricsPort", server_.port()}});
   return {};
 }
@@ -215,8 +226,8 @@ void AgentApp::runFollowingSpec(Unit& unit, std::stop_token stop) {
     auto guard = std::make_unique<SettingsGuard>(followed, *spec, restart);
     Result<std::unique_ptr<TopologyRunner>> runner = buildRunner(
         unit, settings,
-        unit.config.pollInterval.value_or(std::chrono::duration_cast<std::chrono::milliseconds>(
-            spec->reconnectInterval)),
+        unit.config.pollInterval.value_or(
+            std::chrono::duration_cast<std::chrono::milliseconds>(spec->reconnectInterval)),
         *guard);
     if (!runner) {
       logError("cannot make the connector the ClusterTopology asks for",
@@ -232,7 +243,8 @@ void AgentApp::runFollowingSpec(Unit& unit, std::stop_token stop) {
     }
     running->run(restart.get_token());
     if (!stop.stop_requested()) {
-      logInfo("ClusterTopology spec changed, restarting the topology", {{"topology", unit.config.name}});
+      logInfo("ClusterTopology spec changed, restarting the topology",
+              {{"topology", unit.config.name}});
     }
   }
 }

@@ -19,7 +19,8 @@ std::string position(const YAML::Mark& mark) {
   if (mark.is_null()) {
     return "";
   }
-  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1) + ": ";
+  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1) +
+         ": ";
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -158,10 +159,12 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
     }
     return parsed.error();
   }
-  TopologyConfig topology{name, std::move(*parsed), std::nullopt, std::nullopt, std::nullopt,
-                          std::nullopt, OnRemoval::Disconnect};
+  TopologyConfig topology{name,         std::move(*parsed), std::nullopt,         std::nullopt,
+                          std::nullopt, std::nullopt,       OnRemoval::Disconnect};
   const std::pair<const json*, std::optional<ErlangCall>*> calls[] = {
-      {&connect, &topology.connect}, {&disconnect, &topology.disconnect}, {&listNodes, &topology.listNodes}};
+      {&connect, &topology.connect},
+      {&disconnect, &topology.disconnect},
+      {&listNodes, &topology.listNodes}};
   const char* keys[] = {"connect", "disconnect", "listNodes"};
   for (std::size_t i = 0; i < 3; ++i) {
     if (calls[i].first->is_null()) {
@@ -177,8 +180,9 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
     return invalid(path + ".pollIntervalSeconds: the strategy's own interval option is set too; "
                           "give only one");
   }
-  topology.pollInterval = pollSeconds ? std::optional(std::chrono::milliseconds(*pollSeconds * 1000))
-                                      : topology.strategy.pollInterval;
+  topology.pollInterval = pollSeconds
+                              ? std::optional(std::chrono::milliseconds(*pollSeconds * 1000))
+                              : topology.strategy.pollInterval;
   topology.onRemoval = onRemoval == "Ignore" ? OnRemoval::Ignore : OnRemoval::Disconnect;
   return topology;
 }
@@ -213,8 +217,9 @@ Result<ErlangCall> parseErlangCall(const json& value, const std::string& path) {
       for (std::size_t i = 0; reader.ok() && i < args.size(); ++i) {
         if (args[i].is_array() || args[i].is_object() || args[i].is_null() ||
             scalarText(args[i]).empty()) {
-          reader.fail("args[" + std::to_string(i) + "]",
-                      "must be an Erlang term written as text (quote lists and tuples: \"[visible]\")");
+          reader.fail(
+              "args[" + std::to_string(i) + "]",
+              "must be an Erlang term written as text (quote lists and tuples: \"[visible]\")");
         } else {
           call.args.push_back(scalarText(args[i]));
         }

@@ -61,18 +61,21 @@ int main(int argc, char** argv) {
   cli.add_option("--config", configPath, "The agent configuration (YAML; a mounted ConfigMap key)")
       ->envname("LIBCLUSTER_CONFIG")
       ->capture_default_str();
-  cli.add_option("--node", node, "The local node's name, e.g. app@10.0.0.7 (default: the configuration's node)")
+  cli.add_option("--node", node,
+                 "The local node's name, e.g. app@10.0.0.7 (default: the configuration's node)")
       ->envname("RELEASE_NODE");
   cli.add_option("--node-port", nodePort,
-                 "The local node's distribution port when it runs without epmd (-erl_epmd_port); 0 asks epmd")
+                 "The local node's distribution port when it runs without epmd (-erl_epmd_port); 0 "
+                 "asks epmd")
       ->envname("LIBCLUSTER_NODE_PORT")
       ->check(CLI::Range(0, 65535));
   cli.add_option("--cookie-file", cookieFile,
                  "A file holding the distribution cookie (default: $RELEASE_COOKIE, else the "
                  "configuration's cookieFile)")
       ->envname("LIBCLUSTER_COOKIE_FILE");
-  cli.add_option("--kubeconfig", kubeconfig,
-                 "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
+  cli.add_option(
+      "--kubeconfig", kubeconfig,
+      "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
   cli.add_option("--metrics-bind-address", options.metricsBindAddress,
                  "Address of /metrics, /healthz and /readyz; \"0\" disables them")
       ->envname("METRICS_BIND_ADDRESS")
@@ -145,8 +148,8 @@ int main(int argc, char** argv) {
     api = std::move(*made);
   }
 
-  ConnectorFactory makeConnector = [&](const ConnectorSettings& settings)
-      -> Result<std::unique_ptr<Connector>> {
+  ConnectorFactory makeConnector =
+      [&](const ConnectorSettings& settings) -> Result<std::unique_ptr<Connector>> {
     EiConnectorOptions connector;
     connector.localNode = options.node;
     connector.localNodePort = nodePort;

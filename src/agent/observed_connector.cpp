@@ -18,7 +18,8 @@ std::optional<Error> ObservedConnector::lastNodeError() const {
   return lastError_;
 }
 
-Result<CallReply> ObservedConnector::connect(const NodeName& peer, std::chrono::milliseconds timeout) {
+Result<CallReply> ObservedConnector::connect(const NodeName& peer,
+                                             std::chrono::milliseconds timeout) {
   return observe(inner_->connect(peer, timeout));
 }
 

@@ -18,7 +18,9 @@ std::string text(const json& object, const char* key) {
   return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
-std::string peers(std::size_t count) { return std::to_string(count) + (count == 1 ? " peer" : " peers"); }
+std::string peers(std::size_t count) {
+  return std::to_string(count) + (count == 1 ? " peer" : " peers");
+}
 
 std::string listed(const PeerSet& missing) {
   std::string out;
@@ -45,8 +47,8 @@ ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports
   }
   for (const TopologyReport& report : reports) {
     if (!report.snapshot.lastSuccessfulSync) {
-      std::string why = report.snapshot.lastError ? report.snapshot.lastError->message
-                                                  : "not looked yet";
+      std::string why =
+          report.snapshot.lastError ? report.snapshot.lastError->message : "not looked yet";
       return {"False", "PeersUnknown",
               "topology " + report.snapshot.topology + " has not discovered its peers: " + why};
     }
@@ -103,8 +105,9 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
     if (!pod) {
       return pod.error();
     }
-    const std::string resourceVersion =
-        pod->is_object() && pod->contains("metadata") ? text((*pod)["metadata"], "resourceVersion") : "";
+    const std::string resourceVersion = pod->is_object() && pod->contains("metadata")
+                                            ? text((*pod)["metadata"], "resourceVersion")
+                                            : "";
     json conditions = json::array();
     json previous;
     if (pod->is_object() && pod->contains("status") && (*pod)["status"].is_object()) {
@@ -120,11 +123,13 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
       }
     }
     if (previous.is_object() && text(previous, "status") == condition.status &&
-        text(previous, "reason") == condition.reason && text(previous, "message") == condition.message) {
+        text(previous, "reason") == condition.reason &&
+        text(previous, "message") == condition.message) {
       return {}; // already says this (e.g. written before the agent restarted)
     }
     std::string transition = formatRfc3339(clock_.systemNow());
-    if (text(previous, "status") == condition.status && !text(previous, "lastTransitionTime").empty()) {
+    if (text(previous, "status") == condition.status &&
+        !text(previous, "lastTransitionTime").empty()) {
       transition = text(previous, "lastTransitionTime");
     }
     conditions.push_back({{"type", kConnectedConditionType},
@@ -165,7 +170,8 @@ void PodReporter::run(std::stop_token stop) {
                {"code", codeName(reported.error().code)},
                {"error", reported.error().message}});
     } else if (reported && failing) {
-      logInfo("pod condition written again", {{"pod", options_.namespaceName + "/" + options_.podName}});
+      logInfo("pod condition written again",
+              {{"pod", options_.namespaceName + "/" + options_.podName}});
     }
     failing = !reported;
   } while (clock_.sleepFor(options_.checkInterval, stop));

@@ -2,7 +2,6 @@
 
 #include <regex>
 
-
 namespace libcluster {
 namespace {
 
@@ -54,7 +53,8 @@ TopologySettings readSettings(const nlohmann::json& spec) {
   settings.disconnect = readCall(spec, "disconnect");
   settings.listNodes = readCall(spec, "listNodes");
   if (const nlohmann::json& interval = field(spec, "reconnectIntervalSeconds");
-      interval.is_number_integer() && interval.get<long long>() > 0 && interval.get<long long>() <= 3600) {
+      interval.is_number_integer() && interval.get<long long>() > 0 &&
+      interval.get<long long>() <= 3600) {
     settings.reconnectInterval = std::chrono::seconds(interval.get<long long>());
   }
   settings.disconnectOnRemoval = text(spec, "onRemoval") != "Ignore";
@@ -71,8 +71,8 @@ Watcher::Options singleObject(Watcher::Options watch, const std::string& name) {
 Result<std::unique_ptr<ClusterTopologyStrategy>>
 ClusterTopologyStrategy::create(Options options, KubeApi& api, Clock& clock) {
   if (!isDnsName(options.namespaceName)) {
-    return Error{Error::Code::Invalid,
-                 "namespace: must be a Kubernetes namespace name, got \"" + options.namespaceName + "\""};
+    return Error{Error::Code::Invalid, "namespace: must be a Kubernetes namespace name, got \"" +
+                                           options.namespaceName + "\""};
   }
   if (!isDnsName(options.name)) {
     return Error{Error::Code::Invalid,
@@ -168,7 +168,8 @@ Result<PeerSet> ClusterTopologyStrategy::discoverPeers(std::stop_token) {
   }
   if (!status_) {
     return Error{Error::Code::Unavailable,
-                 "ClusterTopology " + key() + " has no status yet (is libcluster-controller running?)"};
+                 "ClusterTopology " + key() +
+                     " has no status yet (is libcluster-controller running?)"};
   }
   return status_->members;
 }

@@ -29,7 +29,8 @@ Result<PeerSet> DnsStrategy::discoverPeers(std::stop_token stop) {
   return peers;
 }
 
-Result<std::unique_ptr<DnsSrvStrategy>> DnsSrvStrategy::create(Options options, Resolver& resolver) {
+Result<std::unique_ptr<DnsSrvStrategy>> DnsSrvStrategy::create(Options options,
+                                                               Resolver& resolver) {
   if (options.service.empty()) {
     return Error{Error::Code::Invalid, "service: required (the headless Service's name)"};
   }
@@ -37,7 +38,8 @@ Result<std::unique_ptr<DnsSrvStrategy>> DnsSrvStrategy::create(Options options, 
     return Error{Error::Code::Invalid, "namespace: required"};
   }
   if (options.applicationName.empty()) {
-    return Error{Error::Code::Invalid, "applicationName: required (the part of node names before @)"};
+    return Error{Error::Code::Invalid,
+                 "applicationName: required (the part of node names before @)"};
   }
   if (options.clusterDomain.empty() || options.clusterDomain == ".") {
     return Error{Error::Code::Invalid, "clusterDomain: must not be empty"};

@@ -56,8 +56,9 @@ Result<void> waitFor(int fd, short events, std::chrono::steady_clock::time_point
     }
     const auto slice = std::min<std::chrono::nanoseconds>(left, kStopCheck);
     pollfd descriptor{fd, events, 0};
-    const int ready = ::poll(&descriptor, 1,
-                             static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(slice).count()));
+    const int ready =
+        ::poll(&descriptor, 1,
+               static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(slice).count()));
     if (ready > 0) {
       return {};
     }
@@ -104,9 +105,9 @@ Result<std::vector<EpmdName>> parseEpmdNamesReply(std::string_view reply) {
 Result<std::vector<EpmdName>> queryEpmdNames(const std::string& address, std::uint16_t port,
                                              std::chrono::milliseconds timeout,
                                              std::stop_token stop) {
-  const std::string what = "epmd at " +
-                           (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
-                           ":" + std::to_string(port);
+  const std::string what =
+      "epmd at " + (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
+      std::to_string(port);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
   addrinfo hints{};

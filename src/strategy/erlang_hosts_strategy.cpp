@@ -119,7 +119,8 @@ Result<std::vector<std::string>> parseHostsErlang(std::string_view text) {
         host += scanner.take();
       }
       if (scanner.peek() == '.' && isAtomChar(scanner.peek(1))) {
-        return scanner.fail("host names with dots must be quoted, e.g. '" + host + ".example.com'.");
+        return scanner.fail("host names with dots must be quoted, e.g. '" + host +
+                            ".example.com'.");
       }
     } else {
       return scanner.fail(std::string("expected a host name such as 'host.example.com'., got '") +
@@ -158,8 +159,7 @@ Result<std::unique_ptr<ErlangHostsStrategy>> ErlangHostsStrategy::create(Options
       looked += (looked.empty() ? "" : ", ") + dir.string();
     }
     if (file.empty()) {
-      return Error{Error::Code::NotFound,
-                   "couldn't find .hosts.erlang (looked in " + looked + ")"};
+      return Error{Error::Code::NotFound, "couldn't find .hosts.erlang (looked in " + looked + ")"};
     }
   }
   std::ifstream in(file, std::ios::binary);
@@ -192,10 +192,12 @@ Result<PeerSet> ErlangHostsStrategy::discoverPeers(std::stop_token stop) {
   for (const std::string& host : hosts_) {
     Query query{host, {}, std::nullopt};
     unsigned char buffer[sizeof(in6_addr)];
-    if (inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1) {
+    if (inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+        inet_pton(AF_INET6, host.c_str(), buffer) == 1) {
       query.address = host;
     } else {
-      Result<std::vector<DnsAddress>> addresses = resolver_.resolveAddresses(host, AddressFamily::Any, stop);
+      Result<std::vector<DnsAddress>> addresses =
+          resolver_.resolveAddresses(host, AddressFamily::Any, stop);
       if (!addresses) {
         if (addresses.error().code == Error::Code::Cancelled) {
           return addresses.error();
@@ -213,7 +215,8 @@ Result<PeerSet> ErlangHostsStrategy::discoverPeers(std::stop_token stop) {
     for (Query& query : queries) {
       if (!query.answer) {
         workers.emplace_back([this, &query, stop] {
-          query.answer = queryEpmdNames(query.address, options_.epmdPort, options_.epmdTimeout, stop);
+          query.answer =
+              queryEpmdNames(query.address, options_.epmdPort, options_.epmdTimeout, stop);
         });
       }
     }

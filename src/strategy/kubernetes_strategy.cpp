@@ -124,7 +124,8 @@ std::optional<std::string> nodeName(const Address& address,
   case KubernetesStrategy::Mode::Ip:
     return ipNodeName(options.nodeBasename, address.ip);
   case KubernetesStrategy::Mode::Dns:
-    return dnsNodeName(options.nodeBasename, address.ip, address.namespaceName, options.clusterDomain);
+    return dnsNodeName(options.nodeBasename, address.ip, address.namespaceName,
+                       options.clusterDomain);
   case KubernetesStrategy::Mode::Hostname:
     if (address.hostname.empty()) {
       return std::nullopt;
@@ -137,15 +138,18 @@ std::optional<std::string> nodeName(const Address& address,
 
 } // namespace
 
-Result<std::unique_ptr<KubernetesStrategy>> KubernetesStrategy::create(Options options, KubeApi& api) {
+Result<std::unique_ptr<KubernetesStrategy>> KubernetesStrategy::create(Options options,
+                                                                       KubeApi& api) {
   if (options.selector.empty()) {
-    return Error{Error::Code::Invalid, "kubernetesSelector: required (a label selector such as app=myapp)"};
+    return Error{Error::Code::Invalid,
+                 "kubernetesSelector: required (a label selector such as app=myapp)"};
   }
   if (Result<LabelSelector> selector = LabelSelector::parse(options.selector); !selector) {
     return Error{Error::Code::Invalid, "kubernetesSelector: " + selector.error().message};
   }
   if (options.nodeBasename.empty()) {
-    return Error{Error::Code::Invalid, "kubernetesNodeBasename: required (the part of node names before @)"};
+    return Error{Error::Code::Invalid,
+                 "kubernetesNodeBasename: required (the part of node names before @)"};
   }
   if (options.namespaceName.empty()) {
     return Error{Error::Code::Invalid,

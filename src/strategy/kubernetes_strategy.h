@@ -23,7 +23,8 @@ class KubernetesStrategy final : public Strategy {
 public:
   enum class Mode { Ip, Dns, Hostname };
   /// What is listed: libcluster's kubernetes_ip_lookup_mode, plus EndpointSlices, the successor of
-  /// the deprecated Endpoints API (the same selector matches them: both carry the Service's labels).
+  /// the deprecated Endpoints API (the same selector matches them: both carry the Service's
+  /// labels).
   enum class Lookup { Endpoints, EndpointSlices, Pods };
 
   struct Options {

@@ -11,7 +11,8 @@ Result<std::unique_ptr<LocalEpmdStrategy>> LocalEpmdStrategy::create(Options opt
                  "LocalEpmd needs the local node's full name (name@host), got \"" + self + "\""};
   }
   std::string host = self.substr(self.find('@') + 1);
-  return std::unique_ptr<LocalEpmdStrategy>(new LocalEpmdStrategy(std::move(options), std::move(host)));
+  return std::unique_ptr<LocalEpmdStrategy>(
+      new LocalEpmdStrategy(std::move(options), std::move(host)));
 }
 
 Result<PeerSet> LocalEpmdStrategy::discoverPeers(std::stop_token stop) {

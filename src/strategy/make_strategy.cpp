@@ -91,7 +91,8 @@ Result<StrategyConfig> parseErlangHosts(OptionReader& reader, const StrategyEnvi
 std::optional<std::string> eitherOf(OptionReader& reader, std::string_view first,
                                     std::string_view second) {
   if (reader.has(first) && reader.has(second)) {
-    reader.fail(second, "give either " + std::string(first) + " or " + std::string(second) + ", not both");
+    reader.fail(second,
+                "give either " + std::string(first) + " or " + std::string(second) + ", not both");
     return std::nullopt;
   }
   std::optional<std::string> a = reader.nonEmpty(first);
@@ -163,7 +164,8 @@ Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvir
                    : *mode == "hostname" ? KubernetesStrategy::Mode::Hostname
                                          : KubernetesStrategy::Mode::Ip;
   }
-  if (reader.ok() && options.mode == KubernetesStrategy::Mode::Hostname && options.serviceName.empty()) {
+  if (reader.ok() && options.mode == KubernetesStrategy::Mode::Hostname &&
+      options.serviceName.empty()) {
     reader.fail("kubernetesServiceName", "required when mode is hostname");
   }
   if (std::optional<std::string> lookup =
@@ -172,7 +174,12 @@ Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvir
                      : *lookup == "endpointSlices" ? KubernetesStrategy::Lookup::EndpointSlices
                                                    : KubernetesStrategy::Lookup::Endpoints;
   }
-  options.useCachedResources = reader.boolean("kubernetesUseCachedResources").value_or(false);
+  if (reader.has("kubernetesUseCachedResources") && reader.has("useCachedResources")) {
+    reader.fail("useCachedResources",
+                "give either kubernetesUseCachedResources or useCachedResources, not both");
+  }
+  options.useCachedResources = reader.boolean("kubernetesUseCachedResources")
+                                   .value_or(reader.boolean("useCachedResources").value_or(false));
   const std::optional<std::string> clusterName = reader.nonEmpty("kubernetesClusterName");
   const std::optional<std::string> clusterDomain = reader.nonEmpty("clusterDomain");
   if (clusterName && clusterDomain) {
@@ -190,7 +197,8 @@ Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvir
   return finish(reader, {"Kubernetes", options, interval});
 }
 
-/// The gossip module names options as libcluster does (multicast_addr); the file says multicastAddr.
+/// The gossip module names options as libcluster does (multicast_addr); the file says
+/// multicastAddr.
 std::string camelCaseOptionNames(const std::string& message) {
   static const std::regex snake("\\b([a-z]+)((_[a-z]+)+)\\b");
   std::string out;
@@ -235,7 +243,8 @@ Result<StrategyConfig> parseGossip(OptionReader& reader, const std::string& path
   if (options.secret && !config.secretFile.empty()) {
     reader.fail("secretFile", "give either secret or secretFile, not both");
   }
-  if (std::optional<std::string> mode = reader.oneOf("mode", {"plain", "secret", "authenticated"})) {
+  if (std::optional<std::string> mode =
+          reader.oneOf("mode", {"plain", "secret", "authenticated"})) {
     options.mode = parseGossipMode(*mode);
   }
   options.keys = reader.strings("keys").value_or(std::vector<std::string>{});
@@ -365,9 +374,9 @@ Result<StrategyEnvironment> StrategyEnvironment::fromProcess(std::string namespa
 }
 
 const std::vector<std::string_view>& strategyNames() {
-  static const std::vector<std::string_view> names{
-      "ClusterTopology", "Epmd", "LocalEpmd", "ErlangHosts", "Gossip", "DNS", "DNSSRV", "Rancher",
-      "Kubernetes"};
+  static const std::vector<std::string_view> names{"ClusterTopology", "Epmd",    "LocalEpmd",
+                                                   "ErlangHosts",     "Gossip",  "DNS",
+                                                   "DNSSRV",          "Rancher", "Kubernetes"};
   return names;
 }
 
@@ -402,14 +411,16 @@ std::optional<std::string> canonicalStrategyName(std::string_view name) {
 }
 
 Result<StrategyConfig> parseStrategyConfig(std::string_view name, const json& config,
-                                           const std::string& path, const StrategyEnvironment& env) {
+                                           const std::string& path,
+                                           const StrategyEnvironment& env) {
   const std::optional<std::string> kind = canonicalStrategyName(name);
   if (!kind) {
     std::string listed;
     for (std::string_view known : strategyNames()) {
       listed += (listed.empty() ? "" : ", ") + std::string(known);
     }
-    return Error{Error::Code::Invalid, "unknown strategy \"" + std::string(name) + "\" (known: " + listed + ")"};
+    return Error{Error::Code::Invalid,
+                 "unknown strategy \"" + std::string(name) + "\" (known: " + listed + ")"};
   }
   OptionReader reader(config, path);
   if (*kind == "ClusterTopology") {
@@ -444,14 +455,15 @@ Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, Str
     if (deps.api == nullptr) {
       return missing(config, "the Kubernetes API (no kubeconfig or in-cluster configuration)");
     }
-    return upcast(ClusterTopologyStrategy::create(optionsOf<ClusterTopologyStrategy::Options>(config),
-                                                  *deps.api, deps.clock));
+    return upcast(ClusterTopologyStrategy::create(
+        optionsOf<ClusterTopologyStrategy::Options>(config), *deps.api, deps.clock));
   }
   if (std::holds_alternative<EpmdStrategy::Options>(config.options)) {
     return upcast(EpmdStrategy::create(optionsOf<EpmdStrategy::Options>(config)));
   }
   if (std::holds_alternative<LocalEpmdStrategy::Options>(config.options)) {
-    return upcast(LocalEpmdStrategy::create(optionsOf<LocalEpmdStrategy::Options>(config), deps.self));
+    return upcast(
+        LocalEpmdStrategy::create(optionsOf<LocalEpmdStrategy::Options>(config), deps.self));
   }
   if (std::holds_alternative<ErlangHostsStrategy::Options>(config.options)) {
     if (deps.resolver == nullptr) {
@@ -470,7 +482,8 @@ Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, Str
     if (deps.resolver == nullptr) {
       return missing(config, "a DNS resolver");
     }
-    return upcast(DnsSrvStrategy::create(optionsOf<DnsSrvStrategy::Options>(config), *deps.resolver));
+    return upcast(
+        DnsSrvStrategy::create(optionsOf<DnsSrvStrategy::Options>(config), *deps.resolver));
   }
   if (std::holds_alternative<GossipConfig>(config.options)) {
     return makeGossip(optionsOf<GossipConfig>(config), deps);
@@ -481,7 +494,8 @@ Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, Str
   if (deps.api == nullptr) {
     return missing(config, "the Kubernetes API (no kubeconfig or in-cluster configuration)");
   }
-  return upcast(KubernetesStrategy::create(optionsOf<KubernetesStrategy::Options>(config), *deps.api));
+  return upcast(
+      KubernetesStrategy::create(optionsOf<KubernetesStrategy::Options>(config), *deps.api));
 }
 
 } // namespace libcluster

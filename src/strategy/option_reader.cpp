@@ -29,7 +29,8 @@ std::string typeName(const nlohmann::json& value) {
 OptionReader::OptionReader(const nlohmann::json& object, std::string path)
     : object_(object), path_(std::move(path)) {
   if (!object_.is_null() && !object_.is_object()) {
-    error_ = Error{Error::Code::Invalid, path_ + ": must be a map of options, got " + typeName(object_)};
+    error_ =
+        Error{Error::Code::Invalid, path_ + ": must be a map of options, got " + typeName(object_)};
   }
 }
 
@@ -101,8 +102,9 @@ std::optional<long long> OptionReader::integer(std::string_view key, long long m
     return std::nullopt;
   }
   const bool isInteger = value->is_number_integer() || value->is_number_unsigned();
-  if (!isInteger || (value->is_number_unsigned() && value->get<unsigned long long>() >
-                                                        static_cast<unsigned long long>(max)) ||
+  if (!isInteger ||
+      (value->is_number_unsigned() &&
+       value->get<unsigned long long>() > static_cast<unsigned long long>(max)) ||
       value->get<long long>() < min || value->get<long long>() > max) {
     fail(key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max) +
                   ", got " + typeName(*value));
@@ -116,8 +118,8 @@ std::optional<std::chrono::milliseconds> OptionReader::milliseconds(std::string_
   if (value == nullptr) {
     return std::nullopt;
   }
-  if (!(value->is_number_integer() || value->is_number_unsigned()) || value->get<long long>() <= 0 ||
-      value->get<long long>() > 86'400'000) {
+  if (!(value->is_number_integer() || value->is_number_unsigned()) ||
+      value->get<long long>() <= 0 || value->get<long long>() > 86'400'000) {
     fail(key, "must be a positive integer (milliseconds, at most a day), got " + typeName(*value));
     return std::nullopt;
   }
@@ -191,7 +193,8 @@ Result<void> OptionReader::finish() {
           listed += (listed.empty() ? "" : ", ") + name;
         }
         return Error{Error::Code::Invalid,
-                     field(key) + ": unknown option" + (listed.empty() ? " (this takes none)" : " (known: " + listed + ")")};
+                     field(key) + ": unknown option" +
+                         (listed.empty() ? " (this takes none)" : " (known: " + listed + ")")};
       }
     }
   }

@@ -37,7 +37,8 @@ public:
   /// A positive integer number of milliseconds (libcluster's intervals and timeouts).
   std::optional<std::chrono::milliseconds> milliseconds(std::string_view key);
   /// One of `choices`; a leading ':' is dropped so Elixir atoms (":ip") read as written.
-  std::optional<std::string> oneOf(std::string_view key, std::initializer_list<std::string_view> choices);
+  std::optional<std::string> oneOf(std::string_view key,
+                                   std::initializer_list<std::string_view> choices);
   /// A list of non-empty strings.
   std::optional<std::vector<std::string>> strings(std::string_view key, bool required = false);
   /// The raw value (null when missing); marks the key as known.

@@ -9,7 +9,8 @@ Result<PeerSet> parseRancherService(std::string_view body, const std::string& no
   if (service.is_discarded()) {
     return Error{Error::Code::Invalid, "Rancher metadata answer is not JSON"};
   }
-  if (!service.is_object() || !service.contains("containers") || !service["containers"].is_array()) {
+  if (!service.is_object() || !service.contains("containers") ||
+      !service["containers"].is_array()) {
     return Error{Error::Code::Invalid, "Rancher metadata answer has no containers list"};
   }
   PeerSet peers;
@@ -32,12 +33,14 @@ Result<std::unique_ptr<RancherStrategy>> RancherStrategy::create(Options options
     return Error{Error::Code::Invalid, "nodeBasename: required (the part of node names before @)"};
   }
   if (!options.url.starts_with("http://") && !options.url.starts_with("https://")) {
-    return Error{Error::Code::Invalid, "url: must be an http:// or https:// URL, got \"" + options.url + "\""};
+    return Error{Error::Code::Invalid,
+                 "url: must be an http:// or https:// URL, got \"" + options.url + "\""};
   }
   if (!fetch) {
     return Error{Error::Code::Invalid, "Rancher needs an HTTP client"};
   }
-  return std::unique_ptr<RancherStrategy>(new RancherStrategy(std::move(options), std::move(fetch)));
+  return std::unique_ptr<RancherStrategy>(
+      new RancherStrategy(std::move(options), std::move(fetch)));
 }
 
 Result<PeerSet> RancherStrategy::discoverPeers(std::stop_token stop) {

@@ -91,7 +91,9 @@ protected:
     options.reporter.minInterval = 20ms;
     return std::make_unique<AgentApp>(
         config(yaml), options, clock_, &api_, nullptr,
-        []() -> Result<std::unique_ptr<Resolver>> { return std::unique_ptr<Resolver>(new FakeResolver()); },
+        []() -> Result<std::unique_ptr<Resolver>> {
+          return std::unique_ptr<Resolver>(new FakeResolver());
+        },
         [this](const ConnectorSettings& settings) -> Result<std::unique_ptr<Connector>> {
           std::lock_guard lock(mutex_);
           settings_.push_back(settings);
@@ -127,7 +129,9 @@ TEST_F(AgentAppTest, ConnectsTheLocalNodeToEveryTopologysPeers) {
 
   ASSERT_TRUE(agent->start());
 
-  EXPECT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"}; }));
+  EXPECT_TRUE(eventually([&] {
+    return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"};
+  }));
   EXPECT_TRUE(eventually([&] { return agent->isReady(); }));
   const auto reports = agent->reports();
   ASSERT_EQ(reports.size(), 1U);
@@ -161,7 +165,8 @@ TEST_F(AgentAppTest, StrategyThatCannotStartStopsTheAgentNamingTheTopology) {
   const auto started = agent->start();
 
   ASSERT_FALSE(started);
-  EXPECT_EQ(started.error().message, "topologies.hosts: couldn't find .hosts.erlang (looked in /nonexistent)");
+  EXPECT_EQ(started.error().message,
+            "topologies.hosts: couldn't find .hosts.erlang (looked in /nonexistent)");
 }
 
 TEST_F(AgentAppTest, ConnectorThatCannotBeMadeStopsTheAgent) {
@@ -203,9 +208,12 @@ topologies:
   ASSERT_TRUE(agent->start());
   ASSERT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
 
-  api_.scriptWatch({modified(topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"))});
+  api_.scriptWatch(
+      {modified(topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"))});
 
-  EXPECT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"}; }));
+  EXPECT_TRUE(eventually([&] {
+    return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"};
+  }));
   const auto made = settings();
   ASSERT_EQ(made.size(), 2U);
   EXPECT_EQ(made[0].connect, (ErlangCall{"my_cluster", "join", {}}));
@@ -261,9 +269,13 @@ TEST_F(AgentAppTest, ServesMetricsHealthAndReadiness) {
   const std::string health = httpGet(agent->metricsPort(), "/healthz");
   const std::string ready = httpGet(agent->metricsPort(), "/readyz");
 
-  EXPECT_NE(metrics.find("libcluster_agent_desired_peers{topology=\"static\"} 2"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("libcluster_agent_missing_peers{topology=\"static\"} 0"), std::string::npos);
-  EXPECT_NE(metrics.find("libcluster_agent_local_node_up{topology=\"static\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("libcluster_agent_desired_peers{topology=\"static\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("libcluster_agent_missing_peers{topology=\"static\"} 0"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("libcluster_agent_local_node_up{topology=\"static\"} 1"),
+            std::string::npos);
   EXPECT_NE(metrics.find("libcluster_agent_connect_attempts_total"), std::string::npos);
   EXPECT_EQ(health.substr(0, 15), "HTTP/1.1 200 OK");
   EXPECT_EQ(ready.substr(0, 15), "HTTP/1.1 200 OK");

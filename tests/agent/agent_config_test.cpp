@@ -91,7 +91,8 @@ topologies:
 }
 
 TEST(ParseAgentConfig, DefaultsAreLibclusters) {
-  const auto config = parseAgentConfig("topologies:\n  local:\n    strategy: LocalEpmd\n", environment());
+  const auto config =
+      parseAgentConfig("topologies:\n  local:\n    strategy: LocalEpmd\n", environment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_TRUE(config->node.empty());
@@ -121,22 +122,28 @@ TEST(ParseAgentConfig, ProblemsAreOneLineNamingTheKey) {
       {"topologies:\n  web:\n    strategy: Consul\n",
        "topologies.web.strategy: unknown strategy \"Consul\" (known: ClusterTopology, Epmd, "
        "LocalEpmd, ErlangHosts, Gossip, DNS, DNSSRV, Rancher, Kubernetes)"},
-      {"topologies:\n  web:\n    strategy: DNS\n    config: {query: a, nodeBasename: b, pollingInterval: 0}\n",
+      {"topologies:\n  web:\n    strategy: DNS\n    config: {query: a, nodeBasename: b, "
+       "pollingInterval: 0}\n",
        "topologies.web.config.pollingInterval: must be a positive integer (milliseconds, at most a "
        "day), got 0"},
-      {"topologies:\n  web:\n    strategy: DNS\n    config: {query: a, nodeBasename: b, pollingInterval: 5}\n"
+      {"topologies:\n  web:\n    strategy: DNS\n    config: {query: a, nodeBasename: b, "
+       "pollingInterval: 5}\n"
        "    pollIntervalSeconds: 5\n",
-       "topologies.web.pollIntervalSeconds: the strategy's own interval option is set too; give only one"},
+       "topologies.web.pollIntervalSeconds: the strategy's own interval option is set too; give "
+       "only one"},
       {"topologies:\n  web:\n    strategy: LocalEpmd\n    pollIntervalSeconds: 0\n",
        "topologies.web.pollIntervalSeconds: must be an integer from 1 to 3600, got 0"},
-      {"topologies:\n  web:\n    strategy: LocalEpmd\n    connect: {module: Net_kernel, function: c}\n",
+      {"topologies:\n  web:\n    strategy: LocalEpmd\n    connect: {module: Net_kernel, function: "
+       "c}\n",
        "topologies.web.connect.module: must be an Erlang module name, got \"Net_kernel\""},
       {"topologies:\n  web:\n    strategy: LocalEpmd\n    connect: {module: m}\n",
        "topologies.web.connect.function: required"},
-      {"topologies:\n  web:\n    strategy: LocalEpmd\n    listNodes: {module: erlang, function: nodes, args: [[visible]]}\n",
+      {"topologies:\n  web:\n    strategy: LocalEpmd\n    listNodes: {module: erlang, function: "
+       "nodes, args: [[visible]]}\n",
        "topologies.web.listNodes.args[0]: must be an Erlang term written as text (quote lists and "
        "tuples: \"[visible]\")"},
-      {"topologies:\n  web:\n    strategy: LocalEpmd\n    list_nodes: {module: erlang, function: nodes}\n",
+      {"topologies:\n  web:\n    strategy: LocalEpmd\n    list_nodes: {module: erlang, function: "
+       "nodes}\n",
        "topologies.web.list_nodes: spelled listNodes here"},
       {"topologies:\n  web:\n    strategy: LocalEpmd\n    onRemoval: disconnect\n",
        "topologies.web.onRemoval: must be one of Disconnect, Ignore, got \"disconnect\""},

@@ -27,7 +27,8 @@ TEST(ConnectedCondition, TrueWhenEveryDesiredPeerIsConnected) {
   const auto condition =
       connectedCondition({synced("web", {"a@1", "b@2"}, {"a@1", "b@2", "libcluster_agent_x@1"})});
 
-  EXPECT_EQ(condition, (ConnectedCondition{"True", "AllPeersConnected", "connected to all 2 peers"}));
+  EXPECT_EQ(condition,
+            (ConnectedCondition{"True", "AllPeersConnected", "connected to all 2 peers"}));
 }
 
 TEST(ConnectedCondition, AloneIsConnectedToEveryone) {
@@ -38,7 +39,8 @@ TEST(ConnectedCondition, ListsMissingPeersAcrossTopologies) {
   const auto condition = connectedCondition(
       {synced("web", {"a@1", "b@2"}, {"a@1"}), synced("jobs", {"c@3", "b@2"}, {"c@3"})});
 
-  EXPECT_EQ(condition, (ConnectedCondition{"False", "PeersMissing", "not connected to 1 of 3 peers: b@2"}));
+  EXPECT_EQ(condition,
+            (ConnectedCondition{"False", "PeersMissing", "not connected to 1 of 3 peers: b@2"}));
 }
 
 TEST(ConnectedCondition, NamesAtMostTenMissingPeers) {
@@ -73,13 +75,16 @@ TEST(ConnectedCondition, NeverDiscoveredIsUnknownNotConnected) {
 
   const auto condition = connectedCondition({failing});
 
-  EXPECT_EQ(condition, (ConnectedCondition{"False", "PeersUnknown",
-                                           "topology web has not discovered its peers: pods is forbidden"}));
+  EXPECT_EQ(condition,
+            (ConnectedCondition{"False", "PeersUnknown",
+                                "topology web has not discovered its peers: pods is forbidden"}));
 }
 
 class PodReporterTest : public testing::Test {
 protected:
-  PodReporterTest() { api_.put(podsIn("prod"), pod("app-0").inNamespace("prod").ip("10.0.0.1").ready()); }
+  PodReporterTest() {
+    api_.put(podsIn("prod"), pod("app-0").inNamespace("prod").ip("10.0.0.1").ready());
+  }
 
   PodReporter reporter(PodReporter::Options options = {}) {
     options.namespaceName = "prod";

@@ -19,15 +19,16 @@ const ResourcePath kTopologies{.group = "libcluster.dev",
 
 json topology(const std::string& name, const std::vector<std::string>& members,
               const std::string& seed = "", const std::string& onRemoval = "Disconnect") {
-  json object{{"apiVersion", "libcluster.dev/v1alpha1"},
-              {"kind", "ClusterTopology"},
-              {"metadata", {{"name", name}, {"namespace", "prod"}}},
-              {"spec",
-               {{"nodeBasename", "app"},
-                {"sources", {{{"epmd", {{"nodes", {"app@10.0.0.1"}}}}}}},
-                {"onRemoval", onRemoval},
-                {"reconnectIntervalSeconds", 7},
-                {"connect", {{"module", "my_conn"}, {"function", "connect"}, {"args", {"fast"}}}}}}};
+  json object{
+      {"apiVersion", "libcluster.dev/v1alpha1"},
+      {"kind", "ClusterTopology"},
+      {"metadata", {{"name", name}, {"namespace", "prod"}}},
+      {"spec",
+       {{"nodeBasename", "app"},
+        {"sources", {{{"epmd", {{"nodes", {"app@10.0.0.1"}}}}}}},
+        {"onRemoval", onRemoval},
+        {"reconnectIntervalSeconds", 7},
+        {"connect", {{"module", "my_conn"}, {"function", "connect"}, {"args", {"fast"}}}}}}};
   if (!members.empty() || !seed.empty()) {
     json status{{"observedGeneration", 1}, {"memberCount", members.size()}, {"seed", seed}};
     status["members"] = json::array();
@@ -42,7 +43,8 @@ json topology(const std::string& name, const std::vector<std::string>& members,
 class ClusterTopologyStrategyTest : public testing::Test {
 protected:
   std::unique_ptr<ClusterTopologyStrategy> start(const std::string& name = "web") {
-    auto strategy = ClusterTopologyStrategy::create({.namespaceName = "prod", .name = name}, api_, clock_);
+    auto strategy =
+        ClusterTopologyStrategy::create({.namespaceName = "prod", .name = name}, api_, clock_);
     EXPECT_TRUE(strategy) << strategy.error().message;
     EXPECT_TRUE(api_.waitUntilIdle());
     return std::move(*strategy);
@@ -75,7 +77,8 @@ TEST_F(ClusterTopologyStrategyTest, WatchesOnlyItsOwnObjectInItsNamespace) {
   EXPECT_EQ(api_.listCalls()[0].fieldSelector, "metadata.name=web");
   ASSERT_FALSE(api_.watchCalls().empty());
   EXPECT_EQ(api_.watchCalls()[0].fieldSelector, "metadata.name=web");
-  EXPECT_EQ(api_.calls()[0].path.url(), "/apis/libcluster.dev/v1alpha1/namespaces/prod/clustertopologies");
+  EXPECT_EQ(api_.calls()[0].path.url(),
+            "/apis/libcluster.dev/v1alpha1/namespaces/prod/clustertopologies");
 }
 
 TEST_F(ClusterTopologyStrategyTest, UnknownUntilTheStatusArrives) {
@@ -232,8 +235,10 @@ TEST_F(ClusterTopologyStrategyTest, WaitsUntilReady) {
 
 TEST_F(ClusterTopologyStrategyTest, RejectsNamesThatCannotBeObjects) {
   EXPECT_FALSE(ClusterTopologyStrategy::create({.namespaceName = "", .name = "web"}, api_, clock_));
-  EXPECT_FALSE(ClusterTopologyStrategy::create({.namespaceName = "prod", .name = ""}, api_, clock_));
-  EXPECT_FALSE(ClusterTopologyStrategy::create({.namespaceName = "prod", .name = "Web_1"}, api_, clock_));
+  EXPECT_FALSE(
+      ClusterTopologyStrategy::create({.namespaceName = "prod", .name = ""}, api_, clock_));
+  EXPECT_FALSE(
+      ClusterTopologyStrategy::create({.namespaceName = "prod", .name = "Web_1"}, api_, clock_));
 }
 
 } // namespace

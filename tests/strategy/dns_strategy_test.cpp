@@ -21,7 +21,8 @@ protected:
 };
 
 TEST_F(DnsStrategyTest, NamesEachAddressBasenameAtIp) {
-  resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 5s}, {"10.0.0.2", 5s}});
+  resolver_.answerAddresses("app.test",
+                            std::vector<DnsAddress>{{"10.0.0.1", 5s}, {"10.0.0.2", 5s}});
   auto strategy = make({.query = "app.test", .nodeBasename = "node"});
 
   const auto peers = strategy->discoverPeers({});
@@ -32,8 +33,9 @@ TEST_F(DnsStrategyTest, NamesEachAddressBasenameAtIp) {
 }
 
 TEST_F(DnsStrategyTest, WritesIPv6AsLibclusterDoes) {
-  resolver_.answerAddresses("example.org", std::vector<DnsAddress>{{"10.0.0.1", 5s},
-                                                                   {"2a09:8280:1:a270:b8f5:b9f7:8891:f3", 5s}});
+  resolver_.answerAddresses(
+      "example.org",
+      std::vector<DnsAddress>{{"10.0.0.1", 5s}, {"2a09:8280:1:a270:b8f5:b9f7:8891:f3", 5s}});
   auto strategy = make({.query = "example.org", .nodeBasename = "node"});
 
   const auto peers = strategy->discoverPeers({});
@@ -44,7 +46,8 @@ TEST_F(DnsStrategyTest, WritesIPv6AsLibclusterDoes) {
 
 TEST_F(DnsStrategyTest, AsksForTheConfiguredFamily) {
   resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 5s}});
-  auto strategy = make({.query = "app.test", .nodeBasename = "node", .family = AddressFamily::IPv4});
+  auto strategy =
+      make({.query = "app.test", .nodeBasename = "node", .family = AddressFamily::IPv4});
 
   (void)strategy->discoverPeers({});
 
@@ -91,7 +94,8 @@ class DnsSrvStrategyTest : public DnsStrategyTest {};
 
 TEST_F(DnsSrvStrategyTest, QueriesTheServiceNameWithLibclustersDefaultDomain) {
   auto strategy = DnsSrvStrategy::create(
-      {.service = "elixir-plug-poc", .namespaceName = "default", .applicationName = "node"}, resolver_);
+      {.service = "elixir-plug-poc", .namespaceName = "default", .applicationName = "node"},
+      resolver_);
   ASSERT_TRUE(strategy);
 
   EXPECT_EQ((*strategy)->query(), "elixir-plug-poc.default.svc.cluster.local.");
@@ -104,7 +108,8 @@ TEST_F(DnsSrvStrategyTest, NamesEachTargetBasenameAtTarget) {
           {"elixir-plug-poc-0.elixir-plug-poc.default.svc.cluster.local", 0, 10, 50, 5s},
           {"elixir-plug-poc-1.elixir-plug-poc.default.svc.cluster.local.", 0, 10, 50, 5s}});
   auto strategy = DnsSrvStrategy::create(
-      {.service = "elixir-plug-poc", .namespaceName = "default", .applicationName = "node"}, resolver_);
+      {.service = "elixir-plug-poc", .namespaceName = "default", .applicationName = "node"},
+      resolver_);
   ASSERT_TRUE(strategy);
 
   const auto peers = (*strategy)->discoverPeers({});
@@ -129,19 +134,24 @@ TEST_F(DnsSrvStrategyTest, FailureIsAnErrorAndNoSuchNameIsEmpty) {
   auto strategy = DnsSrvStrategy::create(
       {.service = "app", .namespaceName = "default", .applicationName = "node"}, resolver_);
   ASSERT_TRUE(strategy);
-  resolver_.answerServices("app.default.svc.cluster.local.", Error{Error::Code::Timeout, "timeout"});
+  resolver_.answerServices("app.default.svc.cluster.local.",
+                           Error{Error::Code::Timeout, "timeout"});
   EXPECT_FALSE((*strategy)->discoverPeers({}));
 
-  resolver_.answerServices("app.default.svc.cluster.local.", Error{Error::Code::NotFound, "NXDOMAIN"});
+  resolver_.answerServices("app.default.svc.cluster.local.",
+                           Error{Error::Code::NotFound, "NXDOMAIN"});
   const auto peers = (*strategy)->discoverPeers({});
   ASSERT_TRUE(peers);
   EXPECT_TRUE(peers->empty());
 }
 
 TEST_F(DnsSrvStrategyTest, RequiresEveryName) {
-  EXPECT_FALSE(DnsSrvStrategy::create({.service = "", .namespaceName = "d", .applicationName = "n"}, resolver_));
-  EXPECT_FALSE(DnsSrvStrategy::create({.service = "s", .namespaceName = "", .applicationName = "n"}, resolver_));
-  EXPECT_FALSE(DnsSrvStrategy::create({.service = "s", .namespaceName = "d", .applicationName = ""}, resolver_));
+  EXPECT_FALSE(DnsSrvStrategy::create({.service = "", .namespaceName = "d", .applicationName = "n"},
+                                      resolver_));
+  EXPECT_FALSE(DnsSrvStrategy::create({.service = "s", .namespaceName = "", .applicationName = "n"},
+                                      resolver_));
+  EXPECT_FALSE(DnsSrvStrategy::create({.service = "s", .namespaceName = "d", .applicationName = ""},
+                                      resolver_));
 }
 
 } // namespace

@@ -12,7 +12,8 @@ using namespace std::chrono_literals;
 const std::string kHeader("\0\0\x11\x11", 4);
 
 TEST(ParseEpmdNamesReply, ReadsEveryRegisteredName) {
-  const auto names = parseEpmdNamesReply(kHeader + "name app at port 9100\nname other_1 at port 41231\n");
+  const auto names =
+      parseEpmdNamesReply(kHeader + "name app at port 9100\nname other_1 at port 41231\n");
 
   ASSERT_TRUE(names) << names.error().message;
   EXPECT_EQ(*names, (std::vector<EpmdName>{{"app", 9100}, {"other_1", 41231}}));

@@ -16,13 +16,12 @@ using namespace std::chrono_literals;
 using Strings = std::vector<std::string>;
 
 TEST(ParseHostsErlang, ReadsQuotedAndUnquotedAtomsAndStrings) {
-  const auto hosts = parseHostsErlang(
-      "% the hosts of our cluster\n"
-      "'host1.example.com'.\n"
-      "\n"
-      "  host2 .   % trailing comment\r\n"
-      "\"10.0.0.3\". 'h4'.\n"
-      "'it\\'s'.");
+  const auto hosts = parseHostsErlang("% the hosts of our cluster\n"
+                                      "'host1.example.com'.\n"
+                                      "\n"
+                                      "  host2 .   % trailing comment\r\n"
+                                      "\"10.0.0.3\". 'h4'.\n"
+                                      "'it\\'s'.");
 
   ASSERT_TRUE(hosts) << hosts.error().message;
   EXPECT_EQ(*hosts, (Strings{"host1.example.com", "host2", "10.0.0.3", "h4", "it's"}));
@@ -50,7 +49,8 @@ TEST(ParseHostsErlang, ErrorsNameTheLine) {
     const auto hosts = parseHostsErlang(c.text);
     ASSERT_FALSE(hosts) << c.text;
     EXPECT_EQ(hosts.error().code, Error::Code::Invalid);
-    EXPECT_EQ(hosts.error().message.substr(0, c.expected.size()), c.expected) << hosts.error().message;
+    EXPECT_EQ(hosts.error().message.substr(0, c.expected.size()), c.expected)
+        << hosts.error().message;
   }
 }
 

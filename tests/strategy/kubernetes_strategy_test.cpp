@@ -14,7 +14,8 @@ using Lookup = KubernetesStrategy::Lookup;
 
 /// libcluster's EndpointsList cassette (test/fixtures/vcr_cassettes/kubernetes.json), trimmed.
 json endpointsList() {
-  return json::parse(R"({"kind":"EndpointsList","apiVersion":"v1","metadata":{"resourceVersion":"1"},
+  return json::parse(
+      R"({"kind":"EndpointsList","apiVersion":"v1","metadata":{"resourceVersion":"1"},
     "items":[{"metadata":{"name":"development","namespace":"airatel-service-localization"},
       "subsets":[{"addresses":[{"hostname":"my-hostname-0","ip":"10.48.33.136",
         "nodeName":"gke-jarvis-default-pool-e1b4b4b6-2x0h",
@@ -52,20 +53,22 @@ PeerSet parsed(const json& list, const KubernetesStrategy::Options& o) {
 TEST(KubernetesStrategyNames, EndpointsInEachModeMatchLibclustersVectors) {
   EXPECT_EQ(parsed(endpointsList(), options(Mode::Ip, Lookup::Endpoints)),
             PeerSet{"test_basename@10.48.33.136"});
-  EXPECT_EQ(parsed(endpointsList(), options(Mode::Dns, Lookup::Endpoints, "my_cluster")),
-            PeerSet{"test_basename@10-48-33-136.airatel-service-localization.pod.my_cluster.local"});
   EXPECT_EQ(
-      parsed(endpointsList(), options(Mode::Hostname, Lookup::Endpoints, "my_cluster")),
-      PeerSet{"test_basename@my-hostname-0.my_service.airatel-service-localization.svc.my_cluster.local"});
+      parsed(endpointsList(), options(Mode::Dns, Lookup::Endpoints, "my_cluster")),
+      PeerSet{"test_basename@10-48-33-136.airatel-service-localization.pod.my_cluster.local"});
+  EXPECT_EQ(parsed(endpointsList(), options(Mode::Hostname, Lookup::Endpoints, "my_cluster")),
+            PeerSet{"test_basename@my-hostname-0.my_service.airatel-service-localization.svc.my_"
+                    "cluster.local"});
 }
 
 TEST(KubernetesStrategyNames, PodsInEachModeMatchLibclustersVectors) {
-  EXPECT_EQ(parsed(podList(), options(Mode::Ip, Lookup::Pods)), PeerSet{"test_basename@10.48.33.136"});
+  EXPECT_EQ(parsed(podList(), options(Mode::Ip, Lookup::Pods)),
+            PeerSet{"test_basename@10.48.33.136"});
   EXPECT_EQ(parsed(podList(), options(Mode::Dns, Lookup::Pods)),
             PeerSet{"test_basename@10-48-33-136.airatel-service-localization.pod.cluster.local"});
-  EXPECT_EQ(
-      parsed(podList(), options(Mode::Hostname, Lookup::Pods, "my_cluster")),
-      PeerSet{"test_basename@my-hostname-0.my_service.airatel-service-localization.svc.my_cluster.local"});
+  EXPECT_EQ(parsed(podList(), options(Mode::Hostname, Lookup::Pods, "my_cluster")),
+            PeerSet{"test_basename@my-hostname-0.my_service.airatel-service-localization.svc.my_"
+                    "cluster.local"});
 }
 
 TEST(KubernetesStrategyNames, EndpointsAddressWithoutTargetRefTakesTheQueriedNamespace) {
@@ -123,13 +126,16 @@ TEST(KubernetesStrategyNames, EndpointSlicesUseReadyEndpointsOnly) {
 }
 
 TEST(KubernetesStrategyNames, AnswersThatAreNotListsAreErrors) {
-  EXPECT_FALSE(KubernetesStrategy::parseList(json::parse(R"({"kind":"Status"})"), options(Mode::Ip, Lookup::Pods)));
-  EXPECT_FALSE(KubernetesStrategy::parseList(json::parse(R"([])"), options(Mode::Ip, Lookup::Pods)));
+  EXPECT_FALSE(KubernetesStrategy::parseList(json::parse(R"({"kind":"Status"})"),
+                                             options(Mode::Ip, Lookup::Pods)));
+  EXPECT_FALSE(
+      KubernetesStrategy::parseList(json::parse(R"([])"), options(Mode::Ip, Lookup::Pods)));
   EXPECT_EQ(parsed(json::parse(R"({"items":null})"), options(Mode::Ip, Lookup::Pods)), PeerSet{});
 }
 
 TEST(KubernetesStrategyNames, OddItemsAreSkippedNotFatal) {
-  const json list = json::parse(R"({"items":[null, 5, {"subsets":"x"}, {"subsets":[{"addresses":[7, {"ip":5}]}]},
+  const json list =
+      json::parse(R"({"items":[null, 5, {"subsets":"x"}, {"subsets":[{"addresses":[7, {"ip":5}]}]},
       {"subsets":[{"addresses":[{"ip":"10.0.0.9"}]}]}]})");
 
   EXPECT_EQ(parsed(list, options(Mode::Ip, Lookup::Endpoints)), PeerSet{"test_basename@10.0.0.9"});
@@ -194,7 +200,8 @@ TEST_F(KubernetesStrategyTest, ForbiddenIsAnErrorNeverNoPeers) {
 
 TEST_F(KubernetesStrategyTest, AnyOtherFailureIsAnErrorToo) {
   auto strategy = make(options(Mode::Ip, Lookup::Endpoints));
-  for (Error::Code code : {Error::Code::Unavailable, Error::Code::Timeout, Error::Code::Unauthorized}) {
+  for (Error::Code code :
+       {Error::Code::Unavailable, Error::Code::Timeout, Error::Code::Unauthorized}) {
     api_.scriptList(Error{code, "failed"});
     EXPECT_FALSE(strategy->discoverPeers({}));
   }

@@ -72,13 +72,15 @@ TEST(ParseStrategyConfig, EpmdHostsAndTimeout) {
             (std::vector<std::string>{"a@127.0.0.1", "b@127.0.0.1"}));
   EXPECT_EQ(config->pollInterval, 500ms);
   EXPECT_FALSE(parse("Epmd", R"({"hosts": ["a@h"], "timeout": "infinity"})")->pollInterval);
-  EXPECT_EQ(problem("Epmd", R"({"hosts": []})"), "topologies.web.config.hosts: must list at least one node name");
+  EXPECT_EQ(problem("Epmd", R"({"hosts": []})"),
+            "topologies.web.config.hosts: must list at least one node name");
   EXPECT_EQ(problem("Epmd", R"({"hosts": ["a@h", "oops"]})"),
             "topologies.web.config.hosts[1]: must be a node name like app@10.0.0.7, got \"oops\"");
   EXPECT_EQ(problem("Epmd", R"({"hosts": "a@h"})"),
             "topologies.web.config.hosts: must be a list of strings, got the string \"a@h\"");
   EXPECT_EQ(problem("Epmd", R"({"hosts": ["a@h"], "timeout": -1})"),
-            "topologies.web.config.timeout: must be a positive integer (milliseconds, at most a day), got -1");
+            "topologies.web.config.timeout: must be a positive integer (milliseconds, at most a "
+            "day), got -1");
 }
 
 TEST(ParseStrategyConfig, LocalEpmdTakesNoOptionsAndUsesErlEpmdPort) {
@@ -91,7 +93,8 @@ TEST(ParseStrategyConfig, LocalEpmdTakesNoOptionsAndUsesErlEpmdPort) {
 }
 
 TEST(ParseStrategyConfig, ErlangHostsOptions) {
-  const auto config = parse("ErlangHosts", R"({"timeout": 1000, "hostsFile": "/etc/hosts.erlang", "epmdTimeout": 300})");
+  const auto config = parse(
+      "ErlangHosts", R"({"timeout": 1000, "hostsFile": "/etc/hosts.erlang", "epmdTimeout": 300})");
 
   ASSERT_TRUE(config) << config.error().message;
   const auto& options = std::get<ErlangHostsStrategy::Options>(config->options);
@@ -102,8 +105,10 @@ TEST(ParseStrategyConfig, ErlangHostsOptions) {
 }
 
 TEST(ParseStrategyConfig, DnsAcceptsDnsPollAndKubernetesDnsSpellings) {
-  const auto poll = parse("DNS", R"({"query": "app.test", "nodeBasename": "app", "pollingInterval": 2000})");
-  const auto k8s = parse("Cluster.Strategy.Kubernetes.DNS", R"({"service": "app-headless", "applicationName": "app"})");
+  const auto poll =
+      parse("DNS", R"({"query": "app.test", "nodeBasename": "app", "pollingInterval": 2000})");
+  const auto k8s = parse("Cluster.Strategy.Kubernetes.DNS",
+                         R"({"service": "app-headless", "applicationName": "app"})");
 
   ASSERT_TRUE(poll) << poll.error().message;
   EXPECT_EQ(std::get<DnsStrategy::Options>(poll->options).query, "app.test");
@@ -115,15 +120,19 @@ TEST(ParseStrategyConfig, DnsAcceptsDnsPollAndKubernetesDnsSpellings) {
 }
 
 TEST(ParseStrategyConfig, DnsProblemsNameTheKey) {
-  EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "b", "pollingInterval": "5"})"),
-            "topologies.web.config.pollingInterval: must be a positive integer (milliseconds, at most "
-            "a day), got the string \"5\"");
+  EXPECT_EQ(
+      problem("DNS", R"({"query": "a", "nodeBasename": "b", "pollingInterval": "5"})"),
+      "topologies.web.config.pollingInterval: must be a positive integer (milliseconds, at most "
+      "a day), got the string \"5\"");
   EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "b", "pollInterval": 5})"),
-            "topologies.web.config.pollInterval: libcluster's DNSPoll ignores this spelling; use pollingInterval");
-  EXPECT_EQ(problem("DNS", R"({"nodeBasename": "b"})"), "topologies.web.config.query: required (or service)");
+            "topologies.web.config.pollInterval: libcluster's DNSPoll ignores this spelling; use "
+            "pollingInterval");
+  EXPECT_EQ(problem("DNS", R"({"nodeBasename": "b"})"),
+            "topologies.web.config.query: required (or service)");
   EXPECT_EQ(problem("DNS", R"({"query": "a", "service": "b", "nodeBasename": "c"})"),
             "topologies.web.config.service: give either query or service, not both");
-  EXPECT_EQ(problem("DNS", R"({"query": "", "nodeBasename": "c"})"), "topologies.web.config.query: must not be empty");
+  EXPECT_EQ(problem("DNS", R"({"query": "", "nodeBasename": "c"})"),
+            "topologies.web.config.query: must not be empty");
   EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "ipFamily": "v4"})"),
             "topologies.web.config.ipFamily: must be one of any, ipv4, ipv6, got \"v4\"");
   EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "resolver": "x"})").substr(0, 45),
@@ -131,16 +140,18 @@ TEST(ParseStrategyConfig, DnsProblemsNameTheKey) {
   EXPECT_EQ(problem("DNS", R"({"query": "a", "nodeBasename": "c", "querry": "x"})"),
             "topologies.web.config.querry: unknown option (known: applicationName, ipFamily, "
             "nodeBasename, pollInterval, pollingInterval, query, resolver, service)");
-  EXPECT_EQ(problem("DNS", R"(["a"])"), "topologies.web.config: must be a map of options, got a list");
+  EXPECT_EQ(problem("DNS", R"(["a"])"),
+            "topologies.web.config: must be a map of options, got a list");
 }
 
 TEST(ParseStrategyConfig, DnsSrvDomainComesFromClusterDomainThenEnvironment) {
   StrategyEnvironment env = environment();
   const auto plain = parse("DNSSRV", R"({"service": "app", "applicationName": "app"})", env);
   env.clusterDomain = "corp.example.";
-  const auto fromEnv = parse("DNSSRV", R"({"service": "app", "applicationName": "app", "namespace": "ns"})", env);
-  const auto explicitDomain =
-      parse("DNSSRV", R"({"service": "app", "applicationName": "app", "clusterDomain": "x.y"})", env);
+  const auto fromEnv =
+      parse("DNSSRV", R"({"service": "app", "applicationName": "app", "namespace": "ns"})", env);
+  const auto explicitDomain = parse(
+      "DNSSRV", R"({"service": "app", "applicationName": "app", "clusterDomain": "x.y"})", env);
 
   ASSERT_TRUE(plain) << plain.error().message;
   EXPECT_EQ(std::get<DnsSrvStrategy::Options>(plain->options).clusterDomain, "cluster.local.");
@@ -148,7 +159,8 @@ TEST(ParseStrategyConfig, DnsSrvDomainComesFromClusterDomainThenEnvironment) {
   EXPECT_EQ(std::get<DnsSrvStrategy::Options>(fromEnv->options).clusterDomain, "corp.example.");
   EXPECT_EQ(std::get<DnsSrvStrategy::Options>(fromEnv->options).namespaceName, "ns");
   EXPECT_EQ(std::get<DnsSrvStrategy::Options>(explicitDomain->options).clusterDomain, "x.y");
-  EXPECT_EQ(problem("DNSSRV", R"({"applicationName": "app"})"), "topologies.web.config.service: required");
+  EXPECT_EQ(problem("DNSSRV", R"({"applicationName": "app"})"),
+            "topologies.web.config.service: required");
 }
 
 TEST(ParseStrategyConfig, RancherOptions) {
@@ -158,8 +170,9 @@ TEST(ParseStrategyConfig, RancherOptions) {
   EXPECT_EQ(std::get<RancherStrategy::Options>(config->options).url,
             "http://rancher-metadata/latest/self/service");
   EXPECT_EQ(problem("Rancher", R"({})"), "topologies.web.config.nodeBasename: required");
-  EXPECT_EQ(problem("Rancher", R"({"nodeBasename": "a", "url": "rancher-metadata"})"),
-            "topologies.web.config.url: must be an http:// or https:// URL, got \"rancher-metadata\"");
+  EXPECT_EQ(
+      problem("Rancher", R"({"nodeBasename": "a", "url": "rancher-metadata"})"),
+      "topologies.web.config.url: must be an http:// or https:// URL, got \"rancher-metadata\"");
 }
 
 TEST(ParseStrategyConfig, KubernetesOptionsWithLibclustersDefaults) {
@@ -193,22 +206,34 @@ TEST(ParseStrategyConfig, KubernetesEveryOption) {
   EXPECT_EQ(config->pollInterval, 10000ms);
 }
 
+TEST(ParseStrategyConfig, KubernetesCachedResourcesHasAShortSpellingToo) {
+  const auto config = parse("Kubernetes", R"({"kubernetesSelector": "app=x",
+      "kubernetesNodeBasename": "x", "useCachedResources": true})");
+
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_TRUE(std::get<KubernetesStrategy::Options>(config->options).useCachedResources);
+}
+
 TEST(ParseStrategyConfig, KubernetesProblems) {
   const std::string base = R"("kubernetesSelector": "app=x", "kubernetesNodeBasename": "x")";
   EXPECT_EQ(problem("Kubernetes", R"({"kubernetesNodeBasename": "x"})"),
             "topologies.web.config.kubernetesSelector: required");
   EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "mode": "hostname"})"),
             "topologies.web.config.kubernetesServiceName: required when mode is hostname");
-  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesMaster": "k8s.local"})").substr(0, 54),
-            "topologies.web.config.kubernetesMaster: not supported:");
+  EXPECT_EQ(
+      problem("Kubernetes", "{" + base + R"(, "kubernetesMaster": "k8s.local"})").substr(0, 54),
+      "topologies.web.config.kubernetesMaster: not supported:");
   EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesUseCachedResources": "yes"})"),
-            "topologies.web.config.kubernetesUseCachedResources: must be true or false, got the string \"yes\"");
-  EXPECT_EQ(problem("Kubernetes", R"json({"kubernetesSelector": "app in (", "kubernetesNodeBasename": "x"})json")
+            "topologies.web.config.kubernetesUseCachedResources: must be true or false, got the "
+            "string \"yes\"");
+  EXPECT_EQ(problem("Kubernetes",
+                    R"json({"kubernetesSelector": "app in (", "kubernetesNodeBasename": "x"})json")
                 .substr(0, 41),
             "topologies.web.config.kubernetesSelector:");
-  EXPECT_EQ(problem("Kubernetes", "{" + base + R"(, "kubernetesIpLookupMode": "endpointslices"})"),
-            "topologies.web.config.kubernetesIpLookupMode: must be one of endpoints, endpointSlices, "
-            "pods, got \"endpointslices\"");
+  EXPECT_EQ(
+      problem("Kubernetes", "{" + base + R"(, "kubernetesIpLookupMode": "endpointslices"})"),
+      "topologies.web.config.kubernetesIpLookupMode: must be one of endpoints, endpointSlices, "
+      "pods, got \"endpointslices\"");
 }
 
 TEST(ParseStrategyConfig, GossipDefaultsAreLibclusters) {
@@ -275,7 +300,8 @@ TEST(MakeStrategy, GossipReadsItsSecretFileAndStarts) {
   std::ofstream(secret) << "  password \n";
   FakeClock clock;
   MetricsRegistry metrics;
-  StrategyDeps deps{.clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
+  StrategyDeps deps{
+      .clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
   const auto parsed = parse("Gossip", R"({"broadcastOnly": true, "multicastAddr": "127.255.255.255",
       "ifAddr": "127.0.0.1", "port": )" + std::to_string(freeUdpPort()) +
                                           R"(, "secretFile": ")" + secret.string() + R"("})");
@@ -291,7 +317,8 @@ TEST(MakeStrategy, GossipReadsItsSecretFileAndStarts) {
 TEST(MakeStrategy, GossipMissingSecretFileDoesNotStart) {
   FakeClock clock;
   MetricsRegistry metrics;
-  StrategyDeps deps{.clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
+  StrategyDeps deps{
+      .clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
   const auto parsed = parse("Gossip", R"({"secretFile": "/nonexistent/secret"})");
   ASSERT_TRUE(parsed) << parsed.error().message;
 

@@ -64,7 +64,9 @@ TEST(RancherStrategy, HttpFailureIsAnErrorNeverNoPeers) {
 }
 
 TEST(RancherStrategy, ValidatesItsOptions) {
-  FetchUrl fetch = [](const std::string&, std::stop_token) -> Result<std::string> { return std::string(); };
+  FetchUrl fetch = [](const std::string&, std::stop_token) -> Result<std::string> {
+    return std::string();
+  };
   EXPECT_FALSE(RancherStrategy::create({.nodeBasename = ""}, fetch));
   EXPECT_FALSE(RancherStrategy::create({.nodeBasename = "app", .url = "ftp://x"}, fetch));
   EXPECT_FALSE(RancherStrategy::create({.nodeBasename = "app"}, nullptr));

@@ -112,9 +112,11 @@ TEST_F(AgentEpmdBeamTest, LocalEpmdListsTheNodesOfTheRealEpmd) {
 TEST_F(AgentEpmdBeamTest, ErlangHostsAsksEachHostsEpmdAndSkipsTheDeadOnes) {
   writeFile(dir_ + "/.hosts.erlang", "% test hosts\n'127.0.0.1'.\n'127.0.0.9'.\n");
   FakeResolver resolver;
-  auto strategy = ErlangHostsStrategy::create(
-      {.hostsFile = {}, .searchPath = {dir_}, .epmdPort = static_cast<std::uint16_t>(port_), .epmdTimeout = 1s},
-      resolver);
+  auto strategy = ErlangHostsStrategy::create({.hostsFile = {},
+                                               .searchPath = {dir_},
+                                               .epmdPort = static_cast<std::uint16_t>(port_),
+                                               .epmdTimeout = 1s},
+                                              resolver);
   ASSERT_TRUE(strategy) << strategy.error().message;
 
   const auto peers = (*strategy)->discoverPeers({});
@@ -133,7 +135,9 @@ TEST_F(AgentEpmdBeamTest, InProcessAgentOnLocalEpmdConnectsTheNodes) {
   SystemClock clock;
   AgentApp agent(
       *config, {.node = kA, .metricsBindAddress = "0"}, clock, nullptr, nullptr,
-      []() -> Result<std::unique_ptr<Resolver>> { return std::unique_ptr<Resolver>(new FakeResolver()); },
+      []() -> Result<std::unique_ptr<Resolver>> {
+        return std::unique_ptr<Resolver>(new FakeResolver());
+      },
       [&](const ConnectorSettings&) -> Result<std::unique_ptr<Connector>> {
         EiConnectorOptions options;
         options.localNode = kA;
@@ -191,11 +195,16 @@ protected:
     const std::string configPath = testbed_->dir() + "/agent-" + tag + ".yaml";
     writeFile(configPath, config);
     env["LOG_LEVEL"] = "debug";
-    std::vector<std::string> args{"--config",       configPath,
-                                  "--node",         local,
-                                  "--node-port",    std::to_string(testbed_->port()),
-                                  "--cookie-file",  testbed_->dir() + "/cookie",
-                                  "--metrics-bind-address", "0"};
+    std::vector<std::string> args{"--config",
+                                  configPath,
+                                  "--node",
+                                  local,
+                                  "--node-port",
+                                  std::to_string(testbed_->port()),
+                                  "--cookie-file",
+                                  testbed_->dir() + "/cookie",
+                                  "--metrics-bind-address",
+                                  "0"};
     args.insert(args.end(), extraArgs.begin(), extraArgs.end());
     auto process = std::make_unique<AgentProcess>(LIBCLUSTER_AGENT_BINARY, args, env,
                                                   testbed_->dir() + "/agent-" + tag + ".log");
@@ -247,13 +256,15 @@ spec:
   ASSERT_TRUE(api) << api.error().message;
   const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
   for (const char* pod : {"app-0", "app-1"}) {
-    ASSERT_TRUE((*api)->create(pods, {{"apiVersion", "v1"},
-                                      {"kind", "Pod"},
-                                      {"metadata", {{"name", pod}}},
-                                      {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+    ASSERT_TRUE((*api)->create(
+        pods, {{"apiVersion", "v1"},
+               {"kind", "Pod"},
+               {"metadata", {{"name", pod}}},
+               {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
   }
   auto writeMembers = [&](const std::vector<std::string>& members) {
-    json status{{"members", json::array()}, {"memberCount", members.size()}, {"seed", members.front()}};
+    json status{
+        {"members", json::array()}, {"memberCount", members.size()}, {"seed", members.front()}};
     for (const std::string& member : members) {
       status["members"].push_back({{"node", member}});
     }
@@ -288,8 +299,9 @@ topologies:
 
   ASSERT_TRUE(eventually([&] { return sees(node(k2), k3) && sees(node(k3), k2); }))
       << first->log() << second->log();
-  EXPECT_TRUE(eventually([&] { return connectedCondition("app-0") == true && connectedCondition("app-1") == true; }))
-      << first->log();
+  EXPECT_TRUE(eventually([&] {
+    return connectedCondition("app-0") == true && connectedCondition("app-1") == true;
+  })) << first->log();
 
   // A new member reaches both agents through the watch, long before the 120 s reconnect poll.
   const auto added = std::chrono::steady_clock::now();
@@ -308,14 +320,16 @@ TEST(AgentBinary, InvalidConfigurationIsOneLineAndExitCodeTwo) {
   const std::string dir = pattern;
   writeFile(dir + "/agent.yaml", "topologies:\n  web:\n    strategy: DNS\n    config: {query: a, "
                                  "nodeBasename: b, pollingInterval: fast}\n");
-  AgentProcess process(LIBCLUSTER_AGENT_BINARY, {"--config", dir + "/agent.yaml", "--node", "app@127.0.0.2"},
+  AgentProcess process(LIBCLUSTER_AGENT_BINARY,
+                       {"--config", dir + "/agent.yaml", "--node", "app@127.0.0.2"},
                        {{"RELEASE_COOKIE", "secret"}}, dir + "/agent.log");
 
   ASSERT_TRUE(eventually([&] { return !process.isRunning(); }, 10s));
   EXPECT_EQ(process.exitCode(), 2);
   const std::string log = process.log();
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
-  EXPECT_NE(log.find("topologies.web.config.pollingInterval: must be a positive integer"), std::string::npos)
+  EXPECT_NE(log.find("topologies.web.config.pollingInterval: must be a positive integer"),
+            std::string::npos)
       << log;
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);

@@ -73,7 +73,8 @@ spec:
 
   void writeStatus(const std::string& name, const std::vector<std::string>& members,
                    const std::string& seed = "") {
-    json status{{"observedGeneration", 1}, {"memberCount", members.size()}, {"members", json::array()}};
+    json status{
+        {"observedGeneration", 1}, {"memberCount", members.size()}, {"members", json::array()}};
     for (const std::string& node : members) {
       status["members"].push_back({{"node", node}, {"source", "epmd"}, {"ready", true}});
     }
@@ -177,17 +178,19 @@ TEST_F(AgentApiServerTest, ClusterTopologyDeletedIsUnknownNotEmpty) {
 }
 
 TEST_F(AgentApiServerTest, PodReporterWritesTheConditionTheControllerReads) {
-  ASSERT_TRUE(api_->create(kPods, {{"apiVersion", "v1"},
-                                   {"kind", "Pod"},
-                                   {"metadata", {{"name", "app-0"}, {"labels", {{"app", "demo"}}}}},
-                                   {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+  ASSERT_TRUE(
+      api_->create(kPods, {{"apiVersion", "v1"},
+                           {"kind", "Pod"},
+                           {"metadata", {{"name", "app-0"}, {"labels", {{"app", "demo"}}}}},
+                           {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
   ResourcePath status = kPods.object("app-0");
   status.subresource = "status";
   ASSERT_TRUE(api_->mergePatch(
-      status, {{"status",
-                {{"phase", "Running"},
-                 {"podIP", "10.0.0.1"},
-                 {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "Kubelet"}}}}}}}));
+      status,
+      {{"status",
+        {{"phase", "Running"},
+         {"podIP", "10.0.0.1"},
+         {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "Kubelet"}}}}}}}));
   TopologyReport report;
   report.snapshot.topology = "web";
   report.snapshot.desired = {"app@10.0.0.2", "app@10.0.0.3"};
@@ -195,7 +198,8 @@ TEST_F(AgentApiServerTest, PodReporterWritesTheConditionTheControllerReads) {
   report.snapshot.lastSuccessfulSync = clock_.systemNow();
   report.snapshot.syncs = 1;
   std::vector<TopologyReport> reports{report};
-  PodReporter reporter(*api_, clock_, {.namespaceName = "default", .podName = "app-0", .minInterval = 0ms},
+  PodReporter reporter(*api_, clock_,
+                       {.namespaceName = "default", .podName = "app-0", .minInterval = 0ms},
                        [&] { return reports; });
 
   const auto missing = reporter.reportOnce();
@@ -213,7 +217,8 @@ TEST_F(AgentApiServerTest, PodReporterWritesTheConditionTheControllerReads) {
   EXPECT_EQ(second->connected, true);
   EXPECT_TRUE(second->ready); // the kubelet's Ready condition survived both writes
   const auto shown = server_.kubectl(
-      "get pod app-0 -o 'jsonpath={.status.conditions[?(@.type==\"libcluster.dev/Connected\")].reason}'");
+      "get pod app-0 -o "
+      "'jsonpath={.status.conditions[?(@.type==\"libcluster.dev/Connected\")].reason}'");
   EXPECT_EQ(shown.output, "AllPeersConnected");
 }
 
@@ -226,8 +231,10 @@ protected:
         "--host-record=app.test,10.0.5.1",
         "--host-record=app.test,10.0.5.2",
         "--host-record=app.test,fd00::5",
-        "--srv-host=app-headless.default.svc.cluster.test,app-0.app-headless.default.svc.cluster.test,4369,10,50",
-        "--srv-host=app-headless.default.svc.cluster.test,app-1.app-headless.default.svc.cluster.test,4369,10,50",
+        "--srv-host=app-headless.default.svc.cluster.test,app-0.app-headless.default.svc.cluster."
+        "test,4369,10,50",
+        "--srv-host=app-headless.default.svc.cluster.test,app-1.app-headless.default.svc.cluster."
+        "test,4369,10,50",
     });
     ASSERT_TRUE(dns) << dns.error().message;
     dns_ = std::move(*dns);

@@ -1,9 +1,9 @@
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,9 +35,10 @@ public:
       const int log = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      for (const char* name : {"RELEASE_NODE", "RELEASE_COOKIE", "POD_NAME", "POD_NAMESPACE",
-                               "LIBCLUSTER_CONFIG", "LIBCLUSTER_COOKIE_FILE", "LIBCLUSTER_NODE_PORT",
-                               "KUBERNETES_SERVICE_HOST", "KUBECONFIG", "METRICS_BIND_ADDRESS"}) {
+      for (const char* name :
+           {"RELEASE_NODE", "RELEASE_COOKIE", "POD_NAME", "POD_NAMESPACE", "LIBCLUSTER_CONFIG",
+            "LIBCLUSTER_COOKIE_FILE", "LIBCLUSTER_NODE_PORT", "KUBERNETES_SERVICE_HOST",
+            "KUBECONFIG", "METRICS_BIND_ADDRESS"}) {
         ::unsetenv(name);
       }
       for (const auto& [name, value] : env) {
