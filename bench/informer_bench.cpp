@@ -52,7 +52,13 @@ int populate(KubeApi& api, int pods, int threads) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (int i = next++; i < pods; i = next++) {
-        if (!api.create(kPods, bench::realisticPod("bench-" + std::to_string(i), i))) {
+        // Like the real API server, the test server resets status on create: set it the way
+        // the kubelet would, through /status.
+        const std::string name = "bench-" + std::to_string(i);
+        const nlohmann::json pod = bench::realisticPod(name, i);
+        ResourcePath status = kPods.object(name);
+        status.subresource = "status";
+        if (!api.create(kPods, pod) || !api.mergePatch(status, {{"status", pod["status"]}})) {
           ++failed;
         }
       }

@@ -62,6 +62,8 @@ inline nlohmann::json realisticPod(const std::string& name, int index) {
                          std::to_string((index / 256) % 256) + "." + std::to_string(index % 256);
   pod["metadata"]["name"] = name;
   pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] = name;
+  pod["metadata"]["labels"]["group"] = std::to_string(index % 100);
+  pod["metadata"]["labels"]["half"] = index % 100 < 50 ? "first" : "second";
   pod["spec"]["hostname"] = name;
   pod["spec"]["containers"][0]["env"].push_back({{"name", "POD_NAME"}, {"value", name}});
   for (int i = 0; i < 12; ++i) {

@@ -14,6 +14,9 @@ Watcher::Options watchOptions() {
   Watcher::Options options;
   // The first list may come from the apiserver's watch cache, as client-go's reflector does.
   options.initialResourceVersion = "0";
+  // Pages of 100 instead of client-go's 500: a page of 500 pods is ~3 MB of JSON and ~30 MB as a
+  // parsed tree, which dominated the controller's peak memory (bench/README.md).
+  options.pageSize = 100;
   return options;
 }
 

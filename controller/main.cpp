@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <malloc.h>
+
 #include <CLI/CLI.hpp>
 
 #include "controller/controller_app.h"
@@ -29,6 +31,9 @@ int fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace libcluster;
+  // glibc gives every thread that allocates its own arena; with cpprestsdk's thread pool that
+  // tripled the peak RSS for no speed we could measure (bench/README.md).
+  mallopt(M_ARENA_MAX, 2);
 
   CLI::App cli{"libcluster-controller: writes the membership of ClusterTopology resources into "
                "their status, from pods, EndpointSlices, DNS, static node names and Rancher."};
