@@ -72,7 +72,12 @@ ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports
 }
 
 PodReporter::PodReporter(KubeApi& api, Clock& clock, Options options, Source source)
-    : api_(api), clock_(clock), options_(std::move(options)), source_(std::move(source)) {}
+    : api_(api), clock_(clock), options_(std::move(options)), source_(std::move(source)),
+      backoff_(clock, Backoff::Options{.initial = std::chrono::seconds(1),
+                                       .max = std::chrono::seconds(60),
+                                       .factor = 2.0,
+                                       .jitter = 0.2,
+                                       .resetAfter = std::chrono::seconds(120)}) {}
 
 Result<bool> PodReporter::reportOnce() {
   const std::vector<TopologyReport> reports = source_();
@@ -87,9 +92,15 @@ Result<bool> PodReporter::reportOnce() {
   if (lastWrite_ && clock_.now() < *lastWrite_ + options_.minInterval) {
     return false;
   }
+  if (retryAt_ && clock_.now() < *retryAt_) {
+    return false;
+  }
   if (Result<void> done = write(condition); !done) {
+    retryAt_ = clock_.now() + backoff_.next();
     return done.error();
   }
+  retryAt_.reset();
+  backoff_.reset();
   written_ = condition;
   lastWrite_ = clock_.now();
   return true;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/topology_runner.h"
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "kube/kube_api.h"
@@ -81,6 +82,8 @@ private:
   Source source_;
   std::optional<ConnectedCondition> written_;
   std::optional<Clock::MonotonicTime> lastWrite_;
+  Backoff backoff_;
+  std::optional<Clock::MonotonicTime> retryAt_;
 };
 
 } // namespace libcluster

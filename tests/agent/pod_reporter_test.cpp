@@ -222,16 +222,20 @@ TEST_F(PodReporterTest, RetriesAConflictWithTheFreshPod) {
   EXPECT_EQ(connected()["status"], "True");
 }
 
-TEST_F(PodReporterTest, FailedWriteIsRetriedOnTheNextLook) {
+TEST_F(PodReporterTest, FailedWriteIsRetriedAfterABackoff) {
   reports_ = {synced("web", {"a@1"}, {"a@1"})};
   api_.failNext("mergePatch", Error{Error::Code::Forbidden, "cannot patch pods/status"});
   PodReporter podReporter = reporter();
 
   const auto failed = podReporter.reportOnce();
+  const auto tooSoon = podReporter.reportOnce();
+  clock_.advance(2s);
   const auto retried = podReporter.reportOnce();
 
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code, Error::Code::Forbidden);
+  ASSERT_TRUE(tooSoon);
+  EXPECT_FALSE(*tooSoon); // backing off
   ASSERT_TRUE(retried);
   EXPECT_TRUE(*retried);
 }
