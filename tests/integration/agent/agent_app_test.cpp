@@ -1,3 +1,5 @@
+// AgentApp in real time: its threads, a real HTTP server for /metrics, with FakeKubeApi,
+// FakeResolver and a RecordingConnector behind the connector factory.
 #include "agent/agent_app.h"
 
 #include <arpa/inet.h>
