@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -75,10 +76,11 @@ int populate(KubeApi& api, int pods, int threads) {
 
 template <typename T>
 int sync(KubeApi& api, typename ObjectStore<T>::Transform transform, const std::string& name,
-         int updates, int writers) {
+         int updates, int writers, int pageSize) {
   SystemClock clock;
   Watcher::Options options;
   options.labelSelector = "app=bench";
+  options.pageSize = pageSize;
   Informer<T> informer(api, clock, kPods, options, std::move(transform));
   std::mutex mutex;
   std::map<std::string, Steady::time_point> sent;
@@ -119,6 +121,8 @@ int sync(KubeApi& api, typename ObjectStore<T>::Transform transform, const std::
   // MODIFIED event to reach the handler.
   std::atomic<int> next{0};
   const int podCount = static_cast<int>(objects);
+  const std::string runId = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const auto patchStarted = Steady::now();
   {
     std::vector<std::jthread> threads;
@@ -131,7 +135,7 @@ int sync(KubeApi& api, typename ObjectStore<T>::Transform transform, const std::
             sent[pod] = Steady::now();
           }
           (void)api.mergePatch(kPods.object(pod),
-                               {{"metadata", {{"labels", {{"round", std::to_string(i)}}}}}});
+                               {{"metadata", {{"labels", {{"round", runId + "-" + std::to_string(i)}}}}}});
         }
       });
     }
@@ -169,6 +173,8 @@ int main(int argc, char** argv) {
   std::string transform = "pod";
   int updates = 2000;
   int writers = 4;
+  int pageSize = 100;
+  int arenas = 2;
   auto* populateCommand = cli.add_subcommand("populate", "create realistic pods");
   populateCommand->add_option("--kubeconfig", kubeconfig)->required();
   populateCommand->add_option("--pods", pods);
@@ -178,8 +184,13 @@ int main(int argc, char** argv) {
   syncCommand->add_option("--transform", transform)->check(CLI::IsMember({"pod", "json"}));
   syncCommand->add_option("--updates", updates);
   syncCommand->add_option("--writers", writers);
+  syncCommand->add_option("--page-size", pageSize, "LIST page size (the controller uses 100)");
+  syncCommand->add_option("--malloc-arenas", arenas, "M_ARENA_MAX (the controller uses 2; 0 = glibc default)");
   CLI11_PARSE(cli, argc, argv);
 
+  if (arenas > 0) {
+    mallopt(M_ARENA_MAX, arenas);
+  }
   Result<KubeConfig> config = loadKubeconfig(kubeconfig);
   if (!config) {
     std::cerr << config.error().message << "\n";
@@ -195,9 +206,9 @@ int main(int argc, char** argv) {
   }
   if (transform == "pod") {
     return sync<PodInfo>(**api, [](const nlohmann::json& o) { return podFromJson(o); }, "PodInfo",
-                         updates, writers);
+                         updates, writers, pageSize);
   }
   return sync<nlohmann::json>(
       **api, [](const nlohmann::json& o) -> std::optional<nlohmann::json> { return stripObject(o); },
-      "stripped JSON", updates, writers);
+      "stripped JSON", updates, writers, pageSize);
 }
