@@ -364,6 +364,59 @@ TEST_F(EiConnectorTest, IdleConnectionOutlivesTheTickTime) {
   EXPECT_EQ(connector->connectionsMade(), 1U);
 }
 
+TEST_F(EiConnectorTest, FrozenLocalNodeTimesOutAndRecoversWhenThawed) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+
+  local().freeze();
+  Result<PeerSet> frozen = connector->connectedPeers(300ms);
+  local().thaw();
+  Result<PeerSet> thawed = connector->connectedPeers(5s);
+
+  ASSERT_FALSE(frozen);
+  EXPECT_EQ(frozen.error().code, Error::Code::Timeout);
+  ASSERT_TRUE(thawed) << thawed.error().message;
+  EXPECT_EQ(connector->connectionsMade(), 1U);
+}
+
+TEST_F(EiConnectorTest, SettingUpAConnectionToAFrozenNodeTimesOut) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  const auto start = SteadyClock::now();
+
+  local().freeze();
+  Result<void> connected = connector->ensureConnected(500ms);
+  const auto took = SteadyClock::now() - start;
+  local().thaw();
+
+  ASSERT_FALSE(connected);
+  EXPECT_EQ(connected.error().code, Error::Code::Timeout);
+  EXPECT_LT(took, 2s);
+  EXPECT_TRUE(connector->ensureConnected(5s));
+}
+
+TEST_F(EiConnectorTest, CallsBeyondTheParallelLimitWaitForASlot) {
+  BlackholePeer blackhole("127.0.0.98", testbed_->port());
+  ASSERT_TRUE(blackhole.listening());
+  EiConnectorOptions single = options();
+  single.maxParallelRpcs = 1;
+  std::unique_ptr<EiConnector> connector = make(single);
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+
+  auto slow = std::async(std::launch::async, [&] { return connector->connect(kBlackhole, 5s); });
+  std::this_thread::sleep_for(100ms);
+  Result<PeerSet> waiting = connector->connectedPeers(200ms);
+  Result<CallReply> slowReply = slow.get();
+  Result<PeerSet> afterwards = connector->connectedPeers(5s);
+
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.error().code, Error::Code::Timeout);
+  ASSERT_TRUE(slowReply) << slowReply.error().message;
+  EXPECT_TRUE(afterwards) << afterwards.error().message;
+}
+
 TEST_F(EiConnectorTest, EachStartIsANewHiddenNode) {
   std::unique_ptr<EiConnector> first = make(options());
   std::unique_ptr<EiConnector> second = make(options());

@@ -208,9 +208,9 @@ TEST_F(TopologyRunnerBeamTest, DeadPeersDoNotDelayTheLiveOnes) {
   const std::map<NodeName, SteadyClock::duration> finished = timing_->finished();
   for (const char* live : {kB, kC, kD}) {
     ASSERT_TRUE(finished.contains(live)) << live;
-    EXPECT_LT(finished.at(live), 300ms) << live;
+    EXPECT_LT(finished.at(live), 1s) << live; // ~20 ms here; bounded loosely for loaded CI
   }
-  EXPECT_LT(finished.at(kDead), 300ms);
+  EXPECT_LT(finished.at(kDead), 1s);
   EXPECT_GE(finished.at(kBlackhole), 2s); // our call timeout, well under net_setuptime
   EXPECT_LT(syncTook, 3s);
   const TopologySnapshot snapshot = runner.snapshot();
