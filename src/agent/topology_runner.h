@@ -59,9 +59,11 @@ struct TopologySnapshot {
 ///
 /// Each sync asks the strategy for the whole desired set. An Error changes nothing. Otherwise it
 /// disconnects the members that are no longer desired (only when the strategy prunes and
-/// onRemoval is Disconnect; never a connection it did not make), then connects every desired
-/// peer that is not connected, in parallel, on every sync, which is how netsplits heal. This node
-/// is never a peer. run() owns the calling thread; snapshot() may be called from any thread.
+/// onRemoval is Disconnect; a connection to a peer this topology never wanted is left alone),
+/// then connects every desired peer that is not connected, in parallel, on every sync, which is
+/// how netsplits heal. While no desired peer is connected yet, the strategy's seed is joined
+/// alone first. This node is never a peer. run() owns the calling thread; snapshot() may be
+/// called from any thread.
 class TopologyRunner {
 public:
   TopologyRunner(TopologyRunnerOptions options, Strategy& strategy, Connector& connector,
