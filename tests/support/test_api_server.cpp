@@ -270,6 +270,18 @@ void TestApiServer::failNext(int count, int code, int retryAfterSeconds,
             .dump());
 }
 
+bool TestApiServer::addToken(const std::string& token, const std::string& username,
+                             const std::string& podName, const std::string& podUid) {
+  nlohmann::json body{{"token", token},
+                      {"username", username},
+                      {"groups", {"system:serviceaccounts", "system:authenticated"}}};
+  if (!podName.empty()) {
+    body["pod"] = {{"name", podName}, {"uid", podUid}};
+  }
+  const nlohmann::json answer = admin("POST", "/tokens", body.dump());
+  return answer.is_object() && answer.value("username", "") == username;
+}
+
 nlohmann::json TestApiServer::requests() { return admin("GET", "/requests"); }
 
 void TestApiServer::clearRequests() { admin("DELETE", "/requests"); }

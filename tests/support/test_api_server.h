@@ -59,7 +59,11 @@ public:
   /// Answers the next `count` API requests whose path starts with `pathPrefix` with a Status of
   /// `code` (and Retry-After when retryAfterSeconds > 0).
   void failNext(int count, int code, int retryAfterSeconds = 0, const std::string& pathPrefix = "");
-  /// Every API request so far: [{method, path, query, code, contentType, accept, userAgent}].
+  /// Adds a bearer token for `username`; with `podName`, bound to that pod as the kubelet's
+  /// projected tokens are (userInfo.extra pod-name and pod-uid). False if the server refused.
+  bool addToken(const std::string& token, const std::string& username,
+                const std::string& podName = "", const std::string& podUid = "");
+  /// Every API request so far: [{method, path, query, code, contentType, accept, userAgent, user}].
   nlohmann::json requests();
   void clearRequests();
   /// {openWatches, objects, resourceVersion, historyEvents, historyFloor}.

@@ -40,6 +40,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import k8sadmission  # noqa: E402  (ValidatingAdmissionPolicy)
 import k8sproto  # noqa: E402  (protobuf request bodies from typed clients)
 import k8sutil  # noqa: E402  (selectors, patches, schema validation, tables, openapi)
 from k8sutil import ApiError  # noqa: E402
@@ -149,11 +150,19 @@ BUILTINS = [
      False),
     ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
      ["crd", "crds"], ["api-extensions"], True),
+    ("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+     "ValidatingAdmissionPolicy", False, [], ["api-extensions"], True),
+    ("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+     "ValidatingAdmissionPolicyBinding", False, [], ["api-extensions"], False),
 ]
+
+# The identity of the request being handled (set by ApiHandler.dispatch), for admission.
+# None for the server's own writes.
+CURRENT = threading.local()
 
 # Preferred order of groups in discovery, like the real server's priority list.
 GROUP_ORDER = ["", "apps", "events.k8s.io", "rbac.authorization.k8s.io", "coordination.k8s.io",
-               "discovery.k8s.io", "apiextensions.k8s.io"]
+               "discovery.k8s.io", "apiextensions.k8s.io", "admissionregistration.k8s.io"]
 
 
 class Registry:
@@ -427,6 +436,10 @@ def write_kubeconfig(path, url, cluster_data, user):
 # Status objects
 
 
+ADMIN_USER = {"username": "test-admin", "uid": "", "extra": {},
+              "groups": ["system:masters", "system:authenticated"]}
+
+
 def status(code, reason, message, details=None):
     s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
          "message": message, "reason": reason}
@@ -543,7 +556,16 @@ class Api:
             return True
         return res.gr in (("apps", "deployments"), ("apps", "statefulsets"),
                           ("discovery.k8s.io", "endpointslices"),
-                          ("apiextensions.k8s.io", "customresourcedefinitions"))
+                          ("apiextensions.k8s.io", "customresourcedefinitions"),
+                          k8sadmission.POLICIES)
+
+    def _admit(self, res, operation, ns, name, obj, old, subresource, query):
+        """ValidatingAdmissionPolicies (lock held); raises ApiError to deny, returns warnings."""
+        return k8sadmission.admit(self.store, res, operation, ns, name,
+                                  copy.deepcopy(obj) if obj is not None else None,
+                                  copy.deepcopy(old) if old is not None else None,
+                                  subresource, getattr(CURRENT, "user", None),
+                                  bool(query.get("dryRun")))
 
     def _returns_deleted_object(self, res):
         """Stores with ReturnDeletedObject (or custom REST) answer a delete with the object;
@@ -824,6 +846,7 @@ class Api:
                 obj.pop("status", None)
             warnings = self._prepare_and_validate(res, obj, None, query)
             self._stamp_new(res, obj, None)
+            warnings += self._admit(res, "CREATE", ns, name, obj, None, None, query)
             manager = k8sutil.manager_name(query, user_agent)
             k8sutil.set_managed_fields_update(res, obj, None, manager, None)
             if res.crd_name is None and res.gr == ("apiextensions.k8s.io",
@@ -911,6 +934,7 @@ class Api:
             new["metadata"]["managedFields"] = managed
         else:
             k8sutil.set_managed_fields_update(res, new, old_out, manager, subresource)
+        warnings += self._admit(res, "UPDATE", ns, name, new, old_out, subresource, query)
         if k8sutil.same_object(old_out, new):
             return old_out, warnings
         stored = self._to_storage(res, new)
@@ -1026,6 +1050,7 @@ class Api:
         applied_copy = copy.deepcopy(obj)
         warnings = self._prepare_and_validate(res, obj, None, query)
         self._stamp_new(res, obj, manager)
+        warnings += self._admit(res, "CREATE", ns, name, obj, None, None, query)
         if res.gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
             k8sutil.crd_prepare(obj)
         obj["metadata"]["managedFields"] = [k8sutil.managed_entry(
@@ -1060,6 +1085,7 @@ class Api:
                                               old["metadata"]["resourceVersion"]),
                                            res.details(name)))
             dry = bool(query.get("dryRun"))
+            self._admit(res, "DELETE", ns, name, None, self.convert_out(res, old), None, query)
             finalizers = old["metadata"].get("finalizers") or []
             if res.gr == ("", "namespaces"):
                 finalizers = []
@@ -1269,25 +1295,37 @@ class ApiHandler(BaseHTTPRequestHandler):
                         content_type, headers)
 
     def authenticated(self):
+        """The request's user ({username, uid, groups, extra}) or None (401)."""
         auth = self.headers.get("Authorization", "")
-        token = self.server.app.args.token
-        if self.server.app.args.http and not auth:
+        app = self.server.app
+        if app.args.http and not auth:
             # Like the old insecure port: kubectl never sends credentials over plain HTTP.
-            return True
-        if auth.startswith("Bearer ") and auth[7:].strip() == token:
-            return True
+            return dict(ADMIN_USER)
+        if auth.startswith("Bearer "):
+            presented = auth[7:].strip()
+            if presented == app.args.token:
+                return dict(ADMIN_USER)
+            with app.faults.lock:
+                user = app.tokens.get(presented)
+            return dict(user) if user else None
         if isinstance(self.connection, ssl.SSLSocket):
             try:
-                if self.connection.getpeercert():
-                    return True
+                cert = self.connection.getpeercert()
+                if cert:
+                    subject = dict(x[0] for x in cert.get("subject", ()))
+                    return {"username": subject.get("commonName", ""), "uid": "",
+                            "groups": [subject.get("organizationName", ""),
+                                       "system:authenticated"], "extra": {}}
             except ValueError:
                 pass
-        return False
+        return None
 
     def dispatch(self):
         app = self.server.app
         self.response_code = 0
         self.body_bytes = None
+        self.user = None
+        CURRENT.user = None
         url = urllib.parse.urlsplit(self.path)
         path = url.path
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
@@ -1296,9 +1334,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                                                                    "PATCH", "DELETE") else b""
             if app.faults.latency_ms:
                 time.sleep(app.faults.latency_ms / 1000.0)
-            if not self.authenticated():
+            user = self.authenticated()
+            if not user:
                 self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
                 return
+            self.user = user
+            CURRENT.user = user
             failure = app.faults.take_failure(path)
             if failure:
                 code = failure["code"]
@@ -1332,7 +1373,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                 "contentType": self.headers.get("Content-Type", ""),
                 "accept": self.headers.get("Accept", ""),
                 "userAgent": self.headers.get("User-Agent", ""),
+                "user": (self.user or {}).get("username", ""),
             })
+            CURRENT.user = None
 
     # ---- routing -------------------------------------------------------------------------
 
@@ -1799,6 +1842,25 @@ class AdminHandler(BaseHTTPRequestHandler):
         if self.path == "/latency":
             app.faults.latency_ms = int(body.get("ms", 0))
             return self.reply(200, {"ms": app.faults.latency_ms})
+        if self.path == "/tokens":
+            # A service-account token; with "pod", bound to that pod like the kubelet's
+            # projected tokens (the pod-name/pod-uid extra that admission policies read).
+            token = body.get("token")
+            username = body.get("username")
+            if not token or not username:
+                return self.reply(400, {"error": "token and username are required"})
+            user = {"username": username, "uid": body.get("uid", str(uuid.uuid4())),
+                    "groups": list(body.get("groups") or ["system:authenticated"]),
+                    "extra": {k: list(v) for k, v in (body.get("extra") or {}).items()}}
+            pod = body.get("pod")
+            if pod:
+                user["extra"]["authentication.kubernetes.io/pod-name"] = [pod.get("name", "")]
+                user["extra"]["authentication.kubernetes.io/pod-uid"] = [pod.get("uid", "")]
+                if pod.get("node"):
+                    user["extra"]["authentication.kubernetes.io/node-name"] = [pod["node"]]
+            with app.faults.lock:
+                app.tokens[token] = user
+            return self.reply(200, user)
         if self.path == "/fail":
             entry = {"count": int(body.get("count", 1)), "code": int(body.get("code", 500)),
                      "retryAfterSeconds": int(body.get("retryAfterSeconds", 0)),
@@ -1826,6 +1888,7 @@ class App:
         self.args = args
         self.api = Api(args)
         self.faults = Faults()
+        self.tokens = {}  # extra bearer tokens (admin POST /tokens) -> user
         self.watch_lock = threading.Lock()
         self.open_watches = set()
         self.port = 0

@@ -928,5 +928,150 @@ class BookmarkTest(unittest.TestCase):
         self.assertTrue(e["object"]["metadata"]["resourceVersion"].isdigit())
 
 
+VAP = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
+VAPB = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
+
+
+def policy(name, validations, rules=None, conditions=None, failure="Fail", variables=None):
+    spec = {"failurePolicy": failure, "validations": validations,
+            "matchConstraints": {"resourceRules": rules or [
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                 "resources": ["pods/status"]}]}}
+    if conditions:
+        spec["matchConditions"] = conditions
+    if variables:
+        spec["variables"] = variables
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def binding(name, policy_name, actions=("Deny",), match=None):
+    spec = {"policyName": policy_name, "validationActions": list(actions)}
+    if match:
+        spec["matchResources"] = match
+    return {"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": name}, "spec": spec}
+
+
+class AdmissionPolicyTest(unittest.TestCase):
+    """ValidatingAdmissionPolicy evaluation and pod-bound tokens (admin POST /tokens)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server()
+        s = cls.s
+        for n in ("pa", "pb"):
+            code, _, body = s.request("POST", PODS, pod(n))
+            assert code == 201, body
+        cls.uid = {n: s.request("GET", PODS + "/" + n)[2]["metadata"]["uid"] for n in ("pa", "pb")}
+        s.admin("POST", "/tokens", {"token": "tok-a", "username": "system:serviceaccount:default:app",
+                                    "pod": {"name": "pa", "uid": cls.uid["pa"]}})
+        s.admin("POST", "/tokens", {"token": "tok-free",
+                                    "username": "system:serviceaccount:default:app"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def tearDown(self):
+        self.s.request("DELETE", VAPB)
+        self.s.request("DELETE", VAP)
+
+    def install(self, pol, bind):
+        self.assertEqual(self.s.request("POST", VAP, pol)[0], 201)
+        self.assertEqual(self.s.request("POST", VAPB, bind)[0], 201)
+
+    def patch_status(self, name, token, phase="Running"):
+        return self.s.request("PATCH", PODS + "/" + name + "/status",
+                              {"status": {"phase": phase}}, "application/merge-patch+json",
+                              token=token)
+
+    def own_pod_policy(self, **kw):
+        return policy("own", [{
+            "expression": "'authentication.kubernetes.io/pod-name' in request.userInfo.extra && "
+                          "request.userInfo.extra['authentication.kubernetes.io/pod-name'] == "
+                          "[request.name] && request.userInfo.extra["
+                          "'authentication.kubernetes.io/pod-uid'] == [oldObject.metadata.uid]",
+            "message": "only your own pod", "reason": "Forbidden"}],
+            conditions=[{"name": "sa", "expression":
+                         "request.userInfo.username.startsWith('system:serviceaccount:')"}], **kw)
+
+    def test_extra_tokens_authenticate_with_their_identity(self):
+        code, _, _ = self.s.request("GET", PODS, token="tok-a")
+        self.assertEqual(code, 200)
+        self.assertEqual(self.s.request("GET", PODS, token="tok-unknown")[0], 401)
+        users = [r.get("user") for r in self.s.admin("GET", "/requests")]
+        self.assertIn("system:serviceaccount:default:app", users)
+
+    def test_pod_bound_token_may_write_only_its_pod(self):
+        self.install(self.own_pod_policy(), binding("own", "own"))
+
+        ok = self.patch_status("pa", "tok-a")
+        denied = self.patch_status("pb", "tok-a", "Failed")
+        unbound = self.patch_status("pa", "tok-free", "Failed")
+        admin = self.patch_status("pb", TOKEN, "Running")
+
+        self.assertEqual(ok[0], 200, ok[2])
+        self.assertEqual(denied[0], 403)
+        self.assertEqual(denied[2]["reason"], "Forbidden")
+        self.assertEqual(denied[2]["message"],
+                         'pods "pb" is forbidden: ValidatingAdmissionPolicy \'own\' with binding '
+                         '\'own\' denied request: only your own pod')
+        self.assertEqual(unbound[0], 403)
+        self.assertEqual(admin[0], 200)
+        self.assertEqual(self.s.request("GET", PODS + "/pb")[2]["status"]["phase"], "Running")
+
+    def test_binding_namespace_selector_scopes_the_policy(self):
+        self.install(self.own_pod_policy(), binding("own", "own", match={
+            "namespaceSelector": {"matchLabels": {"enforce": "yes"}}}))
+
+        self.assertEqual(self.patch_status("pb", "tok-a")[0], 200)
+        self.s.request("PATCH", "/api/v1/namespaces/default", {"metadata": {"labels": {
+            "enforce": "yes"}}}, "application/merge-patch+json")
+        try:
+            self.assertEqual(self.patch_status("pb", "tok-a", "Failed")[0], 403)
+        finally:
+            self.s.request("PATCH", "/api/v1/namespaces/default", {"metadata": {"labels": {
+                "enforce": None}}}, "application/merge-patch+json")
+
+    def test_warn_action_warns_and_admits(self):
+        self.install(self.own_pod_policy(), binding("own", "own", actions=("Warn",)))
+
+        code, r, _ = self.patch_status("pb", "tok-a", "Succeeded")
+
+        self.assertEqual(code, 200)
+        self.assertIn("Validation failed for ValidatingAdmissionPolicy 'own' with binding 'own'",
+                      r.getheader("Warning"))
+
+    def test_unevaluable_expressions_follow_the_failure_policy(self):
+        rule = [{"expression": "quantity('1Gi').isGreaterThan(quantity('1Mi'))"}]
+        self.install(policy("strict", rule), binding("strict", "strict"))
+        self.assertEqual(self.patch_status("pa", TOKEN)[0], 403)
+        self.tearDown()
+        self.install(policy("lax", rule, failure="Ignore"), binding("lax", "lax"))
+        self.assertEqual(self.patch_status("pa", TOKEN, "Pending")[0], 200)
+
+    def test_message_expression_variables_and_other_operations(self):
+        rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "DELETE"],
+                  "resources": ["configmaps"]}]
+        self.install(policy("cm", [{
+            "expression": "request.operation == 'DELETE' ? oldObject.metadata.name != 'keep' : "
+                          "variables.size <= 1",
+            "messageExpression": "'too many keys: ' + string(variables.size)"}],
+            rules=rules, variables=[{"name": "size", "expression":
+                                     "object == null ? 0 : size(object.data)"}]),
+            binding("cm", "cm"))
+        cms = "/api/v1/namespaces/default/configmaps"
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep"},
+              "data": {"a": "1"}}
+
+        self.assertEqual(self.s.request("POST", cms, cm)[0], 201)
+        big = dict(cm, metadata={"name": "big"}, data={"a": "1", "b": "2"})
+        code, _, body = self.s.request("POST", cms, big)
+        self.assertEqual(code, 422)
+        self.assertIn("denied request: too many keys: 2", body["message"])
+        self.assertEqual(self.s.request("DELETE", cms + "/keep")[0], 422)
+
+
 if __name__ == "__main__":
     unittest.main()

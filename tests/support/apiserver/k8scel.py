@@ -533,3 +533,8 @@ def evaluate(rule, self_value, old_self=_UNSET):
     if old_self is not _UNSET:
         env["oldSelf"] = old_self
     return _Eval(env).ev(compile_rule(rule))
+
+
+def evaluate_env(rule, env):
+    """Evaluates with the given variables (admission: object, oldObject, request, ...)."""
+    return _Eval(dict(env)).ev(compile_rule(rule))
