@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "membership/sources.h"
 
 namespace libcluster {
 
@@ -153,42 +154,24 @@ ExternalSources::Outcome ExternalSources::resolveDns(const Entry& entry, std::st
   const std::chrono::seconds maxRefresh(dns.maxRefreshSeconds);
   auto clampTtl = [&](std::chrono::seconds ttl) { return std::clamp(ttl, minRefresh, maxRefresh); };
 
+  // One rule for both binaries (membership/sources.h): NODATA is "no peers", NXDOMAIN and every
+  // other failure unknown (the last members are kept). An answer without records is asked again
+  // after minRefresh.
+  Result<DnsMembers> members = Error{Error::Code::Internal, "not resolved"};
   if (dns.recordType == DnsSource::RecordType::Srv) {
-    Result<std::vector<DnsService>> answer = resolver_.resolveServices(dns.name, stop);
-    if (!answer) {
-      return {answer.error(), minRefresh};
-    }
-    std::vector<std::string> targets;
-    std::chrono::seconds ttl = maxRefresh;
-    for (const DnsService& service : *answer) {
-      targets.push_back(service.target);
-      ttl = std::min(ttl, service.ttl);
-    }
-    std::sort(targets.begin(), targets.end());
-    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-    std::vector<std::string> nodes;
-    for (const std::string& target : targets) {
-      nodes.push_back(entry.basename + "@" + target);
-    }
-    return {membersFromNodes(nodes, entry.source.name), clampTtl(ttl)};
+    members = membersFromServiceAnswer(resolver_.resolveServices(dns.name, stop), entry.basename,
+                                       entry.source.name);
+  } else {
+    const AddressFamily family = dns.ipFamily == DnsSource::IpFamily::IPv4   ? AddressFamily::IPv4
+                                 : dns.ipFamily == DnsSource::IpFamily::IPv6 ? AddressFamily::IPv6
+                                                                             : AddressFamily::Any;
+    members = membersFromAddressAnswer(resolver_.resolveAddresses(dns.name, family, stop),
+                                       entry.basename, entry.source.name);
   }
-
-  const AddressFamily family = dns.ipFamily == DnsSource::IpFamily::IPv4   ? AddressFamily::IPv4
-                               : dns.ipFamily == DnsSource::IpFamily::IPv6 ? AddressFamily::IPv6
-                                                                           : AddressFamily::Any;
-  Result<std::vector<DnsAddress>> answer = resolver_.resolveAddresses(dns.name, family, stop);
-  if (!answer) {
-    return {answer.error(), minRefresh};
+  if (!members) {
+    return {members.error(), minRefresh};
   }
-  std::vector<std::string> addresses;
-  std::chrono::seconds ttl = maxRefresh;
-  for (const DnsAddress& address : *answer) {
-    addresses.push_back(address.address);
-    ttl = std::min(ttl, address.ttl);
-  }
-  std::sort(addresses.begin(), addresses.end());
-  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-  return {membersFromAddresses(addresses, entry.basename, entry.source.name), clampTtl(ttl)};
+  return {std::move(members->candidates), clampTtl(members->ttl.value_or(minRefresh))};
 }
 
 ExternalSources::Outcome ExternalSources::resolveRancher(const Entry& entry, std::stop_token stop) {
@@ -200,35 +183,7 @@ ExternalSources::Outcome ExternalSources::resolveRancher(const Entry& entry, std
   if (!body) {
     return {body.error(), interval};
   }
-  Result<std::vector<std::string>> ips = parseRancherContainers(*body);
-  if (!ips) {
-    return {ips.error(), interval};
-  }
-  return {membersFromAddresses(*ips, entry.basename, entry.source.name), interval};
-}
-
-Result<std::vector<std::string>> parseRancherContainers(const std::string& body) {
-  const nlohmann::json document = nlohmann::json::parse(body, nullptr, false);
-  if (document.is_discarded() || !document.is_object()) {
-    return Error{Error::Code::Invalid, "rancher metadata is not a JSON object"};
-  }
-  auto containers = document.find("containers");
-  if (containers == document.end() || !containers->is_array()) {
-    return Error{Error::Code::Invalid, "rancher metadata has no containers list"};
-  }
-  std::vector<std::string> ips;
-  for (const nlohmann::json& container : *containers) {
-    if (!container.is_object()) {
-      continue;
-    }
-    auto list = container.find("ips");
-    if (list != container.end() && list->is_array() && !list->empty() && list->front().is_string()) {
-      ips.push_back(list->front().get<std::string>());
-    }
-  }
-  std::sort(ips.begin(), ips.end());
-  ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
-  return ips;
+  return {parseRancherMembers(*body, entry.basename, entry.source.name), interval};
 }
 
 } // namespace libcluster

@@ -71,8 +71,4 @@ private:
   std::map<std::string, Entry> entries_;
 };
 
-/// Parses libcluster's Rancher metadata JSON ({"containers": [{"ips": [...]}, ...]}) into the first
-/// IP of each container. Containers without IPs are skipped; a body that is not that shape is Invalid.
-Result<std::vector<std::string>> parseRancherContainers(const std::string& body);
-
 } // namespace libcluster

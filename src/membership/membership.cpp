@@ -8,6 +8,18 @@
 #include "membership/node_name.h"
 
 namespace libcluster {
+namespace {
+
+/// A string field, or empty when it is missing or not a string (nlohmann's value() would throw).
+std::string stringField(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) {
+    return {};
+  }
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+} // namespace
 
 std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
                                        const std::string& basename, const std::string& sourceName) {
@@ -48,17 +60,16 @@ std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::jso
     if (!slice.is_object()) {
       continue;
     }
-    const std::string addressType = slice.value("addressType", "");
+    const std::string addressType = stringField(slice, "addressType");
     const bool sliceIsV6 = addressType == "IPv6";
     if (addressType == "FQDN" ||
         (source.ipFamily == KubernetesSource::IpFamily::IPv4 && sliceIsV6) ||
         (source.ipFamily == KubernetesSource::IpFamily::IPv6 && !sliceIsV6)) {
       continue;
     }
+    const auto metadata = slice.find("metadata");
     const std::string namespaceName =
-        slice.contains("metadata") && slice["metadata"].is_object()
-            ? slice["metadata"].value("namespace", "")
-            : "";
+        metadata != slice.end() ? stringField(*metadata, "namespace") : std::string();
     auto endpoints = slice.find("endpoints");
     if (endpoints == slice.end() || !endpoints->is_array()) {
       continue;
@@ -89,7 +100,7 @@ std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::jso
       const std::string address = addresses->front().get<std::string>();
       std::string podName;
       if (auto ref = endpoint.find("targetRef"); ref != endpoint.end() && ref->is_object()) {
-        podName = ref->value("name", "");
+        podName = stringField(*ref, "name");
       }
       std::string node;
       switch (source.mode) {
@@ -100,7 +111,7 @@ std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::jso
         node = dnsNodeName(basename, address, namespaceName, source.clusterDomain);
         break;
       case KubernetesSource::Mode::Hostname: {
-        std::string hostname = endpoint.value("hostname", "");
+        std::string hostname = stringField(endpoint, "hostname");
         if (hostname.empty()) {
           hostname = podName;
         }

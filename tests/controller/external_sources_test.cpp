@@ -76,13 +76,14 @@ TEST_F(ExternalSourcesTest, TreatsNotFoundAsUnknownNotEmpty) {
   const TopologySpec spec = dnsSpec(DnsSource{.name = "app.test", .minRefreshSeconds = 1});
   sources_.track("ns/t", spec);
   sources_.refreshDue({});
-  resolver_.answerAddresses("app.test", Error{Error::Code::NotFound, "NXDOMAIN"});
+  resolver_.answerAddresses("app.test", Error{Error::Code::NotFound, "the name does not exist (NXDOMAIN)"});
 
   clock_.advance(2s);
   sources_.refreshDue({});
 
-  EXPECT_EQ(nodesOf(sources_.snapshot("ns/t", spec.sources[0], "app")),
-            std::vector<std::string>{"app@10.0.0.1"});
+  const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
+  EXPECT_EQ(nodesOf(snapshot), std::vector<std::string>{"app@10.0.0.1"});
+  EXPECT_TRUE(snapshot.error);
 }
 
 TEST_F(ExternalSourcesTest, RefreshesByTtlWithinTheSourceBounds) {
@@ -127,13 +128,68 @@ TEST_F(ExternalSourcesTest, ReadsRancherContainersFirstIps) {
             (std::vector<std::string>{"app@10.42.0.1", "app@10.42.0.2"}));
 }
 
-TEST(ParseRancherContainers, RejectsWhatIsNotLibclustersShape) {
-  EXPECT_FALSE(parseRancherContainers("not json"));
-  EXPECT_FALSE(parseRancherContainers(R"({"name": "x"})"));
-  EXPECT_FALSE(parseRancherContainers(R"([1, 2])"));
-  Result<std::vector<std::string>> odd = parseRancherContainers(R"({"containers": [1, {"ips": []}, {"ips": [3]}]})");
-  ASSERT_TRUE(odd);
-  EXPECT_TRUE(odd->empty());
+TEST_F(ExternalSourcesTest, ARancherContainerWithAnEmptyAddressIsNotAMember) {
+  // The agent's rule too (parseRancherMembers): "app@" is never a member.
+  body_ = R"({"containers": [{"ips": [""]}, {"ips": ["10.42.0.3"]}]})";
+  TopologySpec spec;
+  spec.nodeBasename = "app";
+  TopologySource source;
+  source.name = "rancher";
+  source.rancher = RancherSource{};
+  spec.sources.push_back(source);
+  sources_.track("ns/t", spec);
+
+  sources_.refreshDue({});
+
+  const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
+  EXPECT_FALSE(snapshot.error);
+  EXPECT_EQ(nodesOf(snapshot), std::vector<std::string>{"app@10.42.0.3"});
+}
+
+TEST_F(ExternalSourcesTest, ABrokenRancherAnswerKeepsTheLastMembers) {
+  TopologySpec spec;
+  spec.nodeBasename = "app";
+  TopologySource source;
+  source.name = "rancher";
+  source.rancher = RancherSource{.pollIntervalSeconds = 1};
+  spec.sources.push_back(source);
+  sources_.track("ns/t", spec);
+  sources_.refreshDue({});
+  body_ = "<html>502 Bad Gateway</html>";
+
+  clock_.advance(2s);
+  sources_.refreshDue({});
+
+  const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
+  ASSERT_TRUE(snapshot.error);
+  EXPECT_EQ(snapshot.error->code, Error::Code::Invalid);
+  EXPECT_EQ(nodesOf(snapshot), (std::vector<std::string>{"app@10.42.0.1", "app@10.42.0.2"}));
+}
+
+TEST_F(ExternalSourcesTest, ANameWithoutRecordsIsNoPeers) {
+  // NODATA: the server says the name exists and has no such records; the same rule as the agent.
+  resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 1s}});
+  resolver_.answerServices("app.svc", std::vector<DnsService>{{"app-0.app.svc", 4369, 10, 50, 1s}});
+  const TopologySpec a = dnsSpec(DnsSource{.name = "app.test", .minRefreshSeconds = 1});
+  const TopologySpec srv = dnsSpec(DnsSource{.name = "app.svc", .recordType = DnsSource::RecordType::Srv,
+                                             .minRefreshSeconds = 1});
+  sources_.track("ns/a", a);
+  sources_.track("ns/srv", srv);
+  sources_.refreshDue({});
+  const Error noData{Error::Code::NotFound, "A lookup of 'app.test' failed: the name has no records of "
+                                            "that type (NODATA) [ARES_ENODATA]"};
+  resolver_.answerAddresses("app.test", noData);
+  resolver_.answerServices("app.svc", noData);
+
+  clock_.advance(2s);
+  sources_.refreshDue({});
+
+  for (const auto& [key, spec] : {std::pair{"ns/a", a}, std::pair{"ns/srv", srv}}) {
+    const SourceSnapshot snapshot = sources_.snapshot(key, spec.sources[0], "app");
+    EXPECT_TRUE(snapshot.answered) << key;
+    EXPECT_FALSE(snapshot.error) << key;
+    EXPECT_TRUE(snapshot.candidates.empty()) << key;
+  }
 }
 
 TEST_F(ExternalSourcesTest, ForgetsSourcesATopologyNoLongerHas) {

@@ -46,6 +46,78 @@ TEST(MembersFromPods, SkipsIneligibleAndUnnamedPods) {
   EXPECT_EQ(candidates[0].member.source, "pods");
 }
 
+TEST(MembersFromPods, APendingPodWithAnAddressIsNotAMemberYet) {
+  // The rule the agent's kubernetes strategy shares (tests/strategy/kubernetes_strategy_test.cpp).
+  KubernetesSource source;
+  PodInfo pending;
+  pending.name = "app-0";
+  pending.namespaceName = "ns";
+  pending.phase = "Pending";
+  pending.podIP = "10.0.0.1";
+  pending.podIPs = {"10.0.0.1"};
+  PodInfo running = pending;
+  running.name = "app-1";
+  running.phase = "Running";
+
+  const std::vector<Candidate> members = membersFromPods({pending, running}, source, "app", "k");
+
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_EQ(members[0].member.node, "app@10.0.0.1");
+  EXPECT_EQ(members[0].member.pod, "app-1");
+}
+
+TEST(MembersFromEndpointSlices, ServingAndTerminatingDecideAsTheAgentDoes) {
+  // The rule the agent's kubernetes strategy shares (tests/strategy/kubernetes_strategy_test.cpp).
+  const nlohmann::json slice = nlohmann::json::parse(R"(
+    {"metadata":{"name":"s","namespace":"ns"},"addressType":"IPv4","endpoints":[
+      {"addresses":["10.0.0.1"],"conditions":{"ready":true,"serving":true,"terminating":false}},
+      {"addresses":["10.0.0.2"],"conditions":{"ready":false,"serving":true,"terminating":true}},
+      {"addresses":["10.0.0.3"],"conditions":{"ready":false,"serving":false}},
+      {"addresses":["10.0.0.4"],"conditions":{}}]})");
+  KubernetesSource source;
+  source.resource = KubernetesSource::Resource::EndpointSlices;
+  const auto nodes = [&](const KubernetesSource& s) {
+    std::vector<std::string> out;
+    for (const Candidate& c : membersFromEndpointSlices({slice}, s, "app", "k")) {
+      out.push_back(c.member.node);
+    }
+    return out;
+  };
+
+  source.readiness = KubernetesSource::Readiness::ReadyOnly;
+  EXPECT_EQ(nodes(source), (std::vector<std::string>{"app@10.0.0.1", "app@10.0.0.4"}));
+  source.readiness = KubernetesSource::Readiness::IncludeNotReady;
+  EXPECT_EQ(nodes(source), (std::vector<std::string>{"app@10.0.0.1", "app@10.0.0.3", "app@10.0.0.4"}));
+  source.includeTerminating = true;
+  EXPECT_EQ(nodes(source),
+            (std::vector<std::string>{"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3", "app@10.0.0.4"}));
+}
+
+TEST(MembersFromEndpointSlices, FieldsOfTheWrongTypeAreSkippedNotThrown) {
+  // Whoever serves the list (an API server, or anything claiming to be one) chooses these types.
+  const nlohmann::json slice = nlohmann::json::parse(R"(
+    {"metadata":{"namespace":"ns"},"addressType":5,"endpoints":[
+      {"addresses":["10.0.0.1"],"hostname":[1],"targetRef":{"name":{}}},
+      {"addresses":["10.0.0.2"],"hostname":"h","targetRef":{"name":"p"}}]})");
+  KubernetesSource source;
+  source.resource = KubernetesSource::Resource::EndpointSlices;
+  source.mode = KubernetesSource::Mode::Hostname;
+  source.serviceName = "svc";
+
+  std::vector<Candidate> members;
+  ASSERT_NO_THROW(members = membersFromEndpointSlices({slice}, source, "app", "k"));
+
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_EQ(members[0].member.node, "app@h.svc.ns.svc.cluster.local");
+
+  source.mode = KubernetesSource::Mode::Ip;
+  const nlohmann::json oddNamespace = nlohmann::json::parse(
+      R"({"metadata":{"namespace":7},"endpoints":[{"addresses":["10.0.0.3"]}]})");
+  ASSERT_NO_THROW(members = membersFromEndpointSlices({oddNamespace}, source, "app", "k"));
+  ASSERT_EQ(members.size(), 1U);
+  EXPECT_EQ(members[0].member.node, "app@10.0.0.3");
+}
+
 TEST(ChooseSeed, PrefersTheLowestStatefulSetOrdinal) {
   PodInfo a = pod("app-2", "10.0.0.2");
   a.ordinal = 2;
