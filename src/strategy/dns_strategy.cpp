@@ -1,6 +1,19 @@
 #include "strategy/dns_strategy.h"
 
+#include "membership/sources.h"
+
 namespace libcluster {
+namespace {
+
+Result<PeerSet> peersOf(const Result<DnsMembers>& members) {
+  if (!members) {
+    return members.error();
+  }
+  const std::vector<std::string> nodes = nodeNamesOf(members->candidates);
+  return PeerSet(nodes.begin(), nodes.end());
+}
+
+} // namespace
 
 Result<std::unique_ptr<DnsStrategy>> DnsStrategy::create(Options options, Resolver& resolver) {
   if (options.query.empty()) {
@@ -13,20 +26,10 @@ Result<std::unique_ptr<DnsStrategy>> DnsStrategy::create(Options options, Resolv
 }
 
 Result<PeerSet> DnsStrategy::discoverPeers(std::stop_token stop) {
-  Result<std::vector<DnsAddress>> addresses =
-      resolver_.resolveAddresses(options_.query, options_.family, std::move(stop));
-  if (!addresses) {
-    if (addresses.error().code == Error::Code::NotFound) {
-      // The DNS answered that nobody is there; anything else means we do not know.
-      return PeerSet{};
-    }
-    return addresses.error();
-  }
-  PeerSet peers;
-  for (const DnsAddress& address : *addresses) {
-    peers.insert(options_.nodeBasename + "@" + address.address);
-  }
-  return peers;
+  // The rule both binaries share (membership/sources.h): NODATA is no peers, NXDOMAIN unknown.
+  return peersOf(membersFromAddressAnswer(
+      resolver_.resolveAddresses(options_.query, options_.family, std::move(stop)),
+      options_.nodeBasename, "dns"));
 }
 
 Result<std::unique_ptr<DnsSrvStrategy>> DnsSrvStrategy::create(Options options,
@@ -51,24 +54,8 @@ Result<std::unique_ptr<DnsSrvStrategy>> DnsSrvStrategy::create(Options options,
 }
 
 Result<PeerSet> DnsSrvStrategy::discoverPeers(std::stop_token stop) {
-  Result<std::vector<DnsService>> services = resolver_.resolveServices(query_, std::move(stop));
-  if (!services) {
-    if (services.error().code == Error::Code::NotFound) {
-      return PeerSet{};
-    }
-    return services.error();
-  }
-  PeerSet peers;
-  for (const DnsService& service : *services) {
-    std::string target = service.target;
-    if (!target.empty() && target.back() == '.') {
-      target.pop_back();
-    }
-    if (!target.empty()) {
-      peers.insert(options_.applicationName + "@" + target);
-    }
-  }
-  return peers;
+  return peersOf(membersFromServiceAnswer(resolver_.resolveServices(query_, std::move(stop)),
+                                          options_.applicationName, "dns_srv"));
 }
 
 } // namespace libcluster

@@ -11,8 +11,9 @@ namespace libcluster {
 
 /// libcluster's DNSPoll and Kubernetes.DNS: the A and AAAA records of a name, each address
 /// becoming "<nodeBasename>@<address>" (IPv6 written as the resolver gives it, e.g.
-/// node@2a09:8280:1:a270:b8f5:b9f7:8891:f3). An answer saying the name has no records (NotFound)
-/// is an empty set; every other failure is an Error, never "no peers". Polls once per interval.
+/// node@2a09:8280:1:a270:b8f5:b9f7:8891:f3). The controller's rule (membership/sources.h): an
+/// answer saying the name exists with no such records (NODATA) is an empty set; NXDOMAIN and
+/// every other failure is an Error, never "no peers". Polls once per interval.
 class DnsStrategy final : public Strategy {
 public:
   struct Options {
@@ -37,8 +38,8 @@ private:
 
 /// libcluster's Kubernetes.DNSSRV: the SRV records of
 /// "<service>.<namespace>.svc.<clusterDomain>", each target becoming "<applicationName>@<target>"
-/// (e.g. node@elixir-plug-poc-0.elixir-plug-poc.default.svc.cluster.local). NotFound is an empty
-/// set; every other failure an Error.
+/// (e.g. node@elixir-plug-poc-0.elixir-plug-poc.default.svc.cluster.local). NODATA is an empty
+/// set; NXDOMAIN and every other failure an Error (membership/sources.h).
 class DnsSrvStrategy final : public Strategy {
 public:
   struct Options {

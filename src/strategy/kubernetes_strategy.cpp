@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "informer/label_selector.h"
+#include "membership/membership.h"
 #include "membership/node_name.h"
+#include "membership/pod.h"
 
 namespace libcluster {
 namespace {
@@ -63,56 +65,80 @@ void endpointsAddresses(const json& item, const std::string& queried, std::vecto
   }
 }
 
-/// EndpointSlices: the first address of every ready endpoint (a missing `ready` counts as ready,
-/// as the API documents); FQDN slices carry no IP and are skipped.
-void sliceAddresses(const json& item, const std::string& queried, std::vector<Address>& out) {
-  if (text(item, "addressType") == "FQDN") {
-    return;
+/// The controller's model of this strategy's source, so Pods and EndpointSlices are read by the
+/// one implementation both binaries share (membership/membership.h). Readiness: Pods keep
+/// not-ready pods (nodes may cluster before readiness, as libcluster did); EndpointSlices admit
+/// serving endpoints only (the Endpoints `addresses` rule). Terminating pods and endpoints leave.
+KubernetesSource sourceModel(const KubernetesStrategy::Options& options) {
+  KubernetesSource source;
+  source.resource = options.lookup == KubernetesStrategy::Lookup::EndpointSlices
+                        ? KubernetesSource::Resource::EndpointSlices
+                        : KubernetesSource::Resource::Pods;
+  switch (options.mode) {
+  case KubernetesStrategy::Mode::Ip:
+    source.mode = KubernetesSource::Mode::Ip;
+    break;
+  case KubernetesStrategy::Mode::Dns:
+    source.mode = KubernetesSource::Mode::Dns;
+    break;
+  case KubernetesStrategy::Mode::Hostname:
+    source.mode = KubernetesSource::Mode::Hostname;
+    break;
   }
-  const json& endpoints = child(item, "endpoints");
-  if (!endpoints.is_array()) {
-    return;
-  }
-  std::string sliceNamespace = text(child(item, "metadata"), "namespace");
-  for (const json& endpoint : endpoints) {
-    const json& ready = child(child(endpoint, "conditions"), "ready");
-    if (ready.is_boolean() && !ready.get<bool>()) {
+  source.namespaceName = options.namespaceName;
+  source.serviceName = options.serviceName;
+  source.clusterDomain = options.clusterDomain;
+  source.ipFamily = KubernetesSource::IpFamily::Primary;
+  source.readiness = options.lookup == KubernetesStrategy::Lookup::EndpointSlices
+                         ? KubernetesSource::Readiness::ReadyOnly
+                         : KubernetesSource::Readiness::IncludeNotReady;
+  source.includeTerminating = false;
+  return source;
+}
+
+constexpr const char* kSourceName = "kubernetes";
+
+/// Pods, by the controller's rule: Running (not Pending, Succeeded or Failed), not terminating,
+/// with an address in the family; a pod without a namespace takes the queried one.
+void podPeers(const json& items, const KubernetesStrategy::Options& options, PeerSet& peers) {
+  std::vector<PodInfo> pods;
+  for (const json& item : items) {
+    std::optional<PodInfo> pod = podFromJson(item);
+    if (!pod) {
       continue;
     }
-    const json& addresses = child(endpoint, "addresses");
-    if (!addresses.is_array() || addresses.empty() || !addresses.front().is_string()) {
-      continue;
+    if (pod->namespaceName.empty()) {
+      pod->namespaceName = options.namespaceName;
     }
-    const json& target = child(endpoint, "targetRef");
-    std::string namespaceName = text(target, "namespace");
-    if (namespaceName.empty()) {
-      namespaceName = sliceNamespace.empty() ? queried : sliceNamespace;
-    }
-    std::string hostname = text(endpoint, "hostname");
-    if (hostname.empty() && text(target, "kind") == "Pod") {
-      hostname = text(target, "name");
-    }
-    out.push_back({addresses.front().get<std::string>(), namespaceName, std::move(hostname)});
+    pods.push_back(std::move(*pod));
+  }
+  for (const Candidate& candidate :
+       membersFromPods(pods, sourceModel(options), options.nodeBasename, kSourceName)) {
+    peers.insert(candidate.member.node);
   }
 }
 
-/// Pods: every pod with status.podIP that is neither finished (Succeeded/Failed, which libcluster
-/// still named) nor terminating. Not-ready pods stay, so nodes can cluster before readiness.
-void podAddresses(const json& item, const std::string& queried, std::vector<Address>& out) {
-  const json& metadata = child(item, "metadata");
-  const json& status = child(item, "status");
-  const std::string ip = text(status, "podIP");
-  const std::string phase = text(status, "phase");
-  const json& deletion = child(metadata, "deletionTimestamp");
-  if (ip.empty() || phase == "Succeeded" || phase == "Failed" || !deletion.is_null()) {
-    return;
+/// EndpointSlices, by the controller's rule (serving, not terminating; FQDN slices skipped); a
+/// slice without a namespace takes the queried one.
+void slicePeers(const json& items, const KubernetesStrategy::Options& options, PeerSet& peers) {
+  std::vector<json> slices;
+  for (const json& item : items) {
+    if (!item.is_object()) {
+      continue;
+    }
+    json slice = item;
+    if (text(child(slice, "metadata"), "namespace").empty()) {
+      if (!slice["metadata"].is_object()) {
+        slice["metadata"] = json::object();
+      }
+      slice["metadata"]["namespace"] = options.namespaceName;
+    }
+    slices.push_back(std::move(slice));
   }
-  std::string namespaceName = text(metadata, "namespace");
-  std::string hostname = text(child(item, "spec"), "hostname");
-  if (hostname.empty()) {
-    hostname = text(metadata, "name"); // a pod's host name defaults to its name
+  for (const Candidate& candidate : membersFromEndpointSlices(
+           slices, sourceModel(options), options.nodeBasename, kSourceName)) {
+    peers.insert(candidate.member.node);
   }
-  out.push_back({ip, namespaceName.empty() ? queried : namespaceName, std::move(hostname)});
 }
 
 std::optional<std::string> nodeName(const Address& address,
@@ -196,25 +222,27 @@ Result<PeerSet> KubernetesStrategy::parseList(const json& list, const Options& o
     }
     return Error{Error::Code::Invalid, "the LIST answer has no items"};
   }
-  std::vector<Address> addresses;
-  for (const json& item : items) {
-    switch (options.lookup) {
-    case Lookup::Endpoints:
-      endpointsAddresses(item, options.namespaceName, addresses);
-      break;
-    case Lookup::EndpointSlices:
-      sliceAddresses(item, options.namespaceName, addresses);
-      break;
-    case Lookup::Pods:
-      podAddresses(item, options.namespaceName, addresses);
-      break;
-    }
-  }
   PeerSet peers;
-  for (const Address& address : addresses) {
-    if (std::optional<std::string> node = nodeName(address, options)) {
-      peers.insert(std::move(*node));
+  switch (options.lookup) {
+  case Lookup::Endpoints: {
+    // The legacy Endpoints API has no counterpart in the controller; read here only.
+    std::vector<Address> addresses;
+    for (const json& item : items) {
+      endpointsAddresses(item, options.namespaceName, addresses);
     }
+    for (const Address& address : addresses) {
+      if (std::optional<std::string> node = nodeName(address, options)) {
+        peers.insert(std::move(*node));
+      }
+    }
+    break;
+  }
+  case Lookup::EndpointSlices:
+    slicePeers(items, options, peers);
+    break;
+  case Lookup::Pods:
+    podPeers(items, options, peers);
+    break;
   }
   return peers;
 }

@@ -1,10 +1,10 @@
 #include "strategy/make_strategy.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <regex>
 
 #include "gossip/gossip_strategy.h"
 
@@ -12,6 +12,54 @@
 #include "strategy/option_reader.h"
 
 namespace libcluster {
+
+namespace {
+
+bool isWordChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/// A snake_case option name: lowercase words joined by single underscores, at least two words.
+bool isSnakeName(std::string_view word) {
+  if (word.empty() || word.front() == '_' || word.back() == '_' ||
+      word.find('_') == std::string_view::npos || word.find("__") != std::string_view::npos) {
+    return false;
+  }
+  return std::all_of(word.begin(), word.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+} // namespace
+
+std::string camelCaseOptionNames(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  std::size_t i = 0;
+  while (i < message.size()) {
+    if (!isWordChar(message[i])) {
+      out += message[i++];
+      continue;
+    }
+    std::size_t end = i;
+    while (end < message.size() && isWordChar(message[end])) {
+      ++end;
+    }
+    const std::string_view word = message.substr(i, end - i);
+    if (!isSnakeName(word)) {
+      out += word;
+    } else {
+      for (std::size_t k = 0; k < word.size(); ++k) {
+        if (word[k] == '_') {
+          out += static_cast<char>(word[++k] - 'a' + 'A');
+        } else {
+          out += word[k];
+        }
+      }
+    }
+    i = end;
+  }
+  return out;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -195,31 +243,6 @@ Result<StrategyConfig> parseKubernetes(OptionReader& reader, const StrategyEnvir
                 "configuration, or uses --kubeconfig");
   const std::optional<std::chrono::milliseconds> interval = reader.milliseconds("pollingInterval");
   return finish(reader, {"Kubernetes", options, interval});
-}
-
-/// The gossip module names options as libcluster does (multicast_addr); the file says
-/// multicastAddr.
-std::string camelCaseOptionNames(const std::string& message) {
-  static const std::regex snake("\\b([a-z]+)((_[a-z]+)+)\\b");
-  std::string out;
-  std::sregex_iterator it(message.begin(), message.end(), snake);
-  std::size_t last = 0;
-  for (; it != std::sregex_iterator(); ++it) {
-    const std::smatch& match = *it;
-    out += message.substr(last, static_cast<std::size_t>(match.position()) - last);
-    std::string word = match.str();
-    std::string camel;
-    for (std::size_t i = 0; i < word.size(); ++i) {
-      if (word[i] == '_' && i + 1 < word.size()) {
-        camel += static_cast<char>(std::toupper(static_cast<unsigned char>(word[++i])));
-      } else {
-        camel += word[i];
-      }
-    }
-    out += camel;
-    last = static_cast<std::size_t>(match.position() + match.length());
-  }
-  return out + message.substr(last);
 }
 
 // A well-formed key that stands in for keys still in a file, so the rest can be checked early.

@@ -107,4 +107,10 @@ struct StrategyDeps {
 /// start; an Invalid one's message begins with the option it is about.
 Result<std::unique_ptr<Strategy>> makeStrategy(const StrategyConfig& config, StrategyDeps& deps);
 
+/// Rewrites the snake_case option names in an error message (the gossip module names options as
+/// libcluster does, multicast_addr) as the agent's file spells them (multicastAddr). A word is
+/// rewritten only when all of it is lowercase words joined by single underscores; other words
+/// (snake_Case, a_1, _x, x__y, __init__) and every other byte are kept as they are.
+std::string camelCaseOptionNames(std::string_view message);
+
 } // namespace libcluster

@@ -1,31 +1,16 @@
 #include "strategy/rancher_strategy.h"
 
-#include <nlohmann/json.hpp>
+#include "membership/sources.h"
 
 namespace libcluster {
 
 Result<PeerSet> parseRancherService(std::string_view body, const std::string& nodeBasename) {
-  const nlohmann::json service = nlohmann::json::parse(body, nullptr, false);
-  if (service.is_discarded()) {
-    return Error{Error::Code::Invalid, "Rancher metadata answer is not JSON"};
+  Result<std::vector<Candidate>> members = parseRancherMembers(body, nodeBasename, "rancher");
+  if (!members) {
+    return members.error();
   }
-  if (!service.is_object() || !service.contains("containers") ||
-      !service["containers"].is_array()) {
-    return Error{Error::Code::Invalid, "Rancher metadata answer has no containers list"};
-  }
-  PeerSet peers;
-  for (const nlohmann::json& container : service["containers"]) {
-    if (!container.is_object()) {
-      continue;
-    }
-    const auto ips = container.find("ips");
-    if (ips == container.end() || !ips->is_array() || ips->empty() || !ips->front().is_string() ||
-        ips->front().get<std::string>().empty()) {
-      continue; // a container that has no address yet cannot be a node
-    }
-    peers.insert(nodeBasename + "@" + ips->front().get<std::string>());
-  }
-  return peers;
+  const std::vector<std::string> nodes = nodeNamesOf(*members);
+  return PeerSet(nodes.begin(), nodes.end());
 }
 
 Result<std::unique_ptr<RancherStrategy>> RancherStrategy::create(Options options, FetchUrl fetch) {

@@ -10,9 +10,10 @@
 
 namespace libcluster {
 
-/// Node names from a Rancher 1.x metadata "self service" answer: "<basename>@<first IP>" of each
-/// container. Containers without a usable IP are skipped (libcluster crashed on them); a body
-/// that is not JSON, or has no `containers` list, is Invalid.
+/// Node names from a Rancher 1.x metadata "self service" answer, read by the one parser both
+/// binaries use (parseRancherMembers in membership/sources.h): "<basename>@<first IP>" of each
+/// container; containers without a usable, non-empty IP are skipped (libcluster crashed on them);
+/// a body that is not JSON, or has no `containers` list, is Invalid.
 Result<PeerSet> parseRancherService(std::string_view body, const std::string& nodeBasename);
 
 /// libcluster's Cluster.Strategy.Rancher: polls the metadata API with an HTTP GET (Accept:

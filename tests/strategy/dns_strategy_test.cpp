@@ -54,14 +54,32 @@ TEST_F(DnsStrategyTest, AsksForTheConfiguredFamily) {
   EXPECT_EQ(resolver_.lastFamily(), AddressFamily::IPv4);
 }
 
-TEST_F(DnsStrategyTest, NoSuchNameIsNoPeers) {
-  resolver_.answerAddresses("app.test", Error{Error::Code::NotFound, "NXDOMAIN"});
+const Error kNoData{Error::Code::NotFound,
+                   "A lookup of 'app.test' failed: the name has no records of that type (NODATA) "
+                   "[ARES_ENODATA]"};
+const Error kNxDomain{Error::Code::NotFound,
+                      "A lookup of 'app.test' failed: the name does not exist (NXDOMAIN) "
+                      "[ARES_ENOTFOUND]"};
+
+TEST_F(DnsStrategyTest, ANameWithoutRecordsIsNoPeers) {
+  resolver_.answerAddresses("app.test", kNoData);
   auto strategy = make({.query = "app.test", .nodeBasename = "node"});
 
   const auto peers = strategy->discoverPeers({});
 
-  ASSERT_TRUE(peers);
+  ASSERT_TRUE(peers) << peers.error().message;
   EXPECT_TRUE(peers->empty());
+}
+
+TEST_F(DnsStrategyTest, NoSuchNameIsUnknownNotNoPeers) {
+  // The controller's rule too: NXDOMAIN is more often a typo or an outage than an empty cluster.
+  resolver_.answerAddresses("app.test", kNxDomain);
+  auto strategy = make({.query = "app.test", .nodeBasename = "node"});
+
+  const auto peers = strategy->discoverPeers({});
+
+  ASSERT_FALSE(peers);
+  EXPECT_EQ(peers.error().code, Error::Code::NotFound);
 }
 
 TEST_F(DnsStrategyTest, LookupFailureIsAnErrorNeverNoPeers) {
@@ -130,7 +148,7 @@ TEST_F(DnsSrvStrategyTest, UsesTheConfiguredClusterDomain) {
   EXPECT_EQ((*strategy)->query(), "app.prod.svc.corp.example");
 }
 
-TEST_F(DnsSrvStrategyTest, FailureIsAnErrorAndNoSuchNameIsEmpty) {
+TEST_F(DnsSrvStrategyTest, FailureAndNoSuchNameAreErrorsAndNoRecordsIsEmpty) {
   auto strategy = DnsSrvStrategy::create(
       {.service = "app", .namespaceName = "default", .applicationName = "node"}, resolver_);
   ASSERT_TRUE(strategy);
@@ -138,10 +156,14 @@ TEST_F(DnsSrvStrategyTest, FailureIsAnErrorAndNoSuchNameIsEmpty) {
                            Error{Error::Code::Timeout, "timeout"});
   EXPECT_FALSE((*strategy)->discoverPeers({}));
 
-  resolver_.answerServices("app.default.svc.cluster.local.",
-                           Error{Error::Code::NotFound, "NXDOMAIN"});
+  resolver_.answerServices("app.default.svc.cluster.local.", kNxDomain);
+  const auto unknown = (*strategy)->discoverPeers({});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Error::Code::NotFound);
+
+  resolver_.answerServices("app.default.svc.cluster.local.", kNoData);
   const auto peers = (*strategy)->discoverPeers({});
-  ASSERT_TRUE(peers);
+  ASSERT_TRUE(peers) << peers.error().message;
   EXPECT_TRUE(peers->empty());
 }
 

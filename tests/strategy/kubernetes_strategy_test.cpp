@@ -25,11 +25,12 @@ json endpointsList() {
         "ports":[{"name":"http","port":8080}]}]}]})");
 }
 
-/// libcluster's PodList cassette (kubernetes_pods.json), trimmed.
+/// libcluster's PodList cassette (kubernetes_pods.json), trimmed; with the status.phase every real
+/// pod has (the shared rule admits Running pods only).
 json podList() {
   return json::parse(R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},
     "items":[{"metadata":{"name":"development-4292695165-mgq9f","namespace":"airatel-service-localization"},
-      "spec":{"hostname":"my-hostname-0"},"status":{"podIP":"10.48.33.136"}}]})");
+      "spec":{"hostname":"my-hostname-0"},"status":{"phase":"Running","podIP":"10.48.33.136"}}]})");
 }
 
 KubernetesStrategy::Options options(Mode mode, Lookup lookup, std::string cluster = "cluster") {
@@ -96,6 +97,41 @@ TEST(KubernetesStrategyNames, PodsThatFinishedOrAreTerminatingOrHaveNoIpAreLeftO
 
   EXPECT_EQ(parsed(list, options(Mode::Ip, Lookup::Pods)),
             (PeerSet{"test_basename@10.0.0.1", "test_basename@10.0.0.2"}));
+}
+
+TEST(KubernetesStrategyNames, PodsFollowTheControllersRule) {
+  // membership's isEligibleMember, the controller's rule: Running only (a Pending pod with an IP
+  // is still starting), not-ready pods kept, terminating ones out.
+  json list = listPage({pod("running").inNamespace("ns").ip("10.0.0.1").ready(),
+                        pod("starting").inNamespace("ns").ip("10.0.0.2").phase("Pending"),
+                        pod("no-phase").inNamespace("ns").ip("10.0.0.3").phase(""),
+                        pod("leaving").inNamespace("ns").ip("10.0.0.4").ready().deleting()},
+                       "1");
+
+  EXPECT_EQ(parsed(list, options(Mode::Ip, Lookup::Pods)), PeerSet{"test_basename@10.0.0.1"});
+}
+
+TEST(KubernetesStrategyNames, EndpointSlicesFollowTheControllersRule) {
+  // membership's membersFromEndpointSlices with ReadyOnly: serving endpoints, terminating ones
+  // out, a missing condition read as ready (the API's rule).
+  const json list = json::parse(R"({"items":[
+    {"metadata":{"name":"s","namespace":"ns"},"addressType":"IPv4","endpoints":[
+      {"addresses":["10.0.0.1"],"conditions":{"ready":true,"serving":true,"terminating":false}},
+      {"addresses":["10.0.0.2"],"conditions":{"ready":false,"serving":true,"terminating":true}},
+      {"addresses":["10.0.0.3"],"conditions":{"ready":false,"serving":false}},
+      {"addresses":["10.0.0.4"],"conditions":{}}]}]})");
+
+  EXPECT_EQ(parsed(list, options(Mode::Ip, Lookup::EndpointSlices)),
+            (PeerSet{"test_basename@10.0.0.1", "test_basename@10.0.0.4"}));
+}
+
+TEST(KubernetesStrategyNames, ASliceWithoutANamespaceTakesTheQueriedOne) {
+  const json list = json::parse(R"({"items":[{"addressType":"IPv4","endpoints":[
+      {"addresses":["10.0.0.5"]}]}, {"metadata":5,"endpoints":[{"addresses":["10.0.0.6"]}]}]})");
+
+  EXPECT_EQ(parsed(list, options(Mode::Dns, Lookup::EndpointSlices)),
+            (PeerSet{"test_basename@10-0-0-5.airatel-service-localization.pod.cluster.local",
+                     "test_basename@10-0-0-6.airatel-service-localization.pod.cluster.local"}));
 }
 
 TEST(KubernetesStrategyNames, PodWithoutSpecHostnameIsNamedByItsName) {

@@ -402,5 +402,49 @@ TEST(StrategyEnvironment, ReadsTheProcessEnvironment) {
   ::unsetenv("ERL_EPMD_PORT");
 }
 
+struct CamelCase {
+  const char* in;
+  const char* out;
+};
+
+class CamelCaseOptionNamesTest : public testing::TestWithParam<CamelCase> {};
+
+TEST_P(CamelCaseOptionNamesTest, RewritesOnlyWholeSnakeCaseWords) {
+  EXPECT_EQ(camelCaseOptionNames(GetParam().in), GetParam().out);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, CamelCaseOptionNamesTest,
+    testing::Values(
+        CamelCase{"", ""}, CamelCase{"port", "port"},
+        CamelCase{"multicast_addr: not a multicast address", "multicastAddr: not a multicast address"},
+        CamelCase{"multicast_addr and multicast_ttl", "multicastAddr and multicastTtl"},
+        CamelCase{"a_b_c_d", "aBCD"}, CamelCase{"x.broadcast_only=1", "x.broadcastOnly=1"},
+        CamelCase{"(secret_file)", "(secretFile)"}, CamelCase{"end with_it", "end withIt"},
+        // Not wholly lowercase words joined by single underscores: kept.
+        CamelCase{"snake_Case", "snake_Case"}, CamelCase{"a_1", "a_1"}, CamelCase{"_x", "_x"},
+        CamelCase{"x_", "x_"}, CamelCase{"x__y", "x__y"}, CamelCase{"__init__", "__init__"},
+        CamelCase{"1multicast_addr", "1multicast_addr"}, CamelCase{"Multicast_addr", "Multicast_addr"},
+        CamelCase{"ARES_ENODATA", "ARES_ENODATA"}, CamelCase{"multicast_addr2", "multicast_addr2"},
+        // Bytes that are not word characters end a word, as \b did.
+        CamelCase{"caf\xc3\xa9_x multicast_if\xe2\x80\x94", "caf\xc3\xa9_x multicastIf\xe2\x80\x94"}));
+
+TEST(CamelCaseOptionNames, KeepsEmbeddedNulBytes) {
+  const std::string in("multicast_addr\0multicast_ttl", 28);
+  const std::string out = camelCaseOptionNames(in);
+  EXPECT_EQ(out, std::string("multicastAddr\0multicastTtl", 26));
+}
+
+TEST(CamelCaseOptionNames, ALongMessageIsRewrittenWhole) {
+  // Bounded input; the std::regex it replaces recursed per character matched.
+  std::string in;
+  for (int i = 0; i < 20000; ++i) {
+    in += "some_option_name ";
+  }
+  const std::string out = camelCaseOptionNames(in);
+  EXPECT_EQ(out.size(), in.size() - 2 * 20000);
+  EXPECT_EQ(out.substr(0, 15), "someOptionName ");
+}
+
 } // namespace
 } // namespace libcluster

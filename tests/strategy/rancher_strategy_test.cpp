@@ -50,6 +50,20 @@ TEST(RancherStrategy, FetchesTheDefaultMetadataUrl) {
   EXPECT_EQ(asked, "http://rancher-metadata/latest/self/service");
 }
 
+TEST(RancherStrategy, AContainerWithAnEmptyAddressIsNotAMember) {
+  // The controller's rule too (parseRancherMembers): "app@" is never a member.
+  auto strategy = RancherStrategy::create(
+      {.nodeBasename = "app"}, [](const std::string&, std::stop_token) -> Result<std::string> {
+        return std::string(R"({"containers":[{"ips":[""]},{"ips":["10.42.1.8"]}]})");
+      });
+  ASSERT_TRUE(strategy);
+
+  const auto peers = (*strategy)->discoverPeers({});
+
+  ASSERT_TRUE(peers) << peers.error().message;
+  EXPECT_EQ(*peers, PeerSet{"app@10.42.1.8"});
+}
+
 TEST(RancherStrategy, HttpFailureIsAnErrorNeverNoPeers) {
   auto strategy = RancherStrategy::create(
       {.nodeBasename = "app"}, [](const std::string&, std::stop_token) -> Result<std::string> {
