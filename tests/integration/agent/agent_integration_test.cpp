@@ -265,14 +265,15 @@ TEST_F(AgentDnsTest, DnsStrategyNamesEveryAddressOfBothFamilies) {
   EXPECT_EQ(*peers, (PeerSet{"app@10.0.5.1", "app@10.0.5.2", "app@fd00::5"}));
 }
 
-TEST_F(AgentDnsTest, DnsStrategyUnknownNameIsNoPeers) {
+TEST_F(AgentDnsTest, DnsStrategyUnknownNameIsUnknownNotNoPeers) {
+  // NXDOMAIN is unknown in both binaries (membership/sources.h); only NODATA is "no peers".
   auto strategy = DnsStrategy::create({.query = "nobody.test", .nodeBasename = "app"}, *resolver_);
   ASSERT_TRUE(strategy);
 
   const auto peers = (*strategy)->discoverPeers({});
 
-  ASSERT_TRUE(peers) << peers.error().message;
-  EXPECT_TRUE(peers->empty());
+  ASSERT_FALSE(peers);
+  EXPECT_EQ(peers.error().code, Error::Code::NotFound);
 }
 
 TEST_F(AgentDnsTest, DnsSrvStrategyNamesEveryTarget) {
