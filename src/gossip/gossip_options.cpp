@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdint>
 
+#include <openssl/crypto.h>
+
 namespace libcluster {
 namespace {
 
@@ -84,6 +86,14 @@ std::chrono::milliseconds effectivePeerExpiry(const GossipOptions& options) {
     return *options.peerExpiry;
   }
   return std::max(kDefaultPeerExpiry, 4 * options.heartbeatMax);
+}
+
+void wipeGossipKey(Result<GossipKey>& key) {
+  if (key) {
+    // The Result owns a non-const key; value() only hands out a const view of it.
+    auto& bytes = const_cast<GossipKey&>(key.value());
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+  }
 }
 
 Result<GossipKey> decodeGossipKey(std::string_view base64) {
@@ -186,6 +196,7 @@ Result<void> validateGossipOptions(const GossipOptions& options) {
       if (!key) {
         return invalid("keys[" + std::to_string(i) + "]: " + key.error().message);
       }
+      wipeGossipKey(key);
     }
     if (options.replayWindow < std::chrono::seconds(1)) {
       return invalid("replay_window_seconds: must be at least 1");

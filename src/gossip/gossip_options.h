@@ -79,6 +79,9 @@ GossipMode effectiveGossipMode(const GossipOptions& options);
 /// names the option ("multicast_addr: 10.0.0.1 is not a multicast address").
 Result<void> validateGossipOptions(const GossipOptions& options);
 
+/// Overwrites a decoded key (e.g. one only decoded to check it) with zeros.
+void wipeGossipKey(Result<GossipKey>& key);
+
 /// Strict base64 (standard alphabet, padded) of exactly 32 bytes. The message never contains the
 /// text, which is a secret.
 Result<GossipKey> decodeGossipKey(std::string_view base64);

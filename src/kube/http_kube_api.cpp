@@ -203,7 +203,7 @@ private:
       if (in.bad() || !in.is_open()) {
         pem.clear();
       }
-      if (pem != caPem_ && pem != rejectedPem_) {
+      if (pem != caPem_ && (!rejectedPem_ || pem != *rejectedPem_)) {
         Result<std::vector<X509Ptr>> reloaded =
             pem.find_first_not_of(" \t\r\n") == std::string::npos
                 ? Result<std::vector<X509Ptr>>(
@@ -212,7 +212,7 @@ private:
         if (reloaded) {
           authorities_ = std::move(*reloaded);
           caPem_ = std::move(pem);
-          rejectedPem_.clear();
+          rejectedPem_.reset();
           logInfo("reloaded the CA bundle", {{"file", caFile_}, {"certificates", authorities_.size()}});
         } else {
           logWarn("kept the previous CA bundle: the changed file is not usable",
@@ -258,7 +258,7 @@ private:
   std::vector<X509Ptr> authorities_; // under mutex_ once the client runs
   std::string caFile_;
   std::string caPem_;       // what authorities_ were parsed from
-  std::string rejectedPem_; // a changed file already found unusable
+  std::optional<std::string> rejectedPem_; // a changed file already found unusable
   std::vector<X509Ptr> clientChain_;
   KeyPtr clientKey_;
   mutable std::mutex mutex_;
