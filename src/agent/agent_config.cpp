@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/secret_file.h"
+#include "dist/ei_connector.h"
 #include "strategy/option_reader.h"
 
 namespace libcluster {
@@ -265,6 +267,17 @@ Result<AgentConfig> parseAgentConfig(std::string_view yaml, const StrategyEnviro
     config.topologies.push_back(std::move(*topology));
   }
   return config;
+}
+
+Result<void> checkCookieFile(const std::string& path) {
+  warnIfSecretFileExposed(path, "cookie");
+  Result<std::string> read = readCookieFile(path);
+  if (!read) {
+    return read.error();
+  }
+  std::string cookie = std::move(read).value();
+  wipeSecret(cookie);
+  return {};
 }
 
 Result<AgentConfig> loadAgentConfig(const std::string& path, const StrategyEnvironment& env) {

@@ -55,6 +55,10 @@ Result<AgentConfig> parseAgentConfig(std::string_view yaml, const StrategyEnviro
 /// Reads and parses a file; the Error names the file.
 Result<AgentConfig> loadAgentConfig(const std::string& path, const StrategyEnvironment& env);
 
+/// Checks at start-up that the cookie file can be read and is not empty (the Error names the file,
+/// never the content), warns when its mode lets group or others read it, and wipes what it read.
+Result<void> checkCookieFile(const std::string& path);
+
 /// Checks a call's module and function names and its arguments (Erlang term text) for `path`.
 Result<ErlangCall> parseErlangCall(const nlohmann::json& value, const std::string& path);
 

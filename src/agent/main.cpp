@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   }
   if (!cookieFile.empty()) {
     // Checked now: a ClusterTopology's connector is only made once its object is read.
-    if (Result<std::string> readable = readCookieFile(cookieFile); !readable) {
+    if (Result<void> readable = checkCookieFile(cookieFile); !readable) {
       return fail("cookie: " + readable.error().message);
     }
   }

@@ -1,7 +1,9 @@
 #include "dist/ei_connector.h"
 
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +21,7 @@
 #include <ei.h>
 
 #include "core/log.h"
+#include "core/secret_file.h"
 
 namespace libcluster {
 namespace {
@@ -179,8 +182,42 @@ Result<EncodedMfa> encodeMfa(const Mfa& mfa, bool appendsPeer, std::string_view 
   return encoded;
 }
 
-/// Maps a failed ei_connect* return (and erl_errno) to an Error. Never mentions the cookie.
-Error setupError(int code, int savedErrno, const NodeName& node) {
+/// Whether something accepts TCP connections on host:port within `timeout` (the connection is
+/// closed at once).
+bool acceptsTcp(const std::string& host, int port, milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) {
+    return false;
+  }
+  bool accepted = false;
+  for (addrinfo* entry = found; entry != nullptr && !accepted; entry = entry->ai_next) {
+    const int fd = ::socket(entry->ai_family, entry->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            entry->ai_protocol);
+    if (fd < 0) {
+      continue;
+    }
+    if (::connect(fd, entry->ai_addr, entry->ai_addrlen) == 0) {
+      accepted = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd wait{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t size = sizeof error;
+      accepted = ::poll(&wait, 1, static_cast<int>(timeout.count())) == 1 &&
+                 ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return accepted;
+}
+
+/// Maps a failed ei_connect* return (and erl_errno) to an Error. Never mentions the cookie's
+/// value. `port` is the local node's distribution port when it is given directly (0: by epmd).
+Error setupError(int code, int savedErrno, const NodeName& node, const std::string& host,
+                 int port) {
   switch (code) {
   case ERL_NO_PORT:
     return {Error::Code::Unavailable, "local node " + node + " is not registered with epmd"};
@@ -198,7 +235,13 @@ Error setupError(int code, int savedErrno, const NodeName& node) {
     return {Error::Code::Unavailable, "local node " + node + " refused the connection"};
   }
   if (savedErrno == EIO) {
-    // The handshake failed after TCP connected: the node rejected the challenge reply.
+    // ei reports a refused TCP connection and a rejected handshake alike (ERL_ERROR, EIO), so
+    // look: when nothing listens on the port, the node is not running (not a cookie problem).
+    if (port > 0 && !acceptsTcp(host, port, milliseconds(500))) {
+      return {Error::Code::Unavailable, "local node " + node + " is not running: nothing accepts "
+                                            "connections on " + host + ":" +
+                                            std::to_string(port)};
+    }
     return {Error::Code::Unavailable, "distribution handshake with local node " + node +
                                           " failed: wrong cookie, or the node refused the agent"};
   }
@@ -250,6 +293,7 @@ Result<std::string> readCookieFile(const std::string& path) {
     return Error{Error::Code::Invalid, "cannot read the cookie file " + path};
   }
   std::string line;
+  SecretWiper wipeLine(line);
   std::getline(in, line);
   std::string cookie = trim(line);
   if (cookie.empty()) {
@@ -403,7 +447,7 @@ private:
             ? ei_connect_host_port_tmo(&cnode_, host.data(), options_.localNodePort, timeoutMs)
             : ei_connect_tmo(&cnode_, node.data(), timeoutMs);
     if (fd < 0) {
-      return setupError(fd, erl_errno, options_.localNode);
+      return setupError(fd, erl_errno, options_.localNode, host_, options_.localNodePort);
     }
     std::uint64_t generation = 0;
     std::uint64_t made = 0;
@@ -680,8 +724,13 @@ Result<std::unique_ptr<EiConnector>> EiConnector::create(EiConnectorOptions opti
   }
   ei_cnode cnode{};
   const std::uint32_t creation = options.creation.value_or(randomCreation());
-  if (ei_connect_xinit(&cnode, host.c_str(), options.agentAlive.c_str(), agentNode.c_str(), nullptr,
-                       cookie->c_str(), creation) < 0) {
+  const int initialised = ei_connect_xinit(&cnode, host.c_str(), options.agentAlive.c_str(),
+                                           agentNode.c_str(), nullptr, cookie->c_str(), creation);
+  // From here on only ei's node structure holds the cookie (it answers every handshake).
+  std::string loaded = std::move(cookie).value();
+  wipeSecret(loaded);
+  wipeSecret(options.cookie);
+  if (initialised < 0) {
     return Error{Error::Code::Invalid, "erl_interface rejected the agent node " + agentNode};
   }
   auto link =

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <variant>
 
+#include <openssl/crypto.h>
+
 #include "core/check.h"
 
 namespace libcluster {
@@ -33,6 +35,13 @@ Clock::SystemTime readTimestamp(std::span<const std::uint8_t> bytes) {
 
 } // namespace
 
+GossipSecurity::~GossipSecurity() {
+  OPENSSL_cleanse(secret.data(), secret.size());
+  for (GossipKey& key : keys) {
+    OPENSSL_cleanse(key.data(), key.size());
+  }
+}
+
 GossipSecurity gossipSecurity(const GossipOptions& options) {
   GossipSecurity security;
   security.mode = effectiveGossipMode(options);
@@ -41,6 +50,7 @@ GossipSecurity gossipSecurity(const GossipOptions& options) {
     Result<GossipKey> key = decodeGossipKey(text);
     CHECK(key.has_value(), "keys are validated before use");
     security.keys.push_back(*key);
+    wipeGossipKey(key);
   }
   security.label = options.label;
   security.replayWindow = options.replayWindow;

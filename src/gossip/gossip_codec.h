@@ -25,6 +25,9 @@ struct GossipSecurity {
   std::vector<GossipKey> keys; // Authenticated: the first seals, all open
   std::string label;           // Authenticated
   std::chrono::milliseconds replayWindow{std::chrono::seconds(30)};
+
+  /// Wipes the secret and the keys (every copy is wiped when it goes).
+  ~GossipSecurity();
 };
 
 /// The security part of validated options (validateGossipOptions must have passed).

@@ -3,8 +3,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+
+#include <openssl/crypto.h>
 
 namespace libcluster {
 namespace {
@@ -78,6 +81,21 @@ GossipMode effectiveGossipMode(const GossipOptions& options) {
   return GossipMode::Plain;
 }
 
+std::chrono::milliseconds effectivePeerExpiry(const GossipOptions& options) {
+  if (options.peerExpiry) {
+    return *options.peerExpiry;
+  }
+  return std::max(kDefaultPeerExpiry, 4 * options.heartbeatMax);
+}
+
+void wipeGossipKey(Result<GossipKey>& key) {
+  if (key) {
+    // The Result owns a non-const key; value() only hands out a const view of it.
+    auto& bytes = const_cast<GossipKey&>(key.value());
+    OPENSSL_cleanse(bytes.data(), bytes.size());
+  }
+}
+
 Result<GossipKey> decodeGossipKey(std::string_view base64) {
   // 32 bytes are 43 base64 digits and one '=' of padding.
   constexpr std::size_t kDigits = 43;
@@ -112,7 +130,7 @@ Result<void> validateGossipOptions(const GossipOptions& options) {
   if (options.port < 1 || options.port > 65535) {
     return invalid("port: must be 1..65535, got " + std::to_string(options.port));
   }
-  if (!parseIPv4(options.ifAddr)) {
+  if (!options.ifAddr.empty() && !parseIPv4(options.ifAddr)) {
     return invalid("if_addr: not an IPv4 address: " + options.ifAddr);
   }
   if (options.multicastIf && !parseIPv4(*options.multicastIf)) {
@@ -141,6 +159,16 @@ Result<void> validateGossipOptions(const GossipOptions& options) {
   if (options.maxPeers == 0) {
     return invalid("max_peers: must be at least 1");
   }
+  if (options.maxPeersPerSource == 0) {
+    return invalid("max_peers_per_source: must be at least 1");
+  }
+  if (!(options.newPeersPerSecond > 0)) {
+    return invalid("new_peers_per_second: must be more than 0");
+  }
+  if (!options.mode && !options.secret && options.keys.empty()) {
+    return invalid("keys: gossip needs keys (or keys_file) to authenticate heartbeats; set mode "
+                   "plain to accept unauthenticated heartbeats from anyone on the network");
+  }
 
   switch (effectiveGossipMode(options)) {
   case GossipMode::Plain:
@@ -168,6 +196,7 @@ Result<void> validateGossipOptions(const GossipOptions& options) {
       if (!key) {
         return invalid("keys[" + std::to_string(i) + "]: " + key.error().message);
       }
+      wipeGossipKey(key);
     }
     if (options.replayWindow < std::chrono::seconds(1)) {
       return invalid("replay_window_seconds: must be at least 1");

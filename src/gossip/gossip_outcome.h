@@ -21,6 +21,8 @@ enum class GossipOutcome {
   Replayed,       // authenticated mode: this nonce was already accepted from this sender
   Stale,          // authenticated mode: the timestamp is outside the replay window
   PeerLimit,      // a new peer beyond the configured maximum number of remembered peers
+  SourceLimit,    // a new peer from a sender that already introduced max_peers_per_source
+  RateLimited,    // a new peer beyond new_peers_per_second
 };
 
 inline constexpr std::array kGossipOutcomes{
@@ -28,7 +30,7 @@ inline constexpr std::array kGossipOutcomes{
     GossipOutcome::Malformed,  GossipOutcome::UnexpectedTerm, GossipOutcome::InvalidNode,
     GossipOutcome::TooShort,   GossipOutcome::DecryptFailed,  GossipOutcome::Foreign,
     GossipOutcome::AuthFailed, GossipOutcome::Replayed,       GossipOutcome::Stale,
-    GossipOutcome::PeerLimit,
+    GossipOutcome::PeerLimit,  GossipOutcome::SourceLimit,    GossipOutcome::RateLimited,
 };
 
 /// The metric label value, snake_case ("not_heartbeat").
@@ -60,6 +62,10 @@ constexpr std::string_view gossipOutcomeName(GossipOutcome outcome) {
     return "stale";
   case GossipOutcome::PeerLimit:
     return "peer_limit";
+  case GossipOutcome::SourceLimit:
+    return "source_limit";
+  case GossipOutcome::RateLimited:
+    return "rate_limited";
   }
   return "unknown";
 }

@@ -39,8 +39,19 @@ Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
   if (!valid) {
     return valid.error();
   }
-  in_addr bindAddress = parseIPv4(options.ifAddr);
   in_addr group = parseIPv4(options.multicastAddr);
+  // Bound to the group, the socket gets only datagrams sent to the group: a unicast heartbeat
+  // from anywhere that can route to this host is not heard.
+  in_addr bindAddress{};
+  bindAddress.s_addr = htonl(INADDR_ANY);
+  if (!options.ifAddr.empty()) {
+    bindAddress = parseIPv4(options.ifAddr);
+  } else if (!options.broadcastOnly) {
+    bindAddress = group;
+  }
+  const std::string bindText = options.ifAddr.empty()
+                                   ? (options.broadcastOnly ? "0.0.0.0" : options.multicastAddr)
+                                   : options.ifAddr;
   in_addr interface {};
   interface.s_addr = htonl(INADDR_ANY);
   if (options.multicastIf) {
@@ -68,7 +79,7 @@ Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
   local.sin_addr = bindAddress;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
     int error = errno;
-    return socketError(error, "bind if_addr " + options.ifAddr + " port " +
+    return socketError(error, "bind if_addr " + bindText + " port " +
                                   std::to_string(options.port) +
                                   (error == EADDRNOTAVAIL ? " (not an address of this host)" : ""));
   }
@@ -137,11 +148,14 @@ Result<void> GossipSocket::send(std::span<const std::uint8_t> datagram) {
   return {};
 }
 
-std::optional<std::size_t> GossipSocket::receive(std::span<std::uint8_t> buffer) {
+std::optional<GossipSocket::Received> GossipSocket::receive(std::span<std::uint8_t> buffer) {
   while (true) {
-    ssize_t received = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    sockaddr_in from{};
+    socklen_t fromSize = sizeof from;
+    ssize_t received = ::recvfrom(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT,
+                                  reinterpret_cast<sockaddr*>(&from), &fromSize);
     if (received >= 0) {
-      return static_cast<std::size_t>(received);
+      return Received{static_cast<std::size_t>(received), from.sin_addr.s_addr};
     }
     if (errno != EINTR) {
       return std::nullopt;

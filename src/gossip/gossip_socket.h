@@ -10,7 +10,8 @@
 
 namespace libcluster {
 
-/// The heartbeat socket, set up as libcluster's :gen_udp.open: UDP/IPv4 bound to if_addr:port with
+/// The heartbeat socket, set up as libcluster's :gen_udp.open: UDP/IPv4 bound to if_addr:port (when
+/// if_addr is empty: the multicast group, or 0.0.0.0 with broadcast_only) with
 /// SO_REUSEADDR (so this agent and Elixir nodes share the port on one host; libcluster's
 /// SO_REUSEPORT attempt is a no-op on Linux and is not copied) and SO_BROADCAST; unless
 /// broadcast_only, multicast TTL, loop on, and membership of multicast_addr on multicast_if (or
@@ -33,9 +34,14 @@ public:
   /// One datagram to multicast_addr:port (the broadcast address when broadcast_only).
   Result<void> send(std::span<const std::uint8_t> datagram);
 
-  /// The size of the next waiting datagram, copied into `buffer` (cut to its size), or nullopt
-  /// when none is waiting.
-  std::optional<std::size_t> receive(std::span<std::uint8_t> buffer);
+  struct Received {
+    std::size_t size;
+    std::uint32_t source; // the sender's IPv4 address, network byte order
+  };
+
+  /// The next waiting datagram, copied into `buffer` (cut to its size), or nullopt when none is
+  /// waiting.
+  std::optional<Received> receive(std::span<std::uint8_t> buffer);
 
 private:
   GossipSocket(int fd, std::uint32_t destination, std::uint16_t port)

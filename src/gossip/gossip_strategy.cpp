@@ -58,11 +58,22 @@ Result<std::unique_ptr<GossipStrategy>> GossipStrategy::start(const GossipOption
     return Error{
         Error::Code::Unavailable, std::string("gossip: eventfd: ") + std::strerror(errno), {}};
   }
+  const GossipMode mode = effectiveGossipMode(options);
   logInfo("gossip started", {{"topology", topology},
-                             {"mode", gossipModeName(effectiveGossipMode(options))},
+                             {"mode", gossipModeName(mode)},
                              {"port", options.port},
+                             {"if_addr", options.ifAddr},
                              {"multicast_addr", options.multicastAddr},
                              {"broadcast_only", options.broadcastOnly}});
+  if (mode == GossipMode::Plain) {
+    logWarn("gossip heartbeats are not authenticated: anyone who can reach the group can add "
+            "peers; use mode authenticated",
+            {{"topology", topology}});
+  } else if (mode == GossipMode::Secret) {
+    logWarn("gossip secret mode has no integrity or replay protection; use mode authenticated "
+            "unless libcluster nodes must be heard",
+            {{"topology", topology}});
+  }
   return std::unique_ptr<GossipStrategy>(new GossipStrategy(options, std::move(self),
                                                             std::move(topology), clock, metrics,
                                                             std::move(socket).value(), wakeFd));
@@ -72,12 +83,13 @@ GossipStrategy::GossipStrategy(const GossipOptions& options, NodeName self, std:
                                Clock& clock, MetricsRegistry& metrics, GossipSocket socket,
                                int wakeFd)
     : self_(std::move(self)), topology_(std::move(topology)), heartbeatMin_(options.heartbeatMin),
-      heartbeatMax_(options.heartbeatMax), peerExpiry_(options.peerExpiry),
-      maxPeers_(options.maxPeers), clock_(clock), socket_(std::move(socket)),
+      heartbeatMax_(options.heartbeatMax), peerExpiry_(effectivePeerExpiry(options)),
+      maxPeers_(options.maxPeers), maxPeersPerSource_(options.maxPeersPerSource),
+      newPeersPerSecond_(options.newPeersPerSecond), clock_(clock), socket_(std::move(socket)),
       codec_(gossipSecurity(options)), wakeFd_(wakeFd),
       heartbeatsSent_(heartbeatFamily(metrics).withLabels({topology_, "sent"})),
       heartbeatsFailed_(heartbeatFamily(metrics).withLabels({topology_, "failed"})),
-      random_(std::random_device{}()) {
+      random_(std::random_device{}()), tokensAt_(clock.now()) {
   // Every outcome exists from the start, so dashboards see zeros rather than gaps.
   CounterFamily& packets = packetFamily(metrics);
   for (std::size_t i = 0; i < kGossipOutcomes.size(); ++i) {
@@ -101,9 +113,9 @@ Result<PeerSet> GossipStrategy::discoverPeers(std::stop_token) {
   PeerSet peers;
   Clock::MonotonicTime now = clock_.now();
   for (auto it = peers_.begin(); it != peers_.end();) {
-    if (peerExpiry_ && it->second + *peerExpiry_ < now) {
+    if (it->second.lastHeard + peerExpiry_ < now) {
       logInfo("forgot silent gossip peer", {{"topology", topology_}, {"peer", it->first}});
-      it = peers_.erase(it);
+      it = forget(it);
     } else {
       peers.insert(it->first);
       ++it;
@@ -126,7 +138,18 @@ bool GossipStrategy::waitForChange(Clock::MonotonicTime deadline, std::stop_toke
       return false;
     }
     if (changed_) {
+      // A flood of new names would otherwise be a flood of syncs: news waits out the rest of
+      // kMinWakeInterval (within the deadline) and is then reported once.
+      auto realDeadline = std::chrono::steady_clock::now() + (deadline - clock.now());
+      if (lastWake_) {
+        auto notBefore = std::min(*lastWake_ + kMinWakeInterval, realDeadline);
+        changedCondition_.wait_until(lock, stop, notBefore, [] { return false; });
+        if (stop.stop_requested()) {
+          return false;
+        }
+      }
       changed_ = false;
+      lastWake_ = std::chrono::steady_clock::now();
       return true;
     }
   }
@@ -196,46 +219,72 @@ void GossipStrategy::sendHeartbeat() {
 
 void GossipStrategy::receiveWaiting(std::vector<std::uint8_t>& buffer) {
   for (int i = 0; i < kMaxDatagramsPerWake; ++i) {
-    std::optional<std::size_t> size = socket_.receive(buffer);
-    if (!size) {
+    std::optional<GossipSocket::Received> received = socket_.receive(buffer);
+    if (!received) {
       return;
     }
-    HeartbeatDecoding heartbeat = codec_.decode(std::span(buffer).first(*size), clock_.systemNow());
+    HeartbeatDecoding heartbeat = codec_.decode(std::span(buffer).first(received->size), clock_.systemNow());
     GossipOutcome outcome = heartbeat.outcome;
     if (outcome == GossipOutcome::Accepted) {
-      outcome = heartbeat.node == self_ ? GossipOutcome::Self : remember(heartbeat.node);
+      outcome = heartbeat.node == self_ ? GossipOutcome::Self
+                                        : remember(heartbeat.node, received->source);
     }
     packetCounters_[outcomeIndex(outcome)]->inc();
     if (outcome != GossipOutcome::Accepted && outcome != GossipOutcome::Self) {
       logDebug(
           "gossip datagram dropped",
-          {{"topology", topology_}, {"outcome", gossipOutcomeName(outcome)}, {"bytes", *size}});
+          {{"topology", topology_}, {"outcome", gossipOutcomeName(outcome)}, {"bytes", received->size}});
     }
   }
 }
 
-GossipOutcome GossipStrategy::remember(const NodeName& node) {
+std::map<NodeName, GossipStrategy::Peer>::iterator
+GossipStrategy::forget(std::map<NodeName, Peer>::iterator peer) {
+  auto source = namesBySource_.find(peer->second.source);
+  if (source != namesBySource_.end() && --source->second == 0) {
+    namesBySource_.erase(source);
+  }
+  return peers_.erase(peer);
+}
+
+GossipOutcome GossipStrategy::remember(const NodeName& node, std::uint32_t source) {
   Clock::MonotonicTime now = clock_.now();
   std::lock_guard lock(mutex_);
-  auto isExpired = [&](Clock::MonotonicTime lastHeard) {
-    return peerExpiry_ && lastHeard + *peerExpiry_ < now;
-  };
+  auto isExpired = [&](const Peer& peer) { return peer.lastHeard + peerExpiry_ < now; };
   auto found = peers_.find(node);
   if (found != peers_.end()) {
     bool wasExpired = isExpired(found->second);
-    found->second = now;
+    found->second.lastHeard = now;
     if (!wasExpired) {
       logDebug("received heartbeat", {{"topology", topology_}, {"peer", node}});
       return GossipOutcome::Accepted;
     }
   } else {
-    if (peers_.size() >= maxPeers_) {
-      std::erase_if(peers_, [&](const auto& peer) { return isExpired(peer.second); });
+    // Only names nobody hears any more make room: a new name never evicts a live peer.
+    auto introduced = [&] {
+      auto count = namesBySource_.find(source);
+      return count == namesBySource_.end() ? std::size_t{0} : count->second;
+    };
+    if (peers_.size() >= maxPeers_ || introduced() >= maxPeersPerSource_) {
+      for (auto it = peers_.begin(); it != peers_.end();) {
+        it = isExpired(it->second) ? forget(it) : std::next(it);
+      }
     }
     if (peers_.size() >= maxPeers_) {
       return GossipOutcome::PeerLimit;
     }
-    peers_.emplace(node, now);
+    if (introduced() >= maxPeersPerSource_) {
+      return GossipOutcome::SourceLimit;
+    }
+    std::chrono::duration<double> elapsed = now - tokensAt_;
+    tokensAt_ = now;
+    newPeerTokens_ = std::min(kNewPeerBurst, newPeerTokens_ + elapsed.count() * newPeersPerSecond_);
+    if (newPeerTokens_ < 1) {
+      return GossipOutcome::RateLimited;
+    }
+    newPeerTokens_ -= 1;
+    peers_.emplace(node, Peer{now, source});
+    ++namesBySource_[source];
   }
   logInfo("heard new gossip peer", {{"topology", topology_}, {"peer", node}});
   changed_ = true;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -15,6 +17,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "core/log.h"
+#include "core/secret_file.h"
 #include "kube/http_protocol.h"
 #include "kube/line_splitter.h"
 #include "kube/token_source.h"
@@ -123,6 +126,8 @@ public:
         return authorities.error();
       }
       setup->authorities_ = std::move(*authorities);
+      setup->caFile_ = config.caFile;
+      setup->caPem_ = config.caPem;
     }
     if (!config.clientCertPem.empty() || !config.clientKeyPem.empty()) {
       if (config.clientCertPem.empty() || config.clientKeyPem.empty()) {
@@ -152,14 +157,18 @@ public:
   /// Runs on a cpprestsdk thread when a connection is created; must not throw.
   void configure(SSL_CTX* context) {
     SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
-    if (!authorities_.empty()) {
+    std::vector<X509*> authorities = currentAuthorities();
+    if (!authorities.empty()) {
       // Trust exactly the configured CA, not the system store cpprestsdk loaded before us.
       X509_STORE* store = X509_STORE_new();
       if (store != nullptr) {
-        for (const X509Ptr& authority : authorities_) {
-          X509_STORE_add_cert(store, authority.get());
+        for (X509* authority : authorities) {
+          X509_STORE_add_cert(store, authority); // takes its own reference
         }
         SSL_CTX_set_cert_store(context, store);
+      }
+      for (X509* authority : authorities) {
+        X509_free(authority);
       }
     }
     if (clientKey_) {
@@ -182,6 +191,45 @@ public:
   }
 
 private:
+  /// The CA certificates for a new connection (each with a reference the caller frees), after
+  /// re-reading the CA file: CAs rotate, and a new connection must trust the current bundle
+  /// without a restart. A file that became unreadable, empty or not PEM keeps the last good
+  /// bundle (and is reported once per content).
+  std::vector<X509*> currentAuthorities() {
+    std::lock_guard lock(mutex_);
+    if (!caFile_.empty()) {
+      std::ifstream in(caFile_, std::ios::binary);
+      std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (in.bad() || !in.is_open()) {
+        pem.clear();
+      }
+      if (pem != caPem_ && (!rejectedPem_ || pem != *rejectedPem_)) {
+        Result<std::vector<X509Ptr>> reloaded =
+            pem.find_first_not_of(" \t\r\n") == std::string::npos
+                ? Result<std::vector<X509Ptr>>(
+                      makeError(Error::Code::Invalid, "CA file is empty or unreadable"))
+                : parseCertificates(pem, "CA");
+        if (reloaded) {
+          authorities_ = std::move(*reloaded);
+          caPem_ = std::move(pem);
+          rejectedPem_.reset();
+          logInfo("reloaded the CA bundle", {{"file", caFile_}, {"certificates", authorities_.size()}});
+        } else {
+          logWarn("kept the previous CA bundle: the changed file is not usable",
+                  {{"file", caFile_}, {"error", reloaded.error().message}});
+          rejectedPem_ = std::move(pem);
+        }
+        ERR_clear_error();
+      }
+    }
+    std::vector<X509*> authorities;
+    for (const X509Ptr& authority : authorities_) {
+      X509_up_ref(authority.get());
+      authorities.push_back(authority.get());
+    }
+    return authorities;
+  }
+
   static int verifyChain(X509_STORE_CTX* store, void* self) {
     auto* setup = static_cast<TlsSetup*>(self);
     // cpprestsdk checks the host name too (boost's rfc2818_verification), but only OpenSSL's own
@@ -207,7 +255,10 @@ private:
 
   bool verify_ = true;
   std::string serverName_;
-  std::vector<X509Ptr> authorities_;
+  std::vector<X509Ptr> authorities_; // under mutex_ once the client runs
+  std::string caFile_;
+  std::string caPem_;       // what authorities_ were parsed from
+  std::optional<std::string> rejectedPem_; // a changed file already found unusable
   std::vector<X509Ptr> clientChain_;
   KeyPtr clientKey_;
   mutable std::mutex mutex_;
@@ -366,7 +417,8 @@ public:
     const Clock::MonotonicTime budgetEnd = clock_.now() + options_.retryBudget;
     bool retriedWithNewToken = false;
     for (int attempt = 1;; ++attempt) {
-      const std::string token = tokens_.current();
+      std::string token = tokens_.current();
+      SecretWiper wipeToken(token);
       const SteadyClock::time_point started = SteadyClock::now();
       const SteadyClock::time_point deadline = started + options_.requestTimeout;
       std::shared_ptr<Exchange> exchange = start(spec, token);
@@ -510,7 +562,9 @@ private:
         headers.add("Host", config_.tlsServerName);
       }
       if (!token.empty()) {
-        headers.add("Authorization", "Bearer " + token);
+        std::string authorization = "Bearer " + token;
+        headers.add("Authorization", authorization);
+        wipeSecret(authorization);
       }
       if (!spec.contentType.empty()) {
         // Bytes rather than a std::string: cpprestsdk reads a string body through a char buffer
@@ -639,6 +693,10 @@ Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Opti
   if (options.requestTimeout.count() <= 0 || options.maxAttempts < 1) {
     return makeError(Error::Code::Invalid,
                      "requestTimeout must be positive and maxAttempts at least 1");
+  }
+  if (sendsCredentialsInClear(config)) {
+    logWarn("the API server is reached over plain http: its credentials can be read on the way",
+            {{"server", config.server}, {"source", config.source}});
   }
   try {
     web::uri base(config.server);

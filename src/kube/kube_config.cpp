@@ -165,6 +165,14 @@ private:
       return ca.error();
     }
     config.caPem = *ca;
+    // fileOrData took the file when the data was absent or empty; that file is re-read later.
+    Result<std::string> caData =
+        optionalString(cluster, "certificate-authority-data", key + ".certificate-authority-data");
+    Result<std::string> caPath =
+        optionalString(cluster, "certificate-authority", key + ".certificate-authority");
+    if (!config.caPem.empty() && caData && caData->empty() && caPath && !caPath->empty()) {
+      config.caFile = resolve(*caPath);
+    }
 
     Result<std::string> serverName =
         optionalString(cluster, "tls-server-name", key + ".tls-server-name");
@@ -369,6 +377,12 @@ std::optional<std::string> decodeBase64(std::string_view text) {
   return out;
 }
 
+bool sendsCredentialsInClear(const KubeConfig& config) {
+  const bool credentials =
+      !config.token.empty() || !config.tokenFile.empty() || !config.clientCertPem.empty();
+  return credentials && config.server.rfind("http://", 0) == 0;
+}
+
 Result<KubeConfig> loadKubeconfig(const std::string& path, const std::string& context) {
   return KubeconfigReader(path).read(context);
 }
@@ -394,9 +408,14 @@ Result<KubeConfig> loadInClusterConfig(const std::string& serviceAccountDir) {
   if (trimmed(*token).empty()) {
     return invalid("in-cluster config: token file " + config.tokenFile + " is empty");
   }
-  Result<std::string> ca = readFile((dir / "ca.crt").string());
+  config.caFile = (dir / "ca.crt").string();
+  Result<std::string> ca = readFile(config.caFile);
   if (!ca) {
     return invalid("in-cluster config: cannot read CA: " + ca.error().message);
+  }
+  if (trimmed(*ca).empty()) {
+    return invalid("in-cluster config: CA file " + config.caFile +
+                   " is empty (refusing to fall back to the system trust store)");
   }
   config.caPem = *ca;
 

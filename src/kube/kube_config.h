@@ -17,6 +17,9 @@ struct KubeConfig {
   std::string server;
   /// The CA bundle that signs the server certificate; empty means the system trust store.
   std::string caPem;
+  /// The file caPem was read from (in-cluster ca.crt, or the kubeconfig's certificate-authority),
+  /// empty when it came inline. The client re-reads it when it changes, as CAs rotate.
+  std::string caFile;
   std::string clientCertPem;
   std::string clientKeyPem;
   std::string token;
@@ -37,8 +40,9 @@ struct KubeConfig {
 Result<KubeConfig> loadKubeconfig(const std::string& path, const std::string& context = "");
 
 /// Reads the configuration a pod gets from its service account: KUBERNETES_SERVICE_HOST and
-/// KUBERNETES_SERVICE_PORT, and `token` (kept as tokenFile), `ca.crt` and `namespace` in
-/// `serviceAccountDir`. POD_NAMESPACE, when set, overrides the namespace file.
+/// KUBERNETES_SERVICE_PORT, and `token` (kept as tokenFile), `ca.crt` (kept as caFile too) and
+/// `namespace` in `serviceAccountDir`. POD_NAMESPACE, when set, overrides the namespace file. An
+/// empty ca.crt is an Error: falling back to the system trust store would trust any public CA.
 Result<KubeConfig> loadInClusterConfig(
     const std::string& serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
@@ -47,6 +51,10 @@ Result<KubeConfig> loadInClusterConfig(
 /// what was tried.
 Result<KubeConfig> loadDefaultConfig(const std::string& explicitKubeconfig,
                                      const std::string& context);
+
+/// Whether requests would carry credentials (a token, token file or client certificate) over
+/// plain http://, where anyone on the path can read them.
+bool sendsCredentialsInClear(const KubeConfig& config);
 
 /// Strict RFC 4648 base64 (standard alphabet, padding optional, whitespace ignored); nullopt when
 /// the text is not base64.

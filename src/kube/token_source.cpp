@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "core/secret_file.h"
 
 namespace libcluster {
 
@@ -14,16 +15,25 @@ TokenSource::TokenSource(std::string token, std::string tokenFile, const Clock& 
     : tokenFile_(std::move(tokenFile)), clock_(clock), recheckInterval_(recheckInterval),
       token_(std::move(token)) {}
 
+TokenSource::~TokenSource() { wipeSecret(token_); }
+
+void TokenSource::replaceToken(std::string token) {
+  wipeSecret(token_);
+  token_ = std::move(token);
+  wipeSecret(token);
+}
+
 Result<void> TokenSource::load() {
   if (tokenFile_.empty()) {
     return {};
   }
+  warnIfSecretFileExposed(tokenFile_, "API token");
   Result<std::string> token = readTokenFile();
   if (!token) {
     return token.error();
   }
   std::lock_guard lock(mutex_);
-  token_ = *token;
+  replaceToken(std::move(token).value());
   lastRead_ = clock_.now();
   return {};
 }
@@ -39,7 +49,7 @@ std::string TokenSource::current() {
   }
   lastRead_ = now;
   if (Result<std::string> token = readTokenFile(); token) {
-    token_ = *token;
+    replaceToken(std::move(token).value());
   } else {
     logWarn("token file re-read failed; keeping the last token",
             {{"file", tokenFile_}, {"error", token.error().message}});
@@ -59,7 +69,7 @@ bool TokenSource::refreshAfterRejection(const std::string& used) {
             {{"file", tokenFile_}, {"error", token.error().message}});
     return token_ != used;
   }
-  token_ = *token;
+  replaceToken(std::move(token).value());
   return token_ != used;
 }
 

@@ -18,8 +18,13 @@ public:
   /// `tokenFile` wins over `token` when both are set. Neither: requests carry no Authorization.
   TokenSource(std::string token, std::string tokenFile, const Clock& clock,
               std::chrono::seconds recheckInterval);
+  /// Wipes the token.
+  ~TokenSource();
+  TokenSource(const TokenSource&) = delete;
+  TokenSource& operator=(const TokenSource&) = delete;
 
-  /// Reads the token file for the first time; an Error if it is unreadable or empty.
+  /// Reads the token file for the first time; an Error if it is unreadable or empty. Warns when
+  /// its mode lets group or others read it.
   Result<void> load();
 
   /// The token to send now ("" for none); re-reads the file when the interval has passed. When a
@@ -33,6 +38,8 @@ public:
 
 private:
   Result<std::string> readTokenFile() const;
+  /// Replaces token_ (mutex_ held), wiping the old one.
+  void replaceToken(std::string token);
 
   const std::string tokenFile_;
   const Clock& clock_;

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/secret_file.h"
 #include "gossip/gossip_strategy.h"
 
 #include "informer/label_selector.h"
@@ -261,20 +262,17 @@ Result<StrategyConfig> parseGossip(OptionReader& reader, const std::string& path
     options.multicastTtl = static_cast<int>(*ttl);
   }
   options.broadcastOnly = reader.boolean("broadcastOnly").value_or(false);
-  options.secret = reader.nonEmpty("secret");
+  // As the cookie: a configuration file or ConfigMap is read and shown more widely than a secret.
+  reader.reject("secret", "not read from the configuration (it may be logged or mounted widely): "
+                          "use secretFile");
   config.secretFile = reader.nonEmpty("secretFile").value_or("");
-  if (options.secret && !config.secretFile.empty()) {
-    reader.fail("secretFile", "give either secret or secretFile, not both");
-  }
   if (std::optional<std::string> mode =
           reader.oneOf("mode", {"plain", "secret", "authenticated"})) {
     options.mode = parseGossipMode(*mode);
   }
-  options.keys = reader.strings("keys").value_or(std::vector<std::string>{});
+  reader.reject("keys", "not read from the configuration (it may be logged or mounted widely): "
+                        "use keysFile");
   config.keysFile = reader.nonEmpty("keysFile").value_or("");
-  if (!options.keys.empty() && !config.keysFile.empty()) {
-    reader.fail("keysFile", "give either keys or keysFile, not both");
-  }
   options.label = reader.string("label").value_or("");
   if (std::optional<long long> window = reader.integer("replayWindowSeconds", 1, 86'400)) {
     options.replayWindow = std::chrono::seconds(*window);
@@ -290,6 +288,12 @@ Result<StrategyConfig> parseGossip(OptionReader& reader, const std::string& path
   }
   if (std::optional<long long> peers = reader.integer("maxPeers", 1, 1'000'000)) {
     options.maxPeers = static_cast<std::size_t>(*peers);
+  }
+  if (std::optional<long long> peers = reader.integer("maxPeersPerSource", 1, 1'000'000)) {
+    options.maxPeersPerSource = static_cast<std::size_t>(*peers);
+  }
+  if (std::optional<long long> rate = reader.integer("newPeersPerSecond", 1, 1'000'000)) {
+    options.newPeersPerSecond = static_cast<double>(*rate);
   }
   if (Result<void> done = reader.finish(); !done) {
     return done.error();
@@ -316,6 +320,7 @@ Result<std::vector<std::string>> readSecretLines(const std::string& path, const 
   }
   std::vector<std::string> lines;
   std::string line;
+  SecretWiper wipeLine(line);
   while (std::getline(in, line)) {
     const auto first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos) {
@@ -334,14 +339,31 @@ Result<std::unique_ptr<Strategy>> makeGossip(const GossipConfig& config, Strateg
     return Error{Error::Code::Internal, "Gossip needs a metrics registry"};
   }
   GossipOptions options = config.options;
+  // The ciphers keep their own (wiped) copies of the keys; these buffers go when this returns.
+  struct WipeSecrets {
+    GossipOptions& options;
+    ~WipeSecrets() {
+      if (options.secret) {
+        wipeSecret(*options.secret);
+      }
+      for (std::string& key : options.keys) {
+        wipeSecret(key);
+      }
+    }
+  } wipe{options};
   if (!config.secretFile.empty()) {
+    warnIfSecretFileExposed(config.secretFile, "gossip secret");
     Result<std::vector<std::string>> lines = readSecretLines(config.secretFile, "secretFile");
     if (!lines) {
       return lines.error();
     }
-    options.secret = lines->front();
+    options.secret = std::move(lines->front());
+    for (std::string& line : *lines) {
+      wipeSecret(line);
+    }
   }
   if (!config.keysFile.empty()) {
+    warnIfSecretFileExposed(config.keysFile, "gossip keys");
     Result<std::vector<std::string>> lines = readSecretLines(config.keysFile, "keysFile");
     if (!lines) {
       return lines.error();

@@ -1,6 +1,14 @@
 #include "agent/agent_config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
+
+#include "core/secret_file.h"
 
 namespace libcluster {
 namespace {
@@ -179,6 +187,26 @@ TEST(LoadAgentConfig, NamesTheFile) {
 
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().message, "/nonexistent/agent.yaml: cannot read the configuration file");
+}
+
+TEST(CheckCookieFile, ReadsTheFileWithoutEchoingItAndFlagsAWorldReadableOne) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("cookie-" + std::to_string(::getpid()))).string();
+  std::ofstream(path) << "supersecretcookie\n";
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+
+  const Result<void> worldReadable = checkCookieFile(path);
+  const std::optional<std::string> exposure = secretFileExposure(path);
+  std::ofstream(path, std::ios::trunc) << "\n";
+  const Result<void> empty = checkCookieFile(path);
+  std::filesystem::remove(path);
+
+  EXPECT_TRUE(worldReadable); // a warning, not an error: Kubernetes mounts 0644 by default
+  EXPECT_TRUE(exposure);
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message.find(path), std::string::npos);
+  EXPECT_EQ(empty.error().message.find("supersecretcookie"), std::string::npos);
+  EXPECT_FALSE(checkCookieFile("/nonexistent/cookie"));
 }
 
 } // namespace

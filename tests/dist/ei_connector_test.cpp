@@ -1,5 +1,10 @@
 #include "dist/ei_connector.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -24,6 +29,19 @@ constexpr const char* kB = "app@127.0.0.3";
 constexpr const char* kC = "app@127.0.0.4";
 constexpr const char* kDead = "app@127.0.0.99";      // nothing listens there: refused at once
 constexpr const char* kBlackhole = "app@127.0.0.98"; // accepts TCP, never answers the handshake
+
+/// A loopback TCP port nothing listens on (bound, then closed).
+int closedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
 
 std::set<std::string> withoutProbes(std::set<std::string> nodes) {
   std::erase_if(nodes, [](const std::string& node) { return node.rfind("beamprobe", 0) == 0; });
@@ -235,6 +253,21 @@ TEST_F(EiConnectorTest, LocalNodeThatIsDownIsUnavailable) {
   ASSERT_FALSE(peers);
   EXPECT_EQ(peers.error().code, Error::Code::Unavailable);
   EXPECT_THAT(peers.error().message, HasSubstr("app@127.0.0.50"));
+}
+
+// Issue 9 L2: with the port given, a node that is down was reported as "wrong cookie".
+TEST_F(EiConnectorTest, LocalNodeThatIsNotRunningIsNotReportedAsAWrongCookie) {
+  EiConnectorOptions down = options();
+  down.localNodePort = closedPort();
+  std::unique_ptr<EiConnector> connector = make(down);
+  ASSERT_NE(connector, nullptr);
+
+  Result<PeerSet> peers = connector->connectedPeers(2s);
+
+  ASSERT_FALSE(peers);
+  EXPECT_EQ(peers.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(peers.error().message, HasSubstr("is not running"));
+  EXPECT_THAT(peers.error().message, Not(HasSubstr("cookie")));
 }
 
 TEST_F(EiConnectorTest, ReconnectsWhenTheLocalNodeRestarts) {

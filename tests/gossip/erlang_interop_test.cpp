@@ -192,7 +192,9 @@ protected:
 };
 
 TEST_F(LibclusterPeerTest, PlainModeInteroperatesBothWays) {
-  auto agent = start(fastOptions());
+  GossipOptions plain = fastOptions();
+  plain.mode = GossipMode::Plain; // no longer the default: it must be asked for
+  auto agent = start(plain);
   ASSERT_TRUE(agent);
   std::optional<Subprocess> peer = startPeer("-", 20);
   ASSERT_TRUE(peer);

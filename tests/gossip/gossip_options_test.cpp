@@ -20,11 +20,11 @@ std::string messageOf(const GossipOptions& options) {
   return valid ? "" : valid.error().message;
 }
 
-TEST(GossipOptions, DefaultsAreLibclusters) {
+TEST(GossipOptions, DefaultsAreLibclustersWhereThatIsSafe) {
   GossipOptions options;
 
   EXPECT_EQ(options.port, 45892);
-  EXPECT_EQ(options.ifAddr, "0.0.0.0");
+  EXPECT_EQ(options.ifAddr, ""); // the group (libcluster: 0.0.0.0, which hears unicast)
   EXPECT_FALSE(options.multicastIf);
   EXPECT_EQ(options.multicastAddr, "233.252.1.32");
   EXPECT_EQ(options.multicastTtl, 1);
@@ -33,8 +33,30 @@ TEST(GossipOptions, DefaultsAreLibclusters) {
   EXPECT_EQ(options.heartbeatMin, 1ms);
   EXPECT_EQ(options.heartbeatMax, 5000ms);
   EXPECT_FALSE(options.peerExpiry);
-  EXPECT_EQ(effectiveGossipMode(options), GossipMode::Plain);
-  EXPECT_EQ(messageOf(options), "");
+  EXPECT_EQ(effectivePeerExpiry(options), 60s);
+  EXPECT_EQ(options.maxPeers, 4096U);
+  EXPECT_EQ(options.maxPeersPerSource, 16U);
+  EXPECT_EQ(options.newPeersPerSecond, 20);
+}
+
+TEST(GossipOptions, NoKeysAndNoExplicitPlainModeIsAnErrorThatNamesTheKeys) {
+  GossipOptions implicit;
+  GossipOptions plain;
+  plain.mode = GossipMode::Plain;
+
+  EXPECT_EQ(messageOf(implicit).rfind("keys: gossip needs keys", 0), 0U) << messageOf(implicit);
+  EXPECT_EQ(messageOf(plain), "");
+  EXPECT_EQ(effectiveGossipMode(plain), GossipMode::Plain);
+}
+
+TEST(GossipOptions, PeersExpireByDefaultAndLongHeartbeatsStretchTheDefault) {
+  GossipOptions slow;
+  slow.heartbeatMax = 30s;
+  GossipOptions explicitExpiry;
+  explicitExpiry.peerExpiry = 10s;
+
+  EXPECT_EQ(effectivePeerExpiry(slow), 120s);
+  EXPECT_EQ(effectivePeerExpiry(explicitExpiry), 10s);
 }
 
 TEST(GossipOptions, ASecretImpliesSecretModeAndKeysAuthenticated) {
@@ -70,6 +92,10 @@ TEST(GossipOptions, NamesTheBadOption) {
       with([](GossipOptions& o) { o.multicastAddr = "10.0.0.255"; }).rfind("multicast_addr:", 0),
       0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.multicastTtl = 256; }).rfind("multicast_ttl:", 0), 0u);
+  EXPECT_EQ(with([](GossipOptions& o) { o.maxPeersPerSource = 0; }).rfind("max_peers_per_source:", 0),
+            0u);
+  EXPECT_EQ(with([](GossipOptions& o) { o.newPeersPerSecond = 0; }).rfind("new_peers_per_second:", 0),
+            0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.heartbeatMax = 0ms; }).rfind("heartbeat_min_ms", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.peerExpiry = 1s; }).rfind("peer_expiry_seconds:", 0), 0u);
   EXPECT_EQ(with([](GossipOptions& o) { o.mode = GossipMode::Secret; }).rfind("secret:", 0), 0u);
@@ -85,6 +111,7 @@ TEST(GossipOptions, NamesTheBadOption) {
 
 TEST(GossipOptions, BroadcastOnlyTakesABroadcastAddress) {
   GossipOptions options;
+  options.mode = GossipMode::Plain;
   options.broadcastOnly = true;
   options.multicastAddr = "10.0.0.255";
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <future>
 #include <random>
 #include <thread>
@@ -28,6 +29,7 @@ constexpr const char* kKeyB = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
 GossipOptions fastOptions() {
   GossipOptions options;
+  options.mode = GossipMode::Plain;
   options.heartbeatMin = 20ms;
   options.heartbeatMax = 100ms;
   return options;
@@ -95,6 +97,38 @@ protected:
     int fd = -1;
     namespace_->enter([&] { fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); });
     return fd;
+  }
+
+  /// A raw socket whose datagrams come from `source` (any 127/8 address is on lo).
+  int rawSocketFrom(const char* source) {
+    int fd = rawSocket();
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &local.sin_addr);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local), 0);
+    return fd;
+  }
+
+  /// Sends one plain heartbeat per name, in batches of 32 each waited for (until the strategies
+  /// have counted that many more datagrams, or 5 s), so that no receive buffer overflows. The
+  /// strategies of one test share their counters: `receivers` is how many hear the group.
+  void flood(int fd, GossipStrategy& strategy, const std::vector<std::string>& names,
+             std::uint64_t receivers = 1) {
+    auto total = [&] {
+      std::uint64_t sum = 0;
+      for (GossipOutcome outcome : kGossipOutcomes) {
+        sum += strategy.packets(outcome);
+      }
+      return sum;
+    };
+    std::uint64_t before = total();
+    std::uint64_t sent = 0;
+    for (const std::string& name : names) {
+      sendTo(fd, encodeHeartbeat(name));
+      if (++sent % 32 == 0 || sent == names.size()) {
+        EXPECT_TRUE(eventually([&] { return total() - before >= sent * receivers; })) << sent;
+      }
+    }
   }
 
   void sendTo(int fd, const std::vector<std::uint8_t>& datagram,
@@ -204,6 +238,7 @@ TEST_F(GossipStrategyTest, PeerExpiryForgetsSilentPeersAndRelearnsThem) {
 TEST_F(GossipStrategyTest, SecretModeNodesFindEachOtherAndIgnorePlainOnes) {
   GossipOptions secret = fastOptions();
   secret.secret = "somepassword";
+  secret.mode.reset();
   auto a = start(secret, "app@10.0.0.1");
   auto b = start(secret, "app@10.0.0.2");
   auto plain = start(fastOptions(), "app@10.0.0.3");
@@ -219,6 +254,7 @@ TEST_F(GossipStrategyTest, SecretModeNodesFindEachOtherAndIgnorePlainOnes) {
 TEST_F(GossipStrategyTest, AuthenticatedClustersWithAnotherLabelOrKeyStayApart) {
   GossipOptions blue = fastOptions();
   blue.keys = {kKeyA};
+  blue.mode.reset();
   blue.label = "blue";
   GossipOptions green = blue;
   green.label = "green";
@@ -244,8 +280,10 @@ TEST_F(GossipStrategyTest, AuthenticatedClustersWithAnotherLabelOrKeyStayApart) 
 TEST_F(GossipStrategyTest, AuthenticatedModeRotatesKeysWithoutLosingPeers) {
   GossipOptions old = fastOptions();
   old.keys = {kKeyA};
+  old.mode.reset();
   GossipOptions rotating = fastOptions();
   rotating.keys = {kKeyB, kKeyA}; // the new key seals, the old one still opens
+  rotating.mode.reset();
   auto a = start(old, "app@10.0.0.1");
   auto b = start(rotating, "app@10.0.0.2");
   ASSERT_TRUE(a && b);
@@ -258,6 +296,7 @@ TEST_F(GossipStrategyTest, AuthenticatedModeRotatesKeysWithoutLosingPeers) {
 TEST_F(GossipStrategyTest, ReplayedAuthenticatedDatagramsAreCountedAndDropped) {
   GossipOptions sealed = fastOptions();
   sealed.keys = {kKeyA};
+  sealed.mode.reset();
   auto a = start(sealed, "app@10.0.0.1");
   ASSERT_TRUE(a);
   GossipSecurity security = gossipSecurity(sealed);
@@ -343,6 +382,133 @@ TEST_F(GossipStrategyTest, StopsRememberingNewPeersAtTheLimit) {
   EXPECT_TRUE(eventually([&] { return a->packets(GossipOutcome::PeerLimit) == 1; }));
   EXPECT_EQ(peersOf(*a), (PeerSet{"app@10.0.0.2", "app@10.0.0.3"}));
   ::close(fd);
+}
+
+// Issue 9 M3: 4 096 forged names filled the table and locked a real node out for ever.
+TEST_F(GossipStrategyTest, AFloodOfForgedNamesCannotLockOutOrEvictRealPeers) {
+  auto a = start(fastOptions(), "app@10.0.0.1");
+  auto b = start(fastOptions(), "app@10.0.0.2");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(eventually([&] { return peersOf(*a).contains("app@10.0.0.2"); }));
+  int attacker = rawSocketFrom("127.0.0.2");
+  ASSERT_GE(attacker, 0);
+  std::vector<std::string> forged;
+  for (int i = 0; i < 4200; ++i) { // more than max_peers (4096)
+    forged.push_back("forged" + std::to_string(i) + "@10.66.0.1");
+  }
+
+  flood(attacker, *a, forged, 2); // a and b hear it
+  auto c = start(fastOptions(), "app@10.0.0.3");
+  ASSERT_TRUE(c);
+
+  EXPECT_TRUE(eventually([&] { return peersOf(*a).contains("app@10.0.0.3"); }));
+  PeerSet peers = peersOf(*a);
+  EXPECT_TRUE(peers.contains("app@10.0.0.2"));
+  // One sender introduces at most max_peers_per_source (16) names.
+  EXPECT_LE(peers.size(), 2u + 16u);
+  ::close(attacker);
+}
+
+TEST_F(GossipStrategyTest, ForgedNamesFromManySendersAreBoundedByTheNewPeerRate) {
+  GossipOptions limited = fastOptions();
+  limited.newPeersPerSecond = 1;
+  auto a = start(limited, "app@10.0.0.1");
+  ASSERT_TRUE(a);
+  auto began = std::chrono::steady_clock::now();
+
+  // 40 senders × 16 names: each within its per-sender quota, together beyond the burst.
+  for (int source = 2; source < 42; ++source) {
+    std::string address = "127.0.1." + std::to_string(source);
+    int fd = rawSocketFrom(address.c_str());
+    ASSERT_GE(fd, 0);
+    std::vector<std::string> names;
+    for (int i = 0; i < 16; ++i) {
+      names.push_back("forged" + std::to_string(i) + "@" + address);
+    }
+    flood(fd, *a, names);
+    ::close(fd);
+  }
+
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  EXPECT_GT(a->packets(GossipOutcome::RateLimited), 0u);
+  EXPECT_LE(peersOf(*a).size(), static_cast<std::size_t>(kNewPeerBurst + seconds + 2));
+}
+
+TEST_F(GossipStrategyTest, ANewPeerIsRememberedWhenTheTableHoldsOnlySilentNames) {
+  GossipOptions limited = fastOptions();
+  limited.maxPeers = 2;
+  limited.peerExpiry = 300ms;
+  auto a = start(limited, "app@10.0.0.1");
+  ASSERT_TRUE(a);
+  int fd = rawSocket();
+  ASSERT_GE(fd, 0);
+  sendTo(fd, encodeHeartbeat("app@10.0.0.8"));
+  sendTo(fd, encodeHeartbeat("app@10.0.0.9"));
+  ASSERT_TRUE(eventually([&] { return peersOf(*a).size() == 2; }));
+  sendTo(fd, encodeHeartbeat("app@10.0.0.7")); // table full of live names: dropped
+  ASSERT_TRUE(eventually([&] { return a->packets(GossipOutcome::PeerLimit) == 1; }));
+
+  auto b = start(fastOptions(), "app@10.0.0.2"); // heard again and again once those fall silent
+
+  EXPECT_TRUE(eventually([&] { return peersOf(*a) == PeerSet{"app@10.0.0.2"}; }));
+  ::close(fd);
+}
+
+TEST_F(GossipStrategyTest, UnicastHeartbeatsAreNotHeardUnlessIfAddrAsksForThem) {
+  auto a = start(fastOptions(), "app@10.0.0.1");
+  GossipOptions wildcard = fastOptions();
+  wildcard.ifAddr = "0.0.0.0"; // libcluster's default, now a choice
+  wildcard.port = 45893;
+  auto w = start(wildcard, "app@10.0.0.1");
+  ASSERT_TRUE(a && w);
+  int fd = rawSocket();
+  ASSERT_GE(fd, 0);
+
+  sendTo(fd, encodeHeartbeat("app@10.0.0.8"), "127.0.0.1", 45892);
+  sendTo(fd, encodeHeartbeat("app@10.0.0.8"), "127.0.0.1", 45893);
+  sendTo(fd, encodeHeartbeat("app@10.0.0.9")); // to the group, sent after: once it is heard,
+                                                // the unicast one would have been too
+
+  EXPECT_TRUE(eventually([&] { return peersOf(*a).contains("app@10.0.0.9"); }));
+  EXPECT_FALSE(peersOf(*a).contains("app@10.0.0.8"));
+  EXPECT_TRUE(eventually([&] { return peersOf(*w).contains("app@10.0.0.8"); }));
+  ::close(fd);
+}
+
+TEST_F(GossipStrategyTest, AStreamOfNewNamesWakesTheRunnerAboutOncePerSecond) {
+  auto a = start(fastOptions(), "app@10.0.0.1");
+  ASSERT_TRUE(a);
+  std::stop_source stop;
+  std::atomic<int> wakes{0};
+  std::jthread waiter([&] {
+    while (a->waitForChange(clock_.now() + 30s, stop.get_token(), clock_)) {
+      ++wakes;
+    }
+  });
+  std::vector<std::string> names;
+  for (int i = 0; i < 60; ++i) {
+    names.push_back("app@10.1.0." + std::to_string(i));
+  }
+  auto began = std::chrono::steady_clock::now();
+
+  // 60 new names over about 1.5 s, from four senders (each within its quota).
+  for (int batch = 0; batch < 4; ++batch) {
+    std::string source = "127.0.2." + std::to_string(batch + 1);
+    int fd = rawSocketFrom(source.c_str());
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 15; ++i) {
+      sendTo(fd, encodeHeartbeat(names[static_cast<std::size_t>(batch * 15 + i)]));
+      std::this_thread::sleep_for(25ms);
+    }
+    ::close(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return peersOf(*a).size() == 60; }));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  stop.request_stop();
+  waiter.join();
+
+  EXPECT_GE(wakes.load(), 1);
+  EXPECT_LE(wakes.load(), static_cast<int>(seconds) + 2) << seconds;
 }
 
 TEST_F(GossipStrategyTest, BroadcastOnlyNodesFindEachOther) {

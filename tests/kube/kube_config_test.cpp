@@ -111,6 +111,7 @@ TEST_F(KubeconfigTest, ReadsTheCaFileRelativeToTheKubeconfigDirectory) {
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->caPem, kCaPem);
+  EXPECT_EQ(config->caFile, (dir_.path() / "kube/certs/ca.crt").string()); // re-read on rotation
 }
 
 TEST_F(KubeconfigTest, ReadsAnAbsoluteCaFile) {
@@ -131,6 +132,7 @@ TEST_F(KubeconfigTest, PrefersCaDataOverCaFile) {
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->caPem, kCaPem);
+  EXPECT_EQ(config->caFile, ""); // inline data: nothing to re-read
 }
 
 TEST_F(KubeconfigTest, ReadsClientCertificateAndKeyData) {
@@ -418,6 +420,7 @@ TEST_F(InClusterConfigTest, ReadsTheServiceAccountAndEnvironment) {
   EXPECT_EQ(config->tokenFile, serviceAccountDir() + "/token");
   EXPECT_EQ(config->token, "");
   EXPECT_EQ(config->caPem, kCaPem);
+  EXPECT_EQ(config->caFile, serviceAccountDir() + "/ca.crt");
   EXPECT_EQ(config->namespaceName, "team-b");
   EXPECT_EQ(config->source, "in-cluster");
   EXPECT_FALSE(config->insecureSkipTlsVerify);
@@ -458,6 +461,35 @@ TEST_F(InClusterConfigTest, FailsWithoutTheServiceEnvironment) {
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().code, Error::Code::Invalid);
   EXPECT_THAT(config.error().message, HasSubstr("KUBERNETES_SERVICE_PORT"));
+}
+
+// Issue 9 L3: an empty ca.crt fell back to the system trust store.
+TEST_F(InClusterConfigTest, AnEmptyCaFileIsAnErrorNotTheSystemStore) {
+  dir_.write("sa/ca.crt", "\n");
+
+  const Result<KubeConfig> config = loadInClusterConfig(serviceAccountDir());
+
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().code, Error::Code::Invalid);
+  EXPECT_THAT(config.error().message, AllOf(HasSubstr("ca.crt"), HasSubstr("empty")));
+}
+
+TEST(SendsCredentialsInClear, OnlyHttpWithATokenOrClientCertificate) {
+  auto config = [](std::string server, std::string token, std::string tokenFile,
+                   std::string certificate) {
+    KubeConfig config;
+    config.server = std::move(server);
+    config.token = std::move(token);
+    config.tokenFile = std::move(tokenFile);
+    config.clientCertPem = std::move(certificate);
+    return config;
+  };
+
+  EXPECT_FALSE(sendsCredentialsInClear(config("https://10.0.0.1:6443", "t", "", "")));
+  EXPECT_TRUE(sendsCredentialsInClear(config("http://127.0.0.1:8080", "t", "", "")));
+  EXPECT_TRUE(sendsCredentialsInClear(config("http://127.0.0.1:8080", "", "/run/token", "")));
+  EXPECT_TRUE(sendsCredentialsInClear(config("http://127.0.0.1:8080", "", "", "pem")));
+  EXPECT_FALSE(sendsCredentialsInClear(config("http://127.0.0.1:8080", "", "", "")));
 }
 
 TEST_F(InClusterConfigTest, FailsWithoutToken) {

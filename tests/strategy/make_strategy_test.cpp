@@ -237,12 +237,12 @@ TEST(ParseStrategyConfig, KubernetesProblems) {
 }
 
 TEST(ParseStrategyConfig, GossipDefaultsAreLibclusters) {
-  const auto config = parse("Gossip", "");
+  const auto config = parse("Gossip", R"({"mode": "plain"})");
 
   ASSERT_TRUE(config) << config.error().message;
   const GossipOptions& options = std::get<GossipConfig>(config->options).options;
   EXPECT_EQ(options.port, 45892);
-  EXPECT_EQ(options.ifAddr, "0.0.0.0");
+  EXPECT_EQ(options.ifAddr, ""); // the group: unicast is not heard
   EXPECT_EQ(options.multicastAddr, "233.252.1.32");
   EXPECT_EQ(options.multicastTtl, 1);
   EXPECT_FALSE(options.broadcastOnly);
@@ -252,31 +252,57 @@ TEST(ParseStrategyConfig, GossipDefaultsAreLibclusters) {
 TEST(ParseStrategyConfig, GossipEveryOption) {
   const auto config = parse("Cluster.Strategy.Gossip", R"({"port": 45999, "ifAddr": "127.0.0.1",
       "multicastIf": "127.0.0.1", "multicastAddr": "233.252.1.33", "multicastTtl": 2,
-      "broadcastOnly": false, "secret": "password", "heartbeatMinMs": 10, "heartbeatMaxMs": 20,
-      "peerExpirySeconds": 60, "maxPeers": 100})");
+      "broadcastOnly": false, "secretFile": "/run/gossip/secret", "heartbeatMinMs": 10,
+      "heartbeatMaxMs": 20, "peerExpirySeconds": 60, "maxPeers": 100, "maxPeersPerSource": 3,
+      "newPeersPerSecond": 7})");
 
   ASSERT_TRUE(config) << config.error().message;
   const GossipOptions& options = std::get<GossipConfig>(config->options).options;
+  EXPECT_EQ(std::get<GossipConfig>(config->options).secretFile, "/run/gossip/secret");
+  EXPECT_EQ(options.maxPeersPerSource, 3U);
+  EXPECT_EQ(options.newPeersPerSecond, 7);
   EXPECT_EQ(options.port, 45999);
   EXPECT_EQ(options.multicastIf, "127.0.0.1");
   EXPECT_EQ(options.multicastAddr, "233.252.1.33");
   EXPECT_EQ(options.multicastTtl, 2);
-  EXPECT_EQ(options.secret, "password");
+  EXPECT_FALSE(options.secret);
   EXPECT_EQ(options.heartbeatMax, 20ms);
   EXPECT_EQ(options.peerExpiry, 60s);
   EXPECT_EQ(options.maxPeers, 100U);
 }
 
+TEST(ParseStrategyConfig, GossipWithoutKeysOrAnExplicitPlainModeIsAnErrorNamingTheKey) {
+  EXPECT_EQ(problem("Gossip", ""),
+            "topologies.web.config.keys: gossip needs keys (or keysFile) to authenticate "
+            "heartbeats; set mode plain to accept unauthenticated heartbeats from anyone on the "
+            "network");
+  EXPECT_TRUE(parse("Gossip", R"({"keysFile": "/run/gossip/keys"})"));
+  EXPECT_TRUE(parse("Gossip", R"({"secretFile": "/run/gossip/secret"})"));
+}
+
+TEST(ParseStrategyConfig, GossipRefusesInlineSecretsAsTheCookieIs) {
+  const std::string secret = problem("Gossip", R"({"secret": "hunter2hunter2"})");
+  const std::string keys =
+      problem("Gossip", R"({"keys": ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]})");
+
+  EXPECT_EQ(secret.rfind("topologies.web.config.secret: not read from the configuration", 0), 0U)
+      << secret;
+  EXPECT_EQ(keys.rfind("topologies.web.config.keys: not read from the configuration", 0), 0U)
+      << keys;
+  EXPECT_EQ(secret.find("hunter2"), std::string::npos);
+  EXPECT_EQ(keys.find("AAEC"), std::string::npos);
+}
+
 TEST(ParseStrategyConfig, GossipProblemsNameTheKeyInCamelCase) {
-  EXPECT_EQ(problem("Gossip", R"({"multicastAddr": "10.0.0.1"})").substr(0, 45),
+  EXPECT_EQ(problem("Gossip", R"({"mode": "plain", "multicastAddr": "10.0.0.1"})").substr(0, 45),
             "topologies.web.config.multicastAddr: 10.0.0.1");
   EXPECT_EQ(problem("Gossip", R"({"port": 0})"),
             "topologies.web.config.port: must be an integer from 1 to 65535, got 0");
-  EXPECT_EQ(problem("Gossip", R"({"secret": "a", "secretFile": "/f"})"),
-            "topologies.web.config.secretFile: give either secret or secretFile, not both");
+  EXPECT_EQ(problem("Gossip", R"({"mode": "plain", "port": 0})"),
+            "topologies.web.config.port: must be an integer from 1 to 65535, got 0");
   EXPECT_EQ(problem("Gossip", R"({"mode": "authenticated"})"),
             "topologies.web.config.keys: mode authenticated needs at least one key");
-  EXPECT_EQ(problem("Gossip", R"({"heartbeatMinMs": 50, "heartbeatMaxMs": 10})"),
+  EXPECT_EQ(problem("Gossip", R"({"mode": "plain", "heartbeatMinMs": 50, "heartbeatMaxMs": 10})"),
             "topologies.web.config.heartbeatMinMs / heartbeatMaxMs: need 1 <= min <= max");
   EXPECT_EQ(problem("Gossip", R"({"multicast_addr": "233.252.1.32"})").substr(0, 52),
             "topologies.web.config.multicast_addr: unknown option");

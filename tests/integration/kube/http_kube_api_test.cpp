@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -628,6 +629,69 @@ TEST_F(HttpKubeApiTest, RefusesAServerSignedByAnotherCaQuickly) {
   EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
   EXPECT_THAT(fetched.error().message, HasSubstr("certificate verify failed"));
   EXPECT_LT(secondsSince(start), 5.0);
+}
+
+std::string readWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Replaces `path` as the kubelet updates a mounted Secret or ConfigMap: a new file renamed over.
+void replaceFile(const std::string& path, const std::string& content) {
+  const std::string next = path + ".next";
+  std::ofstream(next, std::ios::binary | std::ios::trunc) << content;
+  std::filesystem::rename(next, path);
+}
+
+// Issue 9 L3: the CA was read once, so a rotated CA needed a restart.
+TEST_F(HttpKubeApiTest, PicksUpARotatedCaFileWithoutARestart) {
+  TempDir dir;
+  const std::string base = (dir.path() / "old").string();
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         "-nodes -days 1 -subj /CN=old-ca -keyout " +
+                         base + ".key -out " + base + ".crt >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  // A kubeconfig naming a CA file, as an in-cluster ca.crt or a mounted bundle would be.
+  const std::string caFile = dir.write("mounted/ca.crt", readWhole(base + ".crt"));
+  const std::string kubeconfig = dir.write(
+      "kubeconfig", "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                    "clusters:\n- name: s\n  cluster:\n    server: " + server_.url() +
+                        "\n    certificate-authority: " + caFile +
+                        "\ncontexts:\n- name: c\n  context: {cluster: s, user: u}\n"
+                        "users:\n- name: u\n  user:\n    token: " + server_.token() + "\n");
+  Result<KubeConfig> config = loadKubeconfig(kubeconfig);
+  ASSERT_TRUE(config) << config.error().message;
+  auto api = connect(*config);
+  ASSERT_TRUE(api);
+  const Result<nlohmann::json> beforeRotation = api->get(kNamespaces.object("default"));
+  ASSERT_FALSE(beforeRotation);
+  ASSERT_THAT(beforeRotation.error().message, HasSubstr("certificate verify failed"));
+
+  replaceFile(caFile, readWhole(server_.caPath()));
+  const Result<nlohmann::json> afterRotation = api->get(kNamespaces.object("default"));
+
+  ASSERT_TRUE(afterRotation) << afterRotation.error().message;
+  EXPECT_EQ(nameOf(*afterRotation), "default");
+}
+
+TEST_F(HttpKubeApiTest, AnUnusableCaFileKeepsTheLastGoodBundle) {
+  TempDir dir;
+  KubeConfig config = tokenConfig();
+  config.caPem = readWhole(server_.caPath());
+  config.caFile = dir.write("mounted/ca.crt", "");
+
+  auto api = connect(config);
+  ASSERT_TRUE(api);
+  const Result<nlohmann::json> empty = api->get(kNamespaces.object("default"));
+  replaceFile(config.caFile, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  // The watch client opens its own connection, which re-reads the (now corrupt) file.
+  const Result<void> corrupt =
+      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
+                 [](const RawWatchEvent&) { return true; }, {});
+
+  EXPECT_TRUE(empty) << empty.error().message;
+  EXPECT_TRUE(corrupt) << corrupt.error().message;
 }
 
 TEST_F(HttpKubeApiTest, VerifiesTheTlsServerNameOverride) {
