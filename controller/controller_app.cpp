@@ -62,7 +62,16 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
       events_(api, clock,
               EventRecorder::Options{.instance = options_.identity}),
       external_(resolver, std::move(fetch), clock,
-                [this](const std::string& key) { queue_.add(key); }),
+                [this](const std::string& key) { queue_.add(key); },
+                ExternalSources::Options{
+                    .allowedRancherHosts = options_.rancherAllowedHosts,
+                    .onFetchFailure =
+                        [failures = &metrics_.counterFamily(
+                             "libcluster_external_fetch_failures_total",
+                             "Failed rancher source fetches, by reason.", {"reason"})](
+                            std::string_view reason) {
+                          failures->withLabels({std::string(reason)}).inc();
+                        }}),
       topologies_(api, clock, topologiesPath(options_.namespaceName), watchOptions(),
                   [](const nlohmann::json& object) { return topologyFromJson(object); }),
       pods_(api, clock, podsPath(options_.namespaceName), watchOptions(),

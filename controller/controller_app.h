@@ -44,6 +44,8 @@ public:
     /// Events for one topology within this window become one reconcile (and one status write).
     std::chrono::milliseconds coalesce{20};
     std::chrono::seconds resyncPeriod{600};
+    /// Hosts (or host:port) rancher sources may fetch from (--rancher-allowed-hosts).
+    std::vector<std::string> rancherAllowedHosts{"rancher-metadata"};
   };
 
   ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch, Clock& clock, Options options);
