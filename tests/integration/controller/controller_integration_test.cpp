@@ -523,7 +523,9 @@ TEST_F(ControllerIntegrationTest, RancherAndStaticSourcesJoinPods) {
                                           {"name": "app_2", "ips": ["10.42.1.6", "10.42.9.9"]},
                                           {"name": "starting"}]})";
   StaticHttpServer http(dir);
-  startController();
+  ControllerApp::Options options;
+  options.rancherAllowedHosts = {"127.0.0.1"};
+  startController(options);
   applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
 metadata: {name: demo, namespace: default}
@@ -540,6 +542,36 @@ spec:
                                        "app@10.42.1.6"};
   ASSERT_TRUE(eventually([&] { return memberNodes() == expected; })) << topologyStatus().dump();
   EXPECT_EQ(topologyStatus()["sourceSummary"], "epmd,kubernetes,rancher");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ControllerIntegrationTest, ARancherUrlOffTheAllowListIsNeverFetched) {
+  char dir[] = "/tmp/libcluster-rancher-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::filesystem::create_directories(std::string(dir) + "/latest/self");
+  std::ofstream(std::string(dir) + "/latest/self/service")
+      << R"({"containers": [{"ips": ["10.42.1.5"]}]})";
+  StaticHttpServer http(dir);
+  ControllerApp& app = startController(); // default allow-list: rancher-metadata only
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - {name: vms, epmd: {nodes: [demo@vm1.example.com]}}
+    - {name: rancher, nodeBasename: app, rancher: {url: ")" + http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
+)");
+
+  ASSERT_TRUE(eventually([&] {
+    return topologyStatus().dump().find("rancher: url not allowed") != std::string::npos;
+  })) << topologyStatus().dump();
+  EXPECT_EQ(memberNodes(), std::set<std::string>{"demo@vm1.example.com"});
+  EXPECT_EQ(topologyStatus().dump().find("127.0.0.1"), std::string::npos)
+      << "the status must not echo the address: " << topologyStatus().dump();
+  EXPECT_NE(app.metrics().render().find(
+                R"(libcluster_external_fetch_failures_total{reason="not_allowed"})"),
+            std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
