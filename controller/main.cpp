@@ -71,6 +71,9 @@ int main(int argc, char** argv) {
       ->envname("RANCHER_ALLOWED_HOSTS")
       ->delimiter(',')
       ->capture_default_str();
+  cli.add_flag("--allow-cross-namespace-sources", options.allowCrossNamespaceSources,
+               "Let kubernetes sources read any namespace without a TopologyReferenceGrant there")
+      ->envname("ALLOW_CROSS_NAMESPACE_SOURCES");
   cli.add_flag("--no-endpointslices", noEndpointSlices,
                "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
       ->envname("NO_ENDPOINTSLICES");
