@@ -38,5 +38,7 @@ inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 ResourcePath endpointSlicesPath(const std::string& namespaceName = "");
 /// The pods collection in `namespaceName` (all namespaces when empty).
 ResourcePath podsPath(const std::string& namespaceName = "");
+/// TopologyReferenceGrants, in one namespace or (empty) all.
+ResourcePath referenceGrantsPath(const std::string& namespaceName = "");
 
 } // namespace libcluster

@@ -62,7 +62,16 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
       events_(api, clock,
               EventRecorder::Options{.instance = options_.identity}),
       external_(resolver, std::move(fetch), clock,
-                [this](const std::string& key) { queue_.add(key); }),
+                [this](const std::string& key) { queue_.add(key); },
+                ExternalSources::Options{
+                    .allowedRancherHosts = options_.rancherAllowedHosts,
+                    .onFetchFailure =
+                        [failures = &metrics_.counterFamily(
+                             "libcluster_external_fetch_failures_total",
+                             "Failed rancher source fetches, by reason.", {"reason"})](
+                            std::string_view reason) {
+                          failures->withLabels({std::string(reason)}).inc();
+                        }}),
       topologies_(api, clock, topologiesPath(options_.namespaceName), watchOptions(),
                   [](const nlohmann::json& object) { return topologyFromJson(object); }),
       pods_(api, clock, podsPath(options_.namespaceName), watchOptions(),
@@ -74,9 +83,26 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                           return stripObject(object);
                         })
                   : nullptr),
+      grants_(options_.allowCrossNamespaceSources
+                  ? nullptr
+                  : std::make_unique<Informer<ReferenceGrant>>(
+                        api, clock, referenceGrantsPath(options_.namespaceName), watchOptions(),
+                        [](const nlohmann::json& object) { return referenceGrantFromJson(object); })),
       reconciler_(api, pods_.store(), slices_ ? &slices_->store() : nullptr, index_, external_,
                   events_, clock, metrics_,
-                  TopologyReconciler::Options{.resyncPeriod = options_.resyncPeriod}),
+                  TopologyReconciler::Options{
+                      .resyncPeriod = options_.resyncPeriod,
+                      .mayReadNamespace =
+                          [this](const std::string& from, const std::string& name,
+                                 const std::string& target) -> std::optional<bool> {
+                            if (grants_ == nullptr) {
+                              return true;
+                            }
+                            if (!grants_->hasSynced()) {
+                              return std::nullopt;
+                            }
+                            return isReferenceGranted(grants_->store().list(), from, name, target);
+                          }}),
       loop_("clustertopology", queue_,
             [this](const std::string& key) -> std::optional<ClusterTopology> {
               std::shared_ptr<const ClusterTopology> topology = topologies_.store().get(key);
@@ -115,6 +141,20 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
         .onUpdate = [this](const nlohmann::json& old,
                            const nlohmann::json& now) { enqueueSliceChange(&old, &now); },
         .onDelete = [this](const nlohmann::json& slice) { enqueueSliceChange(&slice, nullptr); },
+        .onSynced = nullptr,
+    });
+  }
+  if (grants_) {
+    // Grants change rarely: re-reconcile every topology rather than work out which ones read there.
+    const auto requeueAll = [this] {
+      for (const std::string& key : topologies_.store().keys()) {
+        queue_.add(key);
+      }
+    };
+    grants_->addHandlers({
+        .onAdd = [requeueAll](const ReferenceGrant&) { requeueAll(); },
+        .onUpdate = [requeueAll](const ReferenceGrant&, const ReferenceGrant&) { requeueAll(); },
+        .onDelete = [requeueAll](const ReferenceGrant&) { requeueAll(); },
         .onSynced = nullptr,
     });
   }
@@ -190,6 +230,9 @@ Result<void> ControllerApp::start() {
   if (slices_) {
     slices_->start();
   }
+  if (grants_) {
+    grants_->start();
+  }
   externalThread_ = std::jthread([this](std::stop_token stop) { external_.run(stop); });
   if (elector_) {
     // Informers run on every replica so a new leader starts with warm caches; only the leader
@@ -238,12 +281,18 @@ void ControllerApp::stop() {
   if (slices_) {
     slices_->stop();
   }
+  if (grants_) {
+    grants_->stop();
+  }
   events_.flush();
   metricsServer_.stop();
   healthServer_.stop();
 }
 
 bool ControllerApp::isReady() const {
+  // Grants are not waited for: only topologies with cross-namespace sources need them, and those
+  // wait in their reconcile, so a missing TopologyReferenceGrant CRD (a Helm upgrade does not
+  // add CRDs) holds back no one else.
   return topologies_.hasSynced() && pods_.hasSynced() && (!slices_ || slices_->hasSynced());
 }
 

@@ -9,6 +9,7 @@
 #include "controller/cluster_topology.h"
 #include "controller/event_recorder.h"
 #include "controller/external_sources.h"
+#include "controller/reference_grant.h"
 #include "controller/topology_index.h"
 #include "controller/topology_reconciler.h"
 #include "core/clock.h"
@@ -44,6 +45,11 @@ public:
     /// Events for one topology within this window become one reconcile (and one status write).
     std::chrono::milliseconds coalesce{20};
     std::chrono::seconds resyncPeriod{600};
+    /// Hosts (or host:port) rancher sources may fetch from (--rancher-allowed-hosts).
+    std::vector<std::string> rancherAllowedHosts{"rancher-metadata"};
+    /// Lets every source read any namespace, without TopologyReferenceGrants (and without
+    /// watching them).
+    bool allowCrossNamespaceSources = false;
   };
 
   ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch, Clock& clock, Options options);
@@ -84,6 +90,8 @@ private:
   Informer<ClusterTopology> topologies_;
   Informer<PodInfo> pods_;
   std::unique_ptr<Informer<nlohmann::json>> slices_;
+  /// Null when allowCrossNamespaceSources: then nothing needs a grant.
+  std::unique_ptr<Informer<ReferenceGrant>> grants_;
   TopologyReconciler reconciler_;
   ControllerLoop loop_;
   HttpProbeServer metricsServer_;

@@ -11,9 +11,30 @@ namespace libcluster {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+UrlAllowList allowListOrNothing(const std::vector<std::string>& entries) {
+  Result<UrlAllowList> list = UrlAllowList::parse(entries);
+  if (!list) {
+    // main() validates the flag; refusing everything is the safe reading of a list we cannot read.
+    logError("rancher host allow-list is invalid, allowing no host",
+             {{"error", list.error().message}});
+    return *UrlAllowList::parse({});
+  }
+  return *list;
+}
+
+} // namespace
+
 ExternalSources::ExternalSources(Resolver& resolver, UrlFetcher fetch, Clock& clock,
                                  std::function<void(const std::string&)> onChange)
-    : resolver_(resolver), fetch_(std::move(fetch)), clock_(clock), onChange_(std::move(onChange)) {}
+    : ExternalSources(resolver, std::move(fetch), clock, std::move(onChange), Options{}) {}
+
+ExternalSources::ExternalSources(Resolver& resolver, UrlFetcher fetch, Clock& clock,
+                                 std::function<void(const std::string&)> onChange, Options options)
+    : resolver_(resolver), fetch_(std::move(fetch)), clock_(clock), onChange_(std::move(onChange)),
+      onFetchFailure_(std::move(options.onFetchFailure)),
+      rancherHosts_(allowListOrNothing(options.allowedRancherHosts)) {}
 
 std::string ExternalSources::entryKey(const std::string& topologyKey, const TopologySource& source,
                                       const std::string& basename) {
@@ -36,7 +57,7 @@ void ExternalSources::track(const std::string& topologyKey, const TopologySpec& 
       kept.emplace(key, std::move(it->second));
       entries_.erase(it);
     } else {
-      kept.emplace(key, Entry{topologyKey, source, basename, {}, std::nullopt, false, clock_.now()});
+      kept.emplace(key, Entry{topologyKey, source, basename, {}, std::nullopt, {}, false, clock_.now()});
     }
   }
   for (auto it = entries_.begin(); it != entries_.end();) {
@@ -123,16 +144,26 @@ void ExternalSources::refreshDue(std::stop_token stop) {
         changed = !current.answered || current.error.has_value() || !sameNodes(current.candidates, members);
         current.candidates = std::move(members);
         current.error.reset();
+        current.errorDetail.clear();
         current.answered = true;
       } else {
+        const std::string& detail =
+            outcome.detail.empty() ? outcome.members.error().message : outcome.detail;
         changed = current.error != outcome.members.error();
-        if (changed) {
+        if (outcome.forbidden && !current.candidates.empty()) {
+          // Not allowed is a decision, not a failure to learn: nothing from there counts.
+          current.candidates.clear();
+          changed = true;
+        }
+        if (changed || detail != current.errorDetail) {
           logWarn("source lookup failed",
                   {{"object", current.topologyKey},
                    {"source", current.source.name},
-                   {"error", outcome.members.error().message}});
+                   {"status", outcome.members.error().message},
+                   {"error", detail}});
         }
         current.error = outcome.members.error();
+        current.errorDetail = detail;
       }
     }
     if (changed && onChange_) {
@@ -176,14 +207,51 @@ ExternalSources::Outcome ExternalSources::resolveDns(const Entry& entry, std::st
 
 ExternalSources::Outcome ExternalSources::resolveRancher(const Entry& entry, std::stop_token stop) {
   const std::chrono::seconds interval(entry.source.rancher->pollIntervalSeconds);
+  const auto failed = [&](std::string_view reason, Error::Code code, std::string status,
+                          std::string detail, bool forbidden = false) -> Outcome {
+    if (onFetchFailure_) {
+      onFetchFailure_(reason);
+    }
+    return Outcome{Error{code, std::move(status)}, interval, std::move(detail), forbidden};
+  };
+  Result<HttpUrl> url = parseHttpUrl(entry.source.rancher->url);
+  if (!url) {
+    return failed("not_allowed", Error::Code::Invalid, "url not allowed", url.error().message,
+                  true);
+  }
+  if (!rancherHosts_.allows(*url)) {
+    nlohmann::json allowed = rancherHosts_.entries();
+    return failed("not_allowed", Error::Code::Invalid, "url not allowed",
+                  "host " + url->host + ":" + std::to_string(url->port) +
+                      " is not on the allow-list (--rancher-allowed-hosts " + allowed.dump() + ")",
+                  true);
+  }
   if (!fetch_) {
     return {Error{Error::Code::Unavailable, "no HTTP client for rancher sources"}, interval};
   }
   Result<std::string> body = fetch_(entry.source.rancher->url, stop);
   if (!body) {
-    return {body.error(), interval};
+    const Error& error = body.error();
+    if (error.code == Error::Code::Cancelled) {
+      return {error, interval};
+    }
+    if (isBodyTooLarge(error)) {
+      return failed("too_large", Error::Code::Unavailable, "response too large",
+                    error.message);
+    }
+    const std::string_view reason = error.code == Error::Code::Timeout ? "timeout"
+                                    : error.message.find("HTTP ") != std::string::npos
+                                        ? "http_status"
+                                        : "unreachable";
+    return failed(reason, Error::Code::Unavailable, "fetch failed", error.message);
   }
-  return {parseRancherMembers(*body, entry.basename, entry.source.name), interval};
+  Result<std::vector<Candidate>> members =
+      parseRancherMembers(*body, entry.basename, entry.source.name);
+  if (!members) {
+    return failed("bad_body", Error::Code::Unavailable, "fetch failed", members.error().message);
+  }
+  return {std::move(*members), interval};
+}
 }
 
 } // namespace libcluster

@@ -65,6 +65,15 @@ int main(int argc, char** argv) {
                  "Address of /healthz and /readyz; \"0\" disables them")
       ->envname("HEALTH_PROBE_BIND_ADDRESS")
       ->capture_default_str();
+  cli.add_option("--rancher-allowed-hosts", options.rancherAllowedHosts,
+                 "Hosts rancher sources may fetch from, comma-separated: host or host:port, "
+                 "matched exactly; an empty value allows none")
+      ->envname("RANCHER_ALLOWED_HOSTS")
+      ->delimiter(',')
+      ->capture_default_str();
+  cli.add_flag("--allow-cross-namespace-sources", options.allowCrossNamespaceSources,
+               "Let kubernetes sources read any namespace without a TopologyReferenceGrant there")
+      ->envname("ALLOW_CROSS_NAMESPACE_SOURCES");
   cli.add_flag("--no-endpointslices", noEndpointSlices,
                "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
       ->envname("NO_ENDPOINTSLICES");
@@ -79,6 +88,10 @@ int main(int argc, char** argv) {
   }
   setLogLevel(*level);
   options.watchEndpointSlices = !noEndpointSlices;
+  std::erase(options.rancherAllowedHosts, std::string());
+  if (Result<UrlAllowList> hosts = UrlAllowList::parse(options.rancherAllowedHosts); !hosts) {
+    return fail("--rancher-allowed-hosts: " + hosts.error().message);
+  }
 
   Result<KubeConfig> config = loadDefaultConfig(kubeconfig, context);
   if (!config) {

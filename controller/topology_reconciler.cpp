@@ -43,6 +43,13 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
     return Action::awaitChange();
   }
 
+  for (const TopologyIndex::PodSelector& selector : index_.selectors(topology.key())) {
+    if (!mayRead(topology, selector.namespaceName)) {
+      // Whether the grants allow it is unknown (not synced yet): unknown is not "no", so write
+      // nothing rather than drop that namespace's members for a moment.
+      return Action::requeueAfter(std::chrono::seconds(1));
+    }
+  }
   external_.track(topology.key(), **spec);
   const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
   const TopologyStatus status = buildStatus(topology.status, topology.generation, sources, now);
@@ -66,7 +73,14 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
     if (source.kubernetes) {
       const TopologyIndex::PodSelector& selector = selectors.at(kubernetesIndex++);
       SourceSnapshot snapshot{source.name, source.kind(), {}, std::nullopt, true};
-      if (source.kubernetes->resource == KubernetesSource::Resource::EndpointSlices) {
+      if (mayRead(topology, selector.namespaceName) != true) {
+        // A decision, not a failure to learn: no members from there, not even the last ones.
+        snapshot.error = Error{Error::Code::Invalid,
+                               "namespace " + selector.namespaceName +
+                                   " does not grant this topology access (no "
+                                   "TopologyReferenceGrant there lists namespace " +
+                                   topology.namespaceName + ")"};
+      } else if (source.kubernetes->resource == KubernetesSource::Resource::EndpointSlices) {
         if (endpointSlices_ == nullptr) {
           snapshot.error = Error{Error::Code::Unavailable,
                                  "EndpointSlices are not watched (--watch-endpointslices=false)"};
@@ -111,6 +125,17 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
     }
   }
   return out;
+}
+
+std::optional<bool> TopologyReconciler::mayRead(const ClusterTopology& topology,
+                                                const std::string& target) const {
+  if (target == topology.namespaceName) {
+    return true;
+  }
+  if (!options_.mayReadNamespace) {
+    return false;
+  }
+  return options_.mayReadNamespace(topology.namespaceName, topology.name, target);
 }
 
 Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <optional>
 #include <chrono>
 #include <memory>
 
@@ -28,6 +30,14 @@ public:
   struct Options {
     /// The safety-net requeue after a successful reconcile.
     std::chrono::seconds resyncPeriod{600};
+    /// Whether topology (namespace, name) may read pods and EndpointSlices of another namespace
+    /// (TopologyReferenceGrant or --allow-cross-namespace-sources); nullopt while that is not
+    /// known yet (grants not synced), and the reconcile is then retried without a write. Unset
+    /// refuses every such read.
+    std::function<std::optional<bool>(const std::string& fromNamespace,
+                                      const std::string& topologyName,
+                                      const std::string& targetNamespace)>
+        mayReadNamespace;
   };
 
   /// `endpointSlices` may be null when EndpointSlices are not watched.
@@ -43,6 +53,8 @@ public:
 
 private:
   std::vector<SourceSnapshot> snapshots(const ClusterTopology& topology, const TopologySpec& spec);
+  /// nullopt when a cross-namespace source's permission is not known yet.
+  std::optional<bool> mayRead(const ClusterTopology& topology, const std::string& target) const;
   Result<void> writeStatus(const ClusterTopology& topology, const TopologyStatus& status);
   void recordChanges(const ClusterTopology& topology, const TopologyStatus& before,
                      const TopologyStatus& after);

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "informer/label_selector.h"
 #include "informer/object_store.h"
+#include "kube/json_limits.h"
 
 namespace libcluster {
 namespace {
@@ -146,6 +147,11 @@ Result<void> Watcher::listAll(const std::string& version, std::stop_token stop,
       started = true;
     }
     if (items != body.end() && items->is_array()) {
+      if (isJsonDeeperThan(*items, kMaxJsonDepth + 1)) {
+        // Abandoned before InitDone, so the store keeps its last complete list.
+        return Error{Error::Code::Invalid, "list item nested deeper than " +
+                                               std::to_string(kMaxJsonDepth) + " levels"};
+      }
       for (nlohmann::json& item : *items) {
         fillTypeMeta(item, body);
         onEvent(WatchEvent{WatchEvent::Type::InitApplied, std::move(item)});
@@ -182,6 +188,14 @@ Result<void> Watcher::watchOnce(std::stop_token stop, const EventHandler& onEven
     if (raw.type == "ERROR") {
       // KubeApi normally turns ERROR lines into the call's result; accept them here too.
       streamError = errorFromWatchStatus(raw.object);
+      return false;
+    }
+    // The event is copied into a WatchEvent below, and copying recurses once per level: an object
+    // nested 200 000 deep would overflow the stack. Refuse it and end the watch; the store keeps
+    // what it has and the watch resumes after a backoff.
+    if (isJsonDeeperThan(raw.object, kMaxJsonDepth)) {
+      streamError = Error{Error::Code::Invalid, "watch event nested deeper than " +
+                                                    std::to_string(kMaxJsonDepth) + " levels"};
       return false;
     }
     progressed = true;

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/secret_file.h"
 #include "kube/http_protocol.h"
+#include "kube/json_limits.h"
 #include "kube/line_splitter.h"
 #include "kube/token_source.h"
 
@@ -391,8 +392,8 @@ struct RequestSpec {
 enum class WaitEnd { Done, Stopped, DeadlineExceeded };
 
 nlohmann::json parseJsonOrNull(const std::string& body) {
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
-  return parsed.is_discarded() ? nlohmann::json() : parsed;
+  Result<nlohmann::json> parsed = parseJsonWithLimits(body);
+  return parsed ? std::move(*parsed) : nlohmann::json();
 }
 
 } // namespace
@@ -664,12 +665,13 @@ Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
     std::lock_guard lock((*reply)->mutex);
     body = std::move((*reply)->body);
   }
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
-  if (parsed.is_discarded()) {
+  Result<nlohmann::json> parsed = parseJsonWithLimits(body);
+  if (!parsed) {
     return makeError(Error::Code::Invalid,
-                     std::string(what) + ": response is not JSON: " + excerpt(body));
+                     std::string(what) + ": response is " + parsed.error().message + ": " +
+                         excerpt(body));
   }
-  return parsed;
+  return std::move(*parsed);
 }
 
 http::client::http_client_config clientConfig(const KubeConfig& config,
@@ -838,14 +840,18 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
   const SteadyClock::time_point deadline =
       SteadyClock::now() + serverLimit + transport_->options().watchGrace;
   const std::string what = "WATCH " + spec.target;
-  LineSplitter lines;
+  LineSplitter lines(transport_->options().maxWatchLineBytes);
 
   // Handles one line; an Error ends the watch.
   const auto handleLine = [&](const std::string& line) -> std::optional<Error> {
-    nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
-      return makeError(Error::Code::Invalid, what + ": malformed watch event: " + excerpt(line));
+    Result<nlohmann::json> parsed = parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+    if (!parsed || !parsed->is_object()) {
+      return makeError(Error::Code::Invalid,
+                       what + ": malformed watch event (" +
+                           (parsed ? std::string("not an object") : parsed.error().message) +
+                           "): " + excerpt(line));
     }
+    nlohmann::json& event = *parsed;
     const auto type = event.find("type");
     const auto object = event.find("object");
     if (type == event.end() || !type->is_string() || object == event.end()) {
@@ -895,7 +901,9 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
       }
     }
     if (lines.overflowed()) {
-      return makeError(Error::Code::Invalid, what + ": watch event larger than the line limit");
+      return makeError(Error::Code::Invalid, what + ": watch event larger than " +
+                                                 std::to_string(transport_->options().maxWatchLineBytes) +
+                                                 " bytes");
     }
     if (end == WaitEnd::Stopped || stop.stop_requested()) {
       return makeError(Error::Code::Cancelled, what + ": cancelled");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "kube/kube_api.h"
+#include "kube/json_limits.h"
 #include "kube/kube_config.h"
 
 namespace libcluster {
@@ -52,6 +54,10 @@ public:
     std::chrono::seconds tokenRecheckInterval{60};
     /// For retry waits and token re-reads; nullptr means a SystemClock owned by the client.
     Clock* clock = nullptr;
+    /// A watch event longer than this ends the watch with Invalid instead of growing the buffer.
+    std::size_t maxWatchLineBytes = 4 * 1024 * 1024;
+    /// Responses and watch events nested deeper than this are Invalid (kube/json_limits.h).
+    std::size_t maxJsonDepth = kMaxJsonDepth;
   };
 
   /// Validates the configuration (server URL, PEM CA/certificate/key, token file) and builds the

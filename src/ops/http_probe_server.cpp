@@ -73,6 +73,7 @@ void closeFd(int& fd) {
 /// One accepted connection: it reads one request, then writes one response, then closes.
 struct Connection {
   int fd = -1;
+  SteadyTime accepted;
   SteadyTime deadline;
   std::string in{};
   std::string out{};
@@ -111,7 +112,7 @@ Result<int> listenOn(const std::vector<std::pair<sockaddr_storage, socklen_t>>& 
       (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     }
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0 &&
-        ::listen(fd, 64) == 0) {
+        ::listen(fd, 128) == 0) {
       return fd;
     }
     lastFailure = std::strerror(errno);
@@ -262,8 +263,7 @@ void HttpProbeServer::serve(std::stop_token stop) {
   while (!stop.stop_requested()) {
     polled.clear();
     polled.push_back(pollfd{.fd = wakeRead_, .events = POLLIN, .revents = 0});
-    const bool accepting = connections.size() < options_.maxConnections;
-    polled.push_back(pollfd{.fd = accepting ? listenFd_ : -1, .events = POLLIN, .revents = 0});
+    polled.push_back(pollfd{.fd = listenFd_, .events = POLLIN, .revents = 0});
     SteadyTime nextDeadline = SteadyTime::max();
     for (const Connection& connection : connections) {
       polled.push_back(pollfd{.fd = connection.fd,
@@ -309,6 +309,9 @@ void HttpProbeServer::serve(std::stop_token stop) {
           connection.out = serialize(plain(431, "request too large\n"), true, "");
           connection.writing = true;
         }
+        if (connection.writing) {
+          connection.deadline = connection.accepted + options_.requestTimeout;
+        }
       } else if ((events & (POLLOUT | POLLERR | POLLHUP)) != 0) {
         const ssize_t sent = ::send(connection.fd, connection.out.data() + connection.written,
                                     connection.out.size() - connection.written, MSG_NOSIGNAL);
@@ -338,13 +341,29 @@ void HttpProbeServer::serve(std::stop_token stop) {
     }
     std::erase_if(connections, [](const Connection& connection) { return connection.finished; });
 
-    if (accepting && (polled[1].revents & POLLIN) != 0) {
-      while (connections.size() < options_.maxConnections) {
+    if ((polled[1].revents & POLLIN) != 0) {
+      // Bounded per round so a connect flood cannot keep the loop from serving what it accepted.
+      for (std::size_t accepted = 0; accepted < options_.maxConnections; ++accepted) {
         const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
           break;
         }
-        connections.push_back(Connection{.fd = fd, .deadline = now + options_.requestTimeout});
+        if (connections.size() >= options_.maxConnections) {
+          // Full: the oldest connection that has not sent its request goes, not the newcomer,
+          // so idle or slow-loris clients cannot starve a probe (a kubelet sends at once).
+          auto oldest = std::find_if(connections.begin(), connections.end(),
+                                     [](const Connection& c) { return !c.writing; });
+          if (oldest == connections.end()) {
+            int rejected = fd;
+            closeFd(rejected);
+            continue;
+          }
+          closeFd(oldest->fd);
+          connections.erase(oldest);
+        }
+        const SteadyTime headDeadline =
+            now + std::min(options_.headerTimeout, options_.requestTimeout);
+        connections.push_back(Connection{.fd = fd, .accepted = now, .deadline = headDeadline});
       }
     }
   }

@@ -24,9 +24,11 @@ struct HttpResponse {
 
 /// A minimal HTTP/1.1 server for /metrics, /healthz and /readyz, on its own thread. It answers
 /// GET (and HEAD) for registered paths, 404 for other paths and 405 for other methods, one
-/// request per connection. Requests are size-limited and must arrive within `requestTimeout`,
-/// and connections are served side by side, so a slow or hostile client cannot block probes.
-/// Handlers run on the server thread and must be quick.
+/// request per connection. Requests are size-limited and their head must arrive within
+/// `headerTimeout`; connections are served side by side by one poll loop, and when
+/// `maxConnections` are open a new one displaces the oldest that has not sent its request yet, so
+/// idle or slow-loris clients cannot keep a probe out. Handlers run on the server thread and must
+/// be quick.
 class HttpProbeServer {
 public:
   using Handler = std::function<HttpResponse()>;
@@ -35,9 +37,12 @@ public:
     std::string bindAddress{};
     /// The whole exchange (request in, response out) must finish within this.
     std::chrono::milliseconds requestTimeout{5000};
+    /// The request head must be complete within this after accept (kubelet and Prometheus send
+    /// it at once); a client still silent then is dropped without an answer.
+    std::chrono::milliseconds headerTimeout{2000};
     /// Request line plus headers; larger requests get 431.
     std::size_t maxRequestBytes = 8192;
-    /// Further connections wait in the listen backlog.
+    /// Open connections; beyond it, the oldest still reading its request is closed for the new one.
     std::size_t maxConnections = 64;
   };
 

@@ -162,7 +162,9 @@ TEST_F(ExternalSourcesTest, ABrokenRancherAnswerKeepsTheLastMembers) {
 
   const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
   ASSERT_TRUE(snapshot.error);
-  EXPECT_EQ(snapshot.error->code, Error::Code::Invalid);
+  // Status says only that the fetch failed (issue 9, H2); the parse error goes to the log.
+  EXPECT_EQ(snapshot.error->code, Error::Code::Unavailable);
+  EXPECT_EQ(snapshot.error->message, "fetch failed");
   EXPECT_EQ(nodesOf(snapshot), (std::vector<std::string>{"app@10.42.0.1", "app@10.42.0.2"}));
 }
 
@@ -190,6 +192,125 @@ TEST_F(ExternalSourcesTest, ANameWithoutRecordsIsNoPeers) {
     EXPECT_FALSE(snapshot.error) << key;
     EXPECT_TRUE(snapshot.candidates.empty()) << key;
   }
+}
+
+TopologySpec rancherSpec(const std::string& url) {
+  TopologySpec spec;
+  spec.nodeBasename = "app";
+  TopologySource source;
+  source.name = "rancher";
+  source.rancher = RancherSource{};
+  source.rancher->url = url;
+  spec.sources.push_back(source);
+  return spec;
+}
+
+/// A rancher source whose fetcher answers `answer`, counting calls and failure reasons.
+class RancherFetchTest : public testing::Test {
+protected:
+  ExternalSources make(std::vector<std::string> allowed = {"rancher-metadata"}) {
+    return ExternalSources(
+        resolver_,
+        [this](const std::string& url, std::stop_token) -> Result<std::string> {
+          fetched_.push_back(url);
+          return answer_;
+        },
+        clock_, [](const std::string&) {},
+        ExternalSources::Options{
+            .allowedRancherHosts = std::move(allowed),
+            .onFetchFailure = [this](std::string_view reason) { reasons_.emplace_back(reason); }});
+  }
+
+  FakeResolver resolver_;
+  FakeClock clock_;
+  Result<std::string> answer_ = std::string(R"({"containers": [{"ips": ["10.42.0.1"]}]})");
+  std::vector<std::string> fetched_;
+  std::vector<std::string> reasons_;
+};
+
+TEST_F(RancherFetchTest, NeverFetchesAHostOffTheAllowList) {
+  ExternalSources sources = make();
+  const TopologySpec spec = rancherSpec("http://169.254.169.254/latest/meta-data/");
+  sources.track("ns/t", spec);
+
+  sources.refreshDue({});
+
+  const SourceSnapshot snapshot = sources.snapshot("ns/t", spec.sources[0], "app");
+  EXPECT_TRUE(fetched_.empty());
+  ASSERT_TRUE(snapshot.error);
+  EXPECT_EQ(snapshot.error->code, Error::Code::Invalid);
+  EXPECT_EQ(snapshot.error->message, "url not allowed");
+  EXPECT_TRUE(snapshot.candidates.empty());
+  EXPECT_EQ(reasons_, std::vector<std::string>{"not_allowed"});
+}
+
+TEST_F(RancherFetchTest, UserInfoCannotSmuggleAnotherHostPastTheList) {
+  ExternalSources sources = make();
+  const TopologySpec spec = rancherSpec("http://rancher-metadata@10.0.0.1/latest/self/service");
+  sources.track("ns/t", spec);
+
+  sources.refreshDue({});
+
+  EXPECT_TRUE(fetched_.empty());
+  EXPECT_EQ(sources.snapshot("ns/t", spec.sources[0], "app").error->message, "url not allowed");
+}
+
+TEST_F(RancherFetchTest, FetchesAHostOnTheList) {
+  ExternalSources sources = make({"metadata.internal:8080"});
+  const TopologySpec spec = rancherSpec("http://metadata.internal:8080/latest/self/service");
+  sources.track("ns/t", spec);
+
+  sources.refreshDue({});
+
+  EXPECT_EQ(fetched_.size(), 1u);
+  EXPECT_EQ(nodesOf(sources.snapshot("ns/t", spec.sources[0], "app")),
+            std::vector<std::string>{"app@10.42.0.1"});
+}
+
+TEST_F(RancherFetchTest, StatusDoesNotTellRefusedFromTimedOut) {
+  ExternalSources sources = make();
+  const TopologySpec spec = rancherSpec("http://rancher-metadata/latest/self/service");
+  sources.track("ns/t", spec);
+  answer_ = Error{Error::Code::Unavailable, "GET http://10.1.2.3:80/: Connection refused"};
+  sources.refreshDue({});
+  const Error refused = *sources.snapshot("ns/t", spec.sources[0], "app").error;
+  answer_ = Error{Error::Code::Timeout, "GET http://10.1.2.3:80/: no complete answer in 15000 ms"};
+  clock_.advance(std::chrono::hours(1));
+
+  sources.refreshDue({});
+
+  const Error timedOut = *sources.snapshot("ns/t", spec.sources[0], "app").error;
+  EXPECT_EQ(refused.message, "fetch failed");
+  EXPECT_EQ(timedOut, refused);
+  EXPECT_EQ(reasons_, (std::vector<std::string>{"unreachable", "timeout"}));
+}
+
+TEST_F(RancherFetchTest, AnOversizeAnswerIsTooLargeAndKeepsTheLastMembers) {
+  ExternalSources sources = make();
+  const TopologySpec spec = rancherSpec("http://rancher-metadata/latest/self/service");
+  sources.track("ns/t", spec);
+  sources.refreshDue({});
+  answer_ = Error{Error::Code::Invalid, "GET http://rancher-metadata:80/: response body larger than "
+                                        "1048576 bytes"};
+  clock_.advance(std::chrono::hours(1));
+
+  sources.refreshDue({});
+
+  const SourceSnapshot snapshot = sources.snapshot("ns/t", spec.sources[0], "app");
+  ASSERT_TRUE(snapshot.error);
+  EXPECT_EQ(snapshot.error->message, "response too large");
+  EXPECT_EQ(nodesOf(snapshot), std::vector<std::string>{"app@10.42.0.1"});
+  EXPECT_EQ(reasons_, std::vector<std::string>{"too_large"});
+}
+
+TEST_F(RancherFetchTest, AnUnreadableAllowListAllowsNothing) {
+  ExternalSources sources = make({"http://rancher-metadata/"});
+  const TopologySpec spec = rancherSpec("http://rancher-metadata/latest/self/service");
+  sources.track("ns/t", spec);
+
+  sources.refreshDue({});
+
+  EXPECT_TRUE(fetched_.empty());
 }
 
 TEST_F(ExternalSourcesTest, ForgetsSourcesATopologyNoLongerHas) {

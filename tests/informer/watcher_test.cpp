@@ -1,5 +1,6 @@
 #include "informer/watcher.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -462,6 +463,66 @@ TEST_F(WatcherTest, StopDuringAWatchEndsTheRunWithoutBackoff) {
 
   EXPECT_TRUE(clock_.sleeps().empty());
   EXPECT_EQ(api_.watchCalls().size(), 1U);
+}
+
+/// An array nested `depth` deep, built without recursion (and destroyed without it by nlohmann).
+nlohmann::json nestedArray(int depth) {
+  nlohmann::json value = nlohmann::json::array();
+  for (int i = 1; i < depth; ++i) {
+    nlohmann::json outer = nlohmann::json::array();
+    outer.push_back(std::move(value));
+    value = std::move(outer);
+  }
+  return value;
+}
+
+TEST_F(WatcherTest, RefusesAWatchEventNestedTooDeepAndKeepsTheStore) {
+  api_.scriptList(listPage({pod("a").resourceVersion("10")}, "10"));
+  nlohmann::json hostile = pod("b").resourceVersion("11");
+  hostile["spec"]["deep"] = nestedArray(200'000);
+  std::vector<RawWatchEvent> first;
+  first.push_back(added(std::move(hostile)));
+  api_.scriptWatch(std::move(first));
+  api_.scriptWatch({added(pod("c").resourceVersion("12"))});
+
+  runWith(options());
+
+  EXPECT_EQ(stats_.errors, 1U);
+  EXPECT_EQ(store_.keys(), (Strings{"default/a", "default/c"}));
+}
+
+TEST_F(WatcherTest, AbandonsAListWithAnItemNestedTooDeep) {
+  api_.scriptList(listPage({pod("a").resourceVersion("10")}, "10"));
+  api_.scriptWatch({}, gone());
+  nlohmann::json hostile = pod("b");
+  hostile["spec"]["deep"] = nestedArray(200'000);
+  std::vector<nlohmann::json> items;
+  items.push_back(pod("c"));
+  items.push_back(std::move(hostile));
+  nlohmann::json page = nlohmann::json::object();
+  page["kind"] = "PodList";
+  page["apiVersion"] = "v1";
+  page["metadata"]["resourceVersion"] = "20";
+  page["items"] = nlohmann::json::array();
+  for (nlohmann::json& item : items) {
+    page["items"].push_back(std::move(item));
+  }
+  api_.scriptList(std::move(page));
+  api_.scriptList(listPage({pod("a").resourceVersion("10")}, "30"));
+  std::vector<Strings> storeAtEachList;
+  onEvent_ = [&](const WatchEvent& event) {
+    if (event.type == WatchEvent::Type::InitStarted) {
+      storeAtEachList.push_back(store_.keys());
+    }
+  };
+
+  runWith(options());
+
+  EXPECT_GE(stats_.errors, 2U);
+  // The third list starts with the first list's content: the hostile one changed nothing.
+  ASSERT_EQ(storeAtEachList.size(), 3U);
+  EXPECT_EQ(storeAtEachList[2], (Strings{"default/a"}));
+  EXPECT_EQ(std::count(events_.begin(), events_.end(), "InitDone"), 2);
 }
 
 } // namespace

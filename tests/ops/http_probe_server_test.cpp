@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -46,6 +48,7 @@ public:
   Client& operator=(const Client&) = delete;
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   void send(const std::string& data) {
     ASSERT_EQ(::send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(data.size()));
@@ -195,6 +198,61 @@ TEST_F(HttpProbeServerTest, StopIsPromptWithIdleConnectionsOpen) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
   EXPECT_FALSE(server_->isServing());
   EXPECT_EQ(idle.readAll(), "");
+}
+
+TEST_F(HttpProbeServerTest, HealthzAnswersEveryTimeWhile100IdleConnectionsAreHeld) {
+  // Timeouts far beyond the test: only displacing idle connections can let the probes in.
+  startServer({.bindAddress = "127.0.0.1:0", .requestTimeout = 60s, .headerTimeout = 60s});
+  std::vector<std::unique_ptr<Client>> idle;
+
+  int answered = 0;
+  for (int probe = 0; probe < 20; ++probe) {
+    // An attacker that reconnects: a fresh 100 idle connections before every probe.
+    idle.clear();
+    for (int i = 0; i < 100; ++i) {
+      idle.push_back(std::make_unique<Client>(server_->port()));
+    }
+    if (get(server_->port(), "/healthz").starts_with("HTTP/1.1 200 ")) {
+      ++answered;
+    }
+  }
+
+  EXPECT_EQ(answered, 20);
+}
+
+TEST_F(HttpProbeServerTest, HealthzAnswersWhileSlowLorisClientsTrickleHeaders) {
+  startServer();
+  std::vector<std::unique_ptr<Client>> slow;
+  for (int i = 0; i < 100; ++i) {
+    slow.push_back(std::make_unique<Client>(server_->port()));
+    slow.back()->send("GET /healthz HTTP/1.1\r\n");
+  }
+
+  int answered = 0;
+  for (int probe = 0; probe < 10; ++probe) {
+    for (auto& client : slow) {
+      (void)::send(client->fd(), "X-A: b\r\n", 8, MSG_NOSIGNAL);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    // Well inside a kubelet's default 1 s probe timeout on an idle machine; generous for CI.
+    if (get(server_->port(), "/healthz").starts_with("HTTP/1.1 200 ") &&
+        std::chrono::steady_clock::now() - started < 3s) {
+      ++answered;
+    }
+  }
+
+  EXPECT_EQ(answered, 10);
+}
+
+TEST_F(HttpProbeServerTest, DropsAClientThatSendsNoRequestWithinTheHeaderTimeout) {
+  startServer({.bindAddress = "127.0.0.1:0", .requestTimeout = 60s, .headerTimeout = 200ms});
+  Client silent(server_->port());
+  ASSERT_TRUE(silent.connected());
+  const auto started = std::chrono::steady_clock::now();
+
+  EXPECT_EQ(silent.readAll(), "");
+
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "held until the request timeout";
 }
 
 TEST_F(HttpProbeServerTest, ServesManyRequestsInARow) {

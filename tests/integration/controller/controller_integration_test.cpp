@@ -118,8 +118,7 @@ class ControllerIntegrationTest : public testing::Test {
 protected:
   void SetUp() override {
     ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologies.libcluster.dev.yaml");
+    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR + "/crds/");
     ASSERT_EQ(crd.exitCode, 0) << crd.output;
     api_ = makeApi("libcluster-test");
   }
@@ -523,7 +522,9 @@ TEST_F(ControllerIntegrationTest, RancherAndStaticSourcesJoinPods) {
                                           {"name": "app_2", "ips": ["10.42.1.6", "10.42.9.9"]},
                                           {"name": "starting"}]})";
   StaticHttpServer http(dir);
-  startController();
+  ControllerApp::Options options;
+  options.rancherAllowedHosts = {"127.0.0.1"};
+  startController(options);
   applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
 metadata: {name: demo, namespace: default}
@@ -541,6 +542,111 @@ spec:
   ASSERT_TRUE(eventually([&] { return memberNodes() == expected; })) << topologyStatus().dump();
   EXPECT_EQ(topologyStatus()["sourceSummary"], "epmd,kubernetes,rancher");
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(ControllerIntegrationTest, ARancherUrlOffTheAllowListIsNeverFetched) {
+  char dir[] = "/tmp/libcluster-rancher-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::filesystem::create_directories(std::string(dir) + "/latest/self");
+  std::ofstream(std::string(dir) + "/latest/self/service")
+      << R"({"containers": [{"ips": ["10.42.1.5"]}]})";
+  StaticHttpServer http(dir);
+  ControllerApp& app = startController(); // default allow-list: rancher-metadata only
+  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - {name: vms, epmd: {nodes: [demo@vm1.example.com]}}
+    - {name: rancher, nodeBasename: app, rancher: {url: ")" + http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
+)");
+
+  ASSERT_TRUE(eventually([&] {
+    return topologyStatus().dump().find("rancher: url not allowed") != std::string::npos;
+  })) << topologyStatus().dump();
+  EXPECT_EQ(memberNodes(), std::set<std::string>{"demo@vm1.example.com"});
+  EXPECT_EQ(topologyStatus().dump().find("127.0.0.1"), std::string::npos)
+      << "the status must not echo the address: " << topologyStatus().dump();
+  EXPECT_NE(app.metrics().render().find(
+                R"(libcluster_external_fetch_failures_total{reason="not_allowed"})"),
+            std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+/// A topology in `default` whose second source reads namespace `other`, where pod b-0 runs.
+class CrossNamespaceTest : public ControllerIntegrationTest {
+protected:
+  void SetUp() override {
+    ControllerIntegrationTest::SetUp();
+    const auto created = server_.kubectl("create namespace other");
+    ASSERT_EQ(created.exitCode, 0) << created.output;
+    const ResourcePath otherPods{.resource = "pods", .namespaceName = "other"};
+    nlohmann::json pod = podObject("b-0", {{"app", "b"}});
+    pod["metadata"]["namespace"] = "other";
+    ASSERT_TRUE(api_->create(otherPods, pod));
+    ResourcePath status = otherPods.object("b-0");
+    status.subresource = "status";
+    nlohmann::json body{{"phase", "Running"},
+                        {"podIP", "10.0.7.1"},
+                        {"podIPs", {{{"ip", "10.0.7.1"}}}},
+                        {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+    ASSERT_TRUE(api_->mergePatch(status, {{"status", body}}));
+    createPod("demo-a", "10.0.0.1", true);
+  }
+
+  void applyCrossNamespaceTopology() {
+    applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: demo, namespace: default}
+spec:
+  nodeBasename: demo
+  sources:
+    - {name: local, kubernetes: {selector: {matchLabels: {app: demo}}}}
+    - {name: remote, kubernetes: {namespace: other, selector: {}}}
+)");
+  }
+
+  void grant(const std::string& from) {
+    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: TopologyReferenceGrant
+metadata: {name: let-default-in, namespace: other}
+spec:
+  from: [)" + from + R"(]
+)");
+    ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  }
+};
+
+TEST_F(CrossNamespaceTest, AnotherNamespaceIsReadOnlyWhileAGrantThereAllowsIt) {
+  startController();
+  applyCrossNamespaceTopology();
+  const std::set<std::string> local{"demo@10.0.0.1"};
+  const std::set<std::string> both{"demo@10.0.0.1", "demo@10.0.7.1"};
+
+  ASSERT_TRUE(eventually([&] {
+    return topologyStatus().dump().find("remote: namespace other does not grant") !=
+           std::string::npos;
+  })) << topologyStatus().dump();
+  EXPECT_EQ(memberNodes(), local);
+
+  grant("{namespace: default, name: demo}");
+  ASSERT_TRUE(eventually([&] { return memberNodes() == both; })) << topologyStatus().dump();
+
+  const auto deleted = server_.kubectl("delete topologyreferencegrant let-default-in -n other");
+  ASSERT_EQ(deleted.exitCode, 0) << deleted.output;
+  ASSERT_TRUE(eventually([&] { return memberNodes() == local; })) << topologyStatus().dump();
+}
+
+TEST_F(CrossNamespaceTest, TheControllerFlagAllowsEveryNamespace) {
+  ControllerApp::Options options;
+  options.allowCrossNamespaceSources = true;
+  startController(options);
+  applyCrossNamespaceTopology();
+
+  ASSERT_TRUE(eventually([&] {
+    return memberNodes() == std::set<std::string>{"demo@10.0.0.1", "demo@10.0.7.1"};
+  })) << topologyStatus().dump();
 }
 
 TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) {
