@@ -252,6 +252,5 @@ ExternalSources::Outcome ExternalSources::resolveRancher(const Entry& entry, std
   }
   return {std::move(*members), interval};
 }
-}
 
 } // namespace libcluster
