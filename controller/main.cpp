@@ -11,6 +11,7 @@
 
 #include "controller/controller_app.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "dns/cares_resolver.h"
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
   cli.add_option("--log-level", logLevel, "debug, info, warn or error")
       ->envname("LOG_LEVEL")
       ->capture_default_str();
+  cli.set_version_flag("--version", versionLine("libcluster-controller"),
+                       "Print the version and the git commit it was built from, then exit");
   CLI11_PARSE(cli, argc, argv);
 
   const std::optional<LogLevel> level = parseLogLevel(logLevel);

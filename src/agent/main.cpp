@@ -9,6 +9,7 @@
 #include "agent/agent_app.h"
 #include "agent/agent_config.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "dist/ei_connector.h"
 #include "dns/cares_resolver.h"
 #include "kube/http_kube_api.h"
@@ -89,6 +90,8 @@ int main(int argc, char** argv) {
   cli.add_option("--pod-name", options.podName,
                  "The agent's pod; when set (with the namespace) the agent reports on its status")
       ->envname("POD_NAME");
+  cli.set_version_flag("--version", versionLine("libcluster-agent"),
+                       "Print the version and the git commit it was built from, then exit");
   CLI11_PARSE(cli, argc, argv);
 
   const std::optional<LogLevel> level = parseLogLevel(logLevel);
