@@ -53,7 +53,12 @@ TopologyRunner::TopologyRunner(TopologyRunnerOptions options, Strategy& strategy
 void TopologyRunner::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     syncOnce(stop);
-    if (!strategy_.waitForChange(clock_.now() + jittered(options_.pollInterval), stop, clock_)) {
+    milliseconds wait = jittered(options_.pollInterval);
+    if (settleChecksLeft_ > 0) {
+      --settleChecksLeft_;
+      wait = std::min(wait, options_.settleInterval);
+    }
+    if (!strategy_.waitForChange(clock_.now() + wait, stop, clock_)) {
       return;
     }
   }
@@ -66,12 +71,13 @@ std::chrono::milliseconds TopologyRunner::jittered(std::chrono::milliseconds int
                                        static_cast<double>(interval.count()) * factor(random_))));
 }
 
-void TopologyRunner::trackRemovals(const PeerSet& desired) {
+bool TopologyRunner::trackRemovals(const PeerSet& desired) {
   const Clock::MonotonicTime now = clock_.now();
   PeerSet before = lastDesired_;
   before.insert(members_.begin(), members_.end());
+  bool left = false;
   for (const NodeName& peer : difference(before, desired)) {
-    removed_.try_emplace(peer, now);
+    left = removed_.try_emplace(peer, now).second || left;
   }
   for (auto it = removed_.begin(); it != removed_.end();) {
     if (desired.contains(it->first) || now - it->second >= options_.removalHold) {
@@ -81,6 +87,7 @@ void TopologyRunner::trackRemovals(const PeerSet& desired) {
     }
   }
   lastDesired_ = desired;
+  return left;
 }
 
 PeerSet TopologyRunner::heldRemovals() const {
@@ -107,9 +114,9 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   const bool member = !listsSelf || desired.contains(connector_.localNode());
   desired.erase(connector_.localNode());
   const bool prune = strategy_.prunes() && options_.onRemoval == OnRemoval::Disconnect;
-  if (listsSelf) {
-    trackRemovals(desired);
-  }
+  // A removed node usually leaves by itself first, so this sync may find nothing to disconnect;
+  // `global` can still cut survivors in reaction, hence the settle checks either way.
+  bool settle = listsSelf && trackRemovals(desired);
 
   Result<PeerSet> listed = connector_.connectedPeers(options_.callTimeout);
   if (!listed) {
@@ -157,6 +164,10 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
     } else if (members_.contains(peer) || (member && desired.contains(peer))) {
       next.insert(peer); // still a member until a disconnect succeeds
     }
+  }
+
+  if (settle || !disconnected.empty()) {
+    settleChecksLeft_ = options_.settleChecks;
   }
 
   std::map<NodeName, ConnectResult> results;

@@ -43,6 +43,12 @@ struct TopologyRunnerOptions {
   /// Each wait between two syncs is the poll interval times a random factor in
   /// [1 - pollJitter, 1 + pollJitter], so agents that woke together do not sync together again.
   double pollJitter = 0.2;
+  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs come every
+  /// `settleInterval` instead of the poll interval: OTP's `global` (prevent_overlapping_partitions)
+  /// may cut links among the remaining members in reaction to a disconnect, and they are repaired
+  /// then, not one poll interval later. (Until the agent hears nodedown itself.)
+  std::chrono::milliseconds settleInterval{200};
+  int settleChecks = 5;
 };
 
 /// What the runner saw at its last sync, for reports (the pod condition) and /metrics.
@@ -110,8 +116,9 @@ private:
   std::chrono::milliseconds callTimeoutUntil(Clock::MonotonicTime deadline,
                                              Clock::MonotonicTime now) const;
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
-  /// Remembers the peers that left `desired` since the last sync and forgets expired ones.
-  void trackRemovals(const PeerSet& desired);
+  /// Remembers the peers that left `desired` since the last sync and forgets expired ones; true
+  /// when a peer left since the last sync.
+  bool trackRemovals(const PeerSet& desired);
   PeerSet heldRemovals() const;
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
   /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
@@ -132,6 +139,7 @@ private:
   PeerSet lastDesired_;
   std::map<NodeName, Clock::MonotonicTime> removed_; // when each left the member list
   bool leftLogged_ = false;
+  int settleChecksLeft_ = 0;
   std::mt19937 random_{std::random_device{}()};
 
   mutable std::mutex snapshotMutex_;

@@ -397,6 +397,22 @@ TEST_F(TopologyRunnerTest, RunSyncsEveryPollIntervalUntilStopped) {
   EXPECT_EQ(exact.snapshot().syncs, 3U);
 }
 
+TEST_F(TopologyRunnerTest, RunLooksAgainSoonAfterADisconnectToRepairWhatGlobalCut) {
+  TopologyRunner settling(
+      options({.topology = "app", .pollJitter = 0.0, .settleInterval = 200ms, .settleChecks = 3}),
+      strategy_, connector_, clock_, metrics_);
+  strategy_.answer(PeerSet{kA, kB});
+  settling.syncOnce();
+  strategy_.answer(PeerSet{kA});
+  std::stop_source stop;
+  strategy_.stopAfter(6, stop);
+
+  settling.run(stop.get_token());
+
+  EXPECT_EQ(connector_.disconnects(), std::vector<NodeName>{kB});
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(200ms, 200ms, 200ms, 5000ms));
+}
+
 TEST_F(TopologyRunnerTest, RunJittersEachWaitSoAgentsDoNotSyncTogether) {
   std::stop_source stop;
   strategy_.stopAfter(41, stop);
