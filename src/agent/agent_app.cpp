@@ -1,6 +1,8 @@
 #include "agent/agent_app.h"
 
+#include <algorithm>
 #include <mutex>
+#include <string_view>
 
 #include "agent/observed_connector.h"
 #include "core/log.h"
@@ -32,12 +34,30 @@ public:
   }
   std::optional<NodeName> seed() const override { return inner_.seed(); }
   bool prunes() const override { return inner_.prunes(); }
+  bool listsSelf() const override { return inner_.listsSelf(); }
 
 private:
   ClusterTopologyStrategy& inner_;
   TopologySettings builtWith_;
   std::stop_source restart_;
 };
+
+/// The first of the spec's calls that `allowed` does not list, described for the pod condition.
+std::optional<std::string> disallowedCall(const TopologySettings& spec,
+                                          const std::vector<Mfa>& allowed) {
+  const std::pair<const char*, const std::optional<Mfa>*> calls[] = {
+      {"connect", &spec.connect}, {"disconnect", &spec.disconnect}, {"listNodes", &spec.listNodes}};
+  for (const auto& [key, call] : calls) {
+    if (*call && std::find(allowed.begin(), allowed.end(), **call) == allowed.end()) {
+      const std::size_t arity =
+          (*call)->args.size() + (std::string_view(key) == "listNodes" ? 0 : 1);
+      return std::string("spec.") + key + " calls " + (*call)->module + ":" + (*call)->function +
+             "/" + std::to_string(arity) +
+             ", which the agent's allowedCalls does not list; nothing is run";
+    }
+  }
+  return std::nullopt;
+}
 
 } // namespace
 
@@ -51,6 +71,7 @@ struct AgentApp::Unit {
   std::unique_ptr<ObservedConnector> connector;
   std::unique_ptr<Strategy> guard; // what a ClusterTopology's runner runs on
   std::unique_ptr<TopologyRunner> runner;
+  std::optional<std::string> callNotAllowed; // why nothing runs
 
   std::jthread thread;
 };
@@ -216,6 +237,35 @@ void AgentApp::runFollowingSpec(Unit& unit, std::stop_token stop) {
     if (!spec) {
       continue; // deleted again meanwhile
     }
+    // The calls are the node owner's, not the ClusterTopology editor's: a spec may only pick
+    // among the agent's allowedCalls (a call the file itself sets is not taken from the spec).
+    TopologySettings picked = *spec;
+    picked.connect = unit.config.connect ? std::nullopt : spec->connect;
+    picked.disconnect = unit.config.disconnect ? std::nullopt : spec->disconnect;
+    picked.listNodes = unit.config.listNodes ? std::nullopt : spec->listNodes;
+    if (std::optional<std::string> refused = disallowedCall(picked, config_.allowedCalls)) {
+      {
+        std::lock_guard lock(unit.mutex);
+        unit.runner.reset();
+        unit.guard.reset();
+        unit.connector.reset();
+        if (unit.callNotAllowed != refused) {
+          logError("ClusterTopology asks for a call the agent does not allow",
+                   {{"topology", unit.config.name}, {"object", followed.key()}, {"why", *refused}});
+        }
+        unit.callNotAllowed = refused;
+      }
+      // Wait for the spec to change: discoverPeers marks the current version as seen.
+      while (!stop.stop_requested() && followed.settings() == spec) {
+        (void)followed.discoverPeers(stop);
+        (void)followed.waitForChange(clock_.now() + kDefaultPollInterval, stop, clock_);
+      }
+      continue;
+    }
+    {
+      std::lock_guard lock(unit.mutex);
+      unit.callNotAllowed.reset();
+    }
     // The agent's own configuration wins over the spec; the spec over libcluster's defaults.
     ConnectorSettings settings{unit.config.name,
                                unit.config.connect ? unit.config.connect : spec->connect,
@@ -274,6 +324,7 @@ std::vector<TopologyReport> AgentApp::reports() const {
     if (unit->connector) {
       report.nodeError = unit->connector->lastNodeError();
     }
+    report.callNotAllowed = unit->callNotAllowed;
     out.push_back(std::move(report));
   }
   return out;

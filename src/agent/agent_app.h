@@ -20,16 +20,16 @@
 #include "kube/url_fetcher.h"
 #include "ops/http_probe_server.h"
 #include "ops/metrics_registry.h"
-#include "strategy/erlang_call.h"
+#include "core/mfa.h"
 
 namespace libcluster {
 
 /// What one topology's connector is made from; nullopt calls are libcluster's defaults.
 struct ConnectorSettings {
   std::string topology;
-  std::optional<ErlangCall> connect;
-  std::optional<ErlangCall> disconnect;
-  std::optional<ErlangCall> listNodes;
+  std::optional<Mfa> connect;
+  std::optional<Mfa> disconnect;
+  std::optional<Mfa> listNodes;
 };
 
 /// Makes a topology's Connector (main: an EiConnector to the local node; tests: anything).

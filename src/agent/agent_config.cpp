@@ -163,16 +163,15 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
   }
   TopologyConfig topology{name,         std::move(*parsed), std::nullopt,         std::nullopt,
                           std::nullopt, std::nullopt,       OnRemoval::Disconnect};
-  const std::pair<const json*, std::optional<ErlangCall>*> calls[] = {
-      {&connect, &topology.connect},
-      {&disconnect, &topology.disconnect},
-      {&listNodes, &topology.listNodes}};
+  const std::pair<const json*, std::optional<Mfa>*> calls[] = {{&connect, &topology.connect},
+                                                               {&disconnect, &topology.disconnect},
+                                                               {&listNodes, &topology.listNodes}};
   const char* keys[] = {"connect", "disconnect", "listNodes"};
   for (std::size_t i = 0; i < 3; ++i) {
     if (calls[i].first->is_null()) {
       continue;
     }
-    Result<ErlangCall> call = parseErlangCall(*calls[i].first, path + "." + keys[i]);
+    Result<Mfa> call = parseMfa(*calls[i].first, path + "." + keys[i]);
     if (!call) {
       return call.error();
     }
@@ -191,6 +190,10 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
 
 } // namespace
 
+std::vector<Mfa> defaultAllowedCalls() {
+  return {defaultConnectMfa(), defaultDisconnectMfa(), defaultListNodesMfa()};
+}
+
 Result<nlohmann::json> yamlToJson(std::string_view text) {
   try {
     const YAML::Node root = YAML::Load(std::string(text));
@@ -200,9 +203,9 @@ Result<nlohmann::json> yamlToJson(std::string_view text) {
   }
 }
 
-Result<ErlangCall> parseErlangCall(const json& value, const std::string& path) {
+Result<Mfa> parseMfa(const json& value, const std::string& path) {
   OptionReader reader(value, path);
-  ErlangCall call;
+  Mfa call;
   call.module = reader.nonEmpty("module", true).value_or("");
   if (reader.ok() && !std::regex_match(call.module, moduleName())) {
     reader.fail("module", "must be an Erlang module name, got \"" + call.module + "\"");
@@ -248,6 +251,10 @@ Result<AgentConfig> parseAgentConfig(std::string_view yaml, const StrategyEnviro
   config.cookieFile = reader.nonEmpty("cookieFile").value_or("");
   reader.reject("cookie", "not read from the configuration (it may be logged or mounted widely): "
                           "use cookieFile or RELEASE_COOKIE");
+  const json& allowed = reader.raw("allowedCalls");
+  if (reader.ok() && !allowed.is_null() && !allowed.is_array()) {
+    reader.fail("allowedCalls", "must be a list of calls ({module, function, args})");
+  }
   const json& topologies = reader.raw("topologies");
   if (reader.ok() && !topologies.is_object()) {
     reader.fail("topologies", topologies.is_null() ? "required (a map of named topologies)"
@@ -258,6 +265,16 @@ Result<AgentConfig> parseAgentConfig(std::string_view yaml, const StrategyEnviro
   }
   if (Result<void> done = reader.finish(); !done) {
     return done.error();
+  }
+  if (allowed.is_array()) {
+    config.allowedCalls.clear();
+    for (std::size_t i = 0; i < allowed.size(); ++i) {
+      Result<Mfa> call = parseMfa(allowed[i], "allowedCalls[" + std::to_string(i) + "]");
+      if (!call) {
+        return call.error();
+      }
+      config.allowedCalls.push_back(std::move(*call));
+    }
   }
   for (const auto& [name, entry] : topologies.items()) {
     Result<TopologyConfig> topology = parseTopology(name, entry, env);

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/topology_runner.h"
+#include "core/mfa.h"
 #include "core/result.h"
-#include "strategy/erlang_call.h"
 #include "strategy/make_strategy.h"
 
 namespace libcluster {
@@ -22,20 +22,29 @@ struct TopologyConfig {
   StrategyConfig strategy;
   /// The calls the local node makes; nullopt means libcluster's default (or, for ClusterTopology,
   /// the ClusterTopology's spec).
-  std::optional<ErlangCall> connect;
-  std::optional<ErlangCall> disconnect;
-  std::optional<ErlangCall> listNodes;
+  std::optional<Mfa> connect;
+  std::optional<Mfa> disconnect;
+  std::optional<Mfa> listNodes;
   /// pollIntervalSeconds, or the strategy's own interval option (pollingInterval, timeout); nullopt
   /// means 5 s (ClusterTopology: the spec's reconnectIntervalSeconds).
   std::optional<std::chrono::milliseconds> pollInterval;
   OnRemoval onRemoval = OnRemoval::Disconnect;
 };
 
-/// The agent's configuration file (or ConfigMap key): the local node, where its cookie is, and the
-/// topologies, sorted by name.
+/// The calls a ClusterTopology's spec may choose when `allowedCalls` is not configured:
+/// libcluster's three defaults.
+std::vector<Mfa> defaultAllowedCalls();
+
+/// The agent's configuration file (or ConfigMap key): the local node, where its cookie is, the
+/// calls a ClusterTopology may pick, and the topologies, sorted by name.
 struct AgentConfig {
   std::string node;
   std::string cookieFile;
+  /// allowedCalls: what a ClusterTopology's spec.connect / disconnect / listNodes may name (module,
+  /// function and args, exactly). Whoever may edit a ClusterTopology must not get to run any
+  /// function on the node: the node's owner lists what may run. Calls in this file's own
+  /// topologies are the owner's and need no listing.
+  std::vector<Mfa> allowedCalls = defaultAllowedCalls();
   std::vector<TopologyConfig> topologies;
 };
 
@@ -60,6 +69,6 @@ Result<AgentConfig> loadAgentConfig(const std::string& path, const StrategyEnvir
 Result<void> checkCookieFile(const std::string& path);
 
 /// Checks a call's module and function names and its arguments (Erlang term text) for `path`.
-Result<ErlangCall> parseErlangCall(const nlohmann::json& value, const std::string& path);
+Result<Mfa> parseMfa(const nlohmann::json& value, const std::string& path);
 
 } // namespace libcluster

@@ -32,10 +32,6 @@ std::string environment(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-libcluster::Mfa toMfa(const libcluster::ErlangCall& call) {
-  return libcluster::Mfa{call.module, call.function, call.args};
-}
-
 bool needsKubernetes(const libcluster::AgentConfig& config) {
   for (const libcluster::TopologyConfig& topology : config.topologies) {
     if (topology.strategy.kind == "ClusterTopology" || topology.strategy.kind == "Kubernetes") {
@@ -163,13 +159,13 @@ int main(int argc, char** argv) {
       connector.cookie = cookie;
     }
     if (settings.connect) {
-      connector.connect = toMfa(*settings.connect);
+      connector.connect = *settings.connect;
     }
     if (settings.disconnect) {
-      connector.disconnect = toMfa(*settings.disconnect);
+      connector.disconnect = *settings.disconnect;
     }
     if (settings.listNodes) {
-      connector.listNodes = toMfa(*settings.listNodes);
+      connector.listNodes = *settings.listNodes;
     }
     Result<std::unique_ptr<EiConnector>> made = EiConnector::create(std::move(connector));
     if (!made) {

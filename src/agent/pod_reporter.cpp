@@ -46,6 +46,12 @@ ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports
     }
   }
   for (const TopologyReport& report : reports) {
+    if (report.callNotAllowed) {
+      return {"False", "CallNotAllowed",
+              "topology " + report.snapshot.topology + ": " + *report.callNotAllowed};
+    }
+  }
+  for (const TopologyReport& report : reports) {
     if (!report.snapshot.lastSuccessfulSync) {
       std::string why =
           report.snapshot.lastError ? report.snapshot.lastError->message : "not looked yet";
@@ -64,6 +70,15 @@ ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports
     }
   }
   if (missing.empty()) {
+    for (const TopologyReport& report : reports) {
+      if (!report.snapshot.member) {
+        // True, not False: a pod whose readiness is gated on this condition must be able to
+        // become Ready, or a node left out for being NotReady could never be admitted.
+        return {"True", "NotAMember",
+                "not a member of topology " + report.snapshot.topology +
+                    ": left it, connected to none of its nodes"};
+      }
+    }
     return {"True", "AllPeersConnected", "connected to all " + peers(desired.size())};
   }
   return {"False", "PeersMissing",
@@ -81,8 +96,9 @@ PodReporter::PodReporter(KubeApi& api, Clock& clock, Options options, Source sou
 
 Result<bool> PodReporter::reportOnce() {
   const std::vector<TopologyReport> reports = source_();
-  if (std::none_of(reports.begin(), reports.end(),
-                   [](const TopologyReport& r) { return r.snapshot.syncs > 0 || r.nodeError; })) {
+  if (std::none_of(reports.begin(), reports.end(), [](const TopologyReport& r) {
+        return r.snapshot.syncs > 0 || r.nodeError || r.callNotAllowed;
+      })) {
     return false; // nothing looked yet: say nothing rather than something premature
   }
   const ConnectedCondition condition = connectedCondition(reports);
@@ -96,7 +112,11 @@ Result<bool> PodReporter::reportOnce() {
     return false;
   }
   if (Result<void> done = write(condition); !done) {
-    retryAt_ = clock_.now() + backoff_.next();
+    // A pod not there yet (or recreated under the same name) is expected: look again at the
+    // next check, so it gets its condition within a check interval once it exists. Other
+    // failures back off.
+    retryAt_ = done.error().code == Error::Code::NotFound ? clock_.now() + options_.checkInterval
+                                                          : clock_.now() + backoff_.next();
     return done.error();
   }
   retryAt_.reset();
@@ -175,16 +195,24 @@ void PodReporter::run(std::stop_token stop) {
   bool failing = false;
   do {
     Result<bool> reported = reportOnce();
-    if (!reported && !failing) {
-      logWarn("pod condition not written",
-              {{"pod", options_.namespaceName + "/" + options_.podName},
-               {"code", codeName(reported.error().code)},
-               {"error", reported.error().message}});
-    } else if (reported && failing) {
-      logInfo("pod condition written again",
-              {{"pod", options_.namespaceName + "/" + options_.podName}});
+    const std::string pod = options_.namespaceName + "/" + options_.podName;
+    if (!reported) {
+      if (!failing) {
+        nlohmann::json fields{{"pod", pod},
+                              {"code", codeName(reported.error().code)},
+                              {"error", reported.error().message}};
+        if (reported.error().code == Error::Code::NotFound) {
+          logDebug("pod not found, condition not written yet", fields);
+        } else {
+          logWarn("pod condition not written", fields);
+        }
+      }
+      failing = true;
+    } else if (*reported && failing) {
+      // Only a write (or finding it in place) ends a failure; a skipped look does not.
+      logInfo("pod condition written after earlier failures", {{"pod", pod}});
+      failing = false;
     }
-    failing = !reported;
   } while (clock_.sleepFor(options_.checkInterval, stop));
 }
 

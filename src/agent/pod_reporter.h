@@ -22,12 +22,15 @@ namespace libcluster {
 struct TopologyReport {
   TopologySnapshot snapshot;
   std::optional<Error> nodeError;
+  /// Why the topology runs nothing: its ClusterTopology asks for a call the agent does not allow.
+  std::optional<std::string> callNotAllowed;
 };
 
 /// The libcluster.dev/Connected condition's content (without its timestamp).
 struct ConnectedCondition {
   std::string status; // "True" or "False"
-  std::string reason; // AllPeersConnected, PeersMissing, PeersUnknown, NodeUnreachable
+  std::string reason; // AllPeersConnected, NotAMember, PeersMissing, PeersUnknown,
+                      // CallNotAllowed, NodeUnreachable
   std::string message;
 
   bool operator==(const ConnectedCondition&) const = default;
@@ -38,8 +41,10 @@ inline constexpr std::size_t kMaxListedPeers = 10;
 
 /// The condition for these topologies. True only when every topology has discovered its peers at
 /// least once and the local node is connected to every desired peer. Otherwise False with, in this
-/// order of precedence: NodeUnreachable (the local node did not answer), PeersUnknown (a topology
+/// order of precedence: NodeUnreachable (the local node did not answer), CallNotAllowed (a
+/// ClusterTopology names a call outside the agent's allowedCalls), PeersUnknown (a topology
 /// never discovered its peers), PeersMissing (listing up to kMaxListedPeers missing peers).
+/// When nothing is missing but the node is not a member of a topology, True with NotAMember.
 ConnectedCondition connectedCondition(const std::vector<TopologyReport>& reports);
 
 /// Publishes the agent's view on its own pod: the condition libcluster.dev/Connected in

@@ -53,10 +53,49 @@ TopologyRunner::TopologyRunner(TopologyRunnerOptions options, Strategy& strategy
 void TopologyRunner::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     syncOnce(stop);
-    if (!strategy_.waitForChange(clock_.now() + options_.pollInterval, stop, clock_)) {
+    milliseconds wait = jittered(options_.pollInterval);
+    if (settleChecksLeft_ > 0) {
+      --settleChecksLeft_;
+      wait = std::min(wait, options_.settleInterval);
+    }
+    if (!strategy_.waitForChange(clock_.now() + wait, stop, clock_)) {
       return;
     }
   }
+}
+
+std::chrono::milliseconds TopologyRunner::jittered(std::chrono::milliseconds interval) {
+  const double jitter = std::clamp(options_.pollJitter, 0.0, 1.0);
+  std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0 + jitter);
+  return std::max(milliseconds(1), milliseconds(static_cast<std::int64_t>(
+                                       static_cast<double>(interval.count()) * factor(random_))));
+}
+
+bool TopologyRunner::trackRemovals(const PeerSet& desired) {
+  const Clock::MonotonicTime now = clock_.now();
+  PeerSet before = lastDesired_;
+  before.insert(members_.begin(), members_.end());
+  bool left = false;
+  for (const NodeName& peer : difference(before, desired)) {
+    left = removed_.try_emplace(peer, now).second || left;
+  }
+  for (auto it = removed_.begin(); it != removed_.end();) {
+    if (desired.contains(it->first) || now - it->second >= options_.removalHold) {
+      it = removed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  lastDesired_ = desired;
+  return left;
+}
+
+PeerSet TopologyRunner::heldRemovals() const {
+  PeerSet out;
+  for (const auto& [peer, since] : removed_) {
+    out.insert(peer);
+  }
+  return out;
 }
 
 void TopologyRunner::syncOnce(std::stop_token stop) {
@@ -71,7 +110,13 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
     return;
   }
   PeerSet desired = std::move(discovered).value();
+  const bool listsSelf = strategy_.listsSelf();
+  const bool member = !listsSelf || desired.contains(connector_.localNode());
   desired.erase(connector_.localNode());
+  const bool prune = strategy_.prunes() && options_.onRemoval == OnRemoval::Disconnect;
+  // A removed node usually leaves by itself first, so this sync may find nothing to disconnect;
+  // `global` can still cut survivors in reaction, hence the settle checks either way.
+  bool settle = listsSelf && trackRemovals(desired);
 
   Result<PeerSet> listed = connector_.connectedPeers(options_.callTimeout);
   if (!listed) {
@@ -83,34 +128,61 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   }
   const PeerSet& connected = *listed;
 
-  PeerSet next = desired;
-  PeerSet disconnected;
-  if (strategy_.prunes() && options_.onRemoval == OnRemoval::Disconnect) {
-    // Disconnects are quick; one call timeout bounds them all, even with a hung local node.
-    const Clock::MonotonicTime disconnectDeadline = clock_.now() + options_.callTimeout;
-    for (const NodeName& peer : difference(members_, desired)) {
-      if (!connected.contains(peer)) {
-        continue; // already gone; it simply stops being a member
-      }
-      if (disconnectPeer(peer, disconnectDeadline)) {
-        disconnected.insert(peer);
-      } else {
-        next.insert(peer); // still a member until a disconnect succeeds
+  if (!member && !leftLogged_) {
+    logInfo("this node is not a member, leaving the topology",
+            {{"topology", options_.topology}, {"node", connector_.localNode()}});
+  } else if (member && leftLogged_) {
+    logInfo("this node is a member again", {{"topology", options_.topology}});
+  }
+  leftLogged_ = !member;
+
+  // Who must not stay connected: members that left the desired set, peers held as removed (a
+  // terminating node, `global`, may have reconnected them), and, when this node is not a member
+  // itself, every node of the topology. Leaving first, at once, is what keeps `global` from
+  // cutting the survivors apart to prevent overlapping partitions.
+  PeerSet drop;
+  if (prune) {
+    drop = difference(members_, desired);
+    if (listsSelf) {
+      const PeerSet held = heldRemovals();
+      drop.insert(held.begin(), held.end());
+      if (!member) {
+        drop.insert(desired.begin(), desired.end());
       }
     }
   }
-
-  const Clock::MonotonicTime deadline = clock_.now() + options_.connectDeadline;
-  PeerSet need = difference(desired, connected);
-  std::map<NodeName, ConnectResult> results;
-  const std::optional<NodeName> seed = strategy_.seed();
-  if (seed && need.contains(*seed) && !intersects(desired, connected) && !stop.stop_requested()) {
-    // Forming a new cluster: join the seed alone first, so every node grows the same cluster
-    // instead of several islands that later have to merge.
-    results[*seed] = connectPeer(*seed, deadline);
-    need.erase(*seed);
+  PeerSet next = member ? desired : PeerSet{};
+  PeerSet disconnected;
+  // Disconnects are quick; one call timeout bounds them all, even with a hung local node.
+  const Clock::MonotonicTime disconnectDeadline = clock_.now() + options_.callTimeout;
+  for (const NodeName& peer : drop) {
+    if (!connected.contains(peer)) {
+      continue; // already gone; it simply stops being a member
+    }
+    if (disconnectPeer(peer, disconnectDeadline)) {
+      disconnected.insert(peer);
+    } else if (members_.contains(peer) || (member && desired.contains(peer))) {
+      next.insert(peer); // still a member until a disconnect succeeds
+    }
   }
-  results.merge(connectAll(need, deadline, stop));
+
+  if (settle || !disconnected.empty()) {
+    settleChecksLeft_ = options_.settleChecks;
+  }
+
+  std::map<NodeName, ConnectResult> results;
+  if (member) {
+    const Clock::MonotonicTime deadline = clock_.now() + options_.connectDeadline;
+    PeerSet need = difference(desired, connected);
+    const std::optional<NodeName> seed = strategy_.seed();
+    if (seed && need.contains(*seed) && !intersects(desired, connected) && !stop.stop_requested()) {
+      // Forming a new cluster: join the seed alone first, so every node grows the same cluster
+      // instead of several islands that later have to merge.
+      results[*seed] = connectPeer(*seed, deadline);
+      need.erase(*seed);
+    }
+    results.merge(connectAll(need, deadline, stop));
+  }
 
   std::map<NodeName, std::string> failed;
   PeerSet joined;
@@ -136,10 +208,12 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
 
   const Clock::SystemTime now = clock_.systemNow();
   std::lock_guard lock(snapshotMutex_);
-  snapshot_.desired = std::move(desired);
+  snapshot_.desired = member ? std::move(desired) : PeerSet{};
   snapshot_.connected = std::move(seen);
   snapshot_.members = members_;
   snapshot_.failed = std::move(failed);
+  snapshot_.member = member;
+  snapshot_.removed = heldRemovals();
   snapshot_.lastError.reset();
   snapshot_.lastSync = now;
   snapshot_.lastSuccessfulSync = now;
@@ -192,9 +266,9 @@ bool TopologyRunner::disconnectPeer(const NodeName& peer, Clock::MonotonicTime d
     logInfo("disconnected from peer", {{"topology", options_.topology}, {"node", peer}});
     return true;
   case CallOutcome::False:
+    // Expected: the peer went away (or was cut by `global`) between listing and disconnecting.
     count("already_disconnected");
-    logWarn("disconnect from peer failed",
-            {{"topology", options_.topology}, {"node", peer}, {"reason", "already_disconnected"}});
+    logDebug("peer was already disconnected", {{"topology", options_.topology}, {"node", peer}});
     return true;
   case CallOutcome::Ignored:
     count("not_part_of_network");

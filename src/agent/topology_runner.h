@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string>
 
@@ -35,6 +36,19 @@ struct TopologyRunnerOptions {
   /// Connects in flight at once.
   std::size_t parallelism = 8;
   OnRemoval onRemoval = OnRemoval::Disconnect;
+  /// How long a peer that left the member list is kept disconnected (when the strategy lists
+  /// members, prunes, and onRemoval is Disconnect): a removed node whose pod is still terminating,
+  /// or NotReady, is cut again whenever it, or OTP's `global`, reconnects it.
+  std::chrono::milliseconds removalHold{300000};
+  /// Each wait between two syncs is the poll interval times a random factor in
+  /// [1 - pollJitter, 1 + pollJitter], so agents that woke together do not sync together again.
+  double pollJitter = 0.2;
+  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs come every
+  /// `settleInterval` instead of the poll interval: OTP's `global` (prevent_overlapping_partitions)
+  /// may cut links among the remaining members in reaction to a disconnect, and they are repaired
+  /// then, not one poll interval later. (Until the agent hears nodedown itself.)
+  std::chrono::milliseconds settleInterval{200};
+  int settleChecks = 5;
 };
 
 /// What the runner saw at its last sync, for reports (the pod condition) and /metrics.
@@ -53,6 +67,11 @@ struct TopologySnapshot {
   std::optional<Clock::SystemTime> lastSync;
   std::optional<Clock::SystemTime> lastSuccessfulSync;
   std::uint64_t syncs = 0;
+  /// False when the strategy lists every member and this node is not one (removed, not admitted
+  /// yet, NotReady under ReadyOnly): the node left, and desired is empty.
+  bool member = true;
+  /// Peers that left the member list within removalHold and are kept disconnected.
+  PeerSet removed;
 };
 
 /// libcluster's poll / diff / connect / disconnect loop, written once for every strategy.
@@ -64,6 +83,11 @@ struct TopologySnapshot {
 /// how netsplits heal. While no desired peer is connected yet, the strategy's seed is joined
 /// alone first. This node is never a peer. run() owns the calling thread; snapshot() may be
 /// called from any thread.
+///
+/// When the strategy lists every member (listsSelf), membership is enforced both ways: a node
+/// that is not in the list leaves (disconnects from every node of the topology, connects to
+/// none), and a peer that left the list is disconnected again on every sync for removalHold,
+/// whoever reconnected it. Nodes that were never members of the topology are never touched.
 class TopologyRunner {
 public:
   TopologyRunner(TopologyRunnerOptions options, Strategy& strategy, Connector& connector,
@@ -92,6 +116,11 @@ private:
   std::chrono::milliseconds callTimeoutUntil(Clock::MonotonicTime deadline,
                                              Clock::MonotonicTime now) const;
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
+  /// Remembers the peers that left `desired` since the last sync and forgets expired ones; true
+  /// when a peer left since the last sync.
+  bool trackRemovals(const PeerSet& desired);
+  PeerSet heldRemovals() const;
+  std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
   /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
   std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
                                                std::stop_token stop);
@@ -105,7 +134,13 @@ private:
   Gauge& membersGauge_;
   Counter& discoveryErrors_;
 
-  PeerSet members_; // only the run()/syncOnce() thread touches it
+  // Only the run()/syncOnce() thread touches these.
+  PeerSet members_;
+  PeerSet lastDesired_;
+  std::map<NodeName, Clock::MonotonicTime> removed_; // when each left the member list
+  bool leftLogged_ = false;
+  int settleChecksLeft_ = 0;
+  std::mt19937 random_{std::random_device{}()};
 
   mutable std::mutex snapshotMutex_;
   TopologySnapshot snapshot_;

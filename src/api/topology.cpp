@@ -349,10 +349,6 @@ json mfaJson(const Mfa& mfa) {
 
 } // namespace
 
-Mfa defaultConnectMfa() { return {"net_kernel", "connect_node", {}}; }
-Mfa defaultDisconnectMfa() { return {"erlang", "disconnect_node", {}}; }
-Mfa defaultListNodesMfa() { return {"erlang", "nodes", {"connected"}}; }
-
 std::string TopologySource::kind() const {
   if (kubernetes) {
     return "kubernetes";

@@ -7,24 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/mfa.h"
 #include "core/result.h"
 
 namespace libcluster {
-
-/// A module:function(args...) call made in the local BEAM node; the peer is appended to args.
-/// Each arg is an Erlang term in Erlang syntax ("connected", "[visible]").
-struct Mfa {
-  std::string module;
-  std::string function;
-  std::vector<std::string> args;
-
-  bool operator==(const Mfa&) const = default;
-};
-
-/// libcluster's defaults: net_kernel:connect_node/1, erlang:disconnect_node/1, erlang:nodes(connected).
-Mfa defaultConnectMfa();
-Mfa defaultDisconnectMfa();
-Mfa defaultListNodesMfa();
 
 /// One requirement of a metav1.LabelSelector.
 struct SelectorRequirement {

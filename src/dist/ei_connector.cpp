@@ -165,7 +165,7 @@ Result<EncodedMfa> encodeMfa(const Mfa& mfa, bool appendsPeer, std::string_view 
                  std::string(what) + ": module and function must be atoms of 1 to 255 bytes"};
   }
   EncodedMfa encoded{mfa.module, mfa.function, {}, 0};
-  for (const std::string& text : mfa.leadingArgs) {
+  for (const std::string& text : mfa.args) {
     // ei_x_format reads '~' as a placeholder for a C argument, which we never pass.
     if (trim(text).empty() || text.find('~') != std::string::npos) {
       return Error{Error::Code::Invalid,
@@ -282,10 +282,6 @@ CallReply interpretCall(const std::string& reply) {
 }
 
 } // namespace
-
-Mfa defaultConnectMfa() { return {"net_kernel", "connect_node", {}}; }
-Mfa defaultDisconnectMfa() { return {"erlang", "disconnect_node", {}}; }
-Mfa defaultListNodesMfa() { return {"erlang", "nodes", {"connected"}}; }
 
 Result<std::string> readCookieFile(const std::string& path) {
   std::ifstream in(path);

@@ -7,26 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "core/mfa.h"
 #include "core/result.h"
 #include "dist/connector.h"
 
 namespace libcluster {
-
-/// A function the local node runs: module, function and the leading arguments, each written as
-/// Erlang term text ("connected", "[visible]", "{a, 1}"). Connect and disconnect get the peer
-/// appended as an atom; list nodes is called with the leading arguments only.
-struct Mfa {
-  std::string module;
-  std::string function;
-  std::vector<std::string> leadingArgs;
-
-  bool operator==(const Mfa&) const = default;
-};
-
-/// libcluster's defaults: net_kernel:connect_node/1, erlang:disconnect_node/1, erlang:nodes/1.
-Mfa defaultConnectMfa();
-Mfa defaultDisconnectMfa();
-Mfa defaultListNodesMfa();
 
 struct EiConnectorOptions {
   /// The BEAM node beside the agent, e.g. "app@10.0.0.7" (RELEASE_NODE).

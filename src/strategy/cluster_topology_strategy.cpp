@@ -31,9 +31,9 @@ std::string text(const nlohmann::json& object, const char* key) {
   return value.is_string() ? value.get<std::string>() : std::string();
 }
 
-std::optional<ErlangCall> readCall(const nlohmann::json& spec, const char* key) {
+std::optional<Mfa> readCall(const nlohmann::json& spec, const char* key) {
   const nlohmann::json& call = field(spec, key);
-  ErlangCall out{text(call, "module"), text(call, "function"), {}};
+  Mfa out{text(call, "module"), text(call, "function"), {}};
   if (out.module.empty() || out.function.empty()) {
     return std::nullopt;
   }
@@ -208,6 +208,11 @@ bool ClusterTopologyStrategy::prunes() const {
     return false; // members beyond the listed ones are still members
   }
   return !settings_ || settings_->disconnectOnRemoval;
+}
+
+bool ClusterTopologyStrategy::listsSelf() const {
+  std::lock_guard lock(mutex_);
+  return !status_ || !status_->truncated;
 }
 
 bool ClusterTopologyStrategy::waitUntilReady(std::stop_token stop,

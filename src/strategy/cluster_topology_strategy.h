@@ -15,7 +15,7 @@
 #include "core/result.h"
 #include "informer/informer.h"
 #include "kube/kube_api.h"
-#include "strategy/erlang_call.h"
+#include "core/mfa.h"
 #include "strategy/strategy.h"
 
 namespace libcluster {
@@ -23,9 +23,9 @@ namespace libcluster {
 /// What the agent takes from a ClusterTopology's spec. A call the spec does not set is nullopt
 /// (libcluster's default applies).
 struct TopologySettings {
-  std::optional<ErlangCall> connect;
-  std::optional<ErlangCall> disconnect;
-  std::optional<ErlangCall> listNodes;
+  std::optional<Mfa> connect;
+  std::optional<Mfa> disconnect;
+  std::optional<Mfa> listNodes;
   /// spec.reconnectIntervalSeconds (the CRD's default 5).
   std::chrono::seconds reconnectInterval{5};
   /// spec.onRemoval: Disconnect (the default) or Ignore.
@@ -66,6 +66,8 @@ public:
   bool waitForChange(Clock::MonotonicTime deadline, std::stop_token stop, Clock& clock) override;
   std::optional<NodeName> seed() const override;
   bool prunes() const override;
+  /// True unless status.membersTruncated: a partial list says nothing about this node.
+  bool listsSelf() const override;
 
   /// Blocks until the object's status has been seen, `stop` or `timeout`; returns whether it was.
   bool waitUntilReady(std::stop_token stop, std::chrono::milliseconds timeout) const;

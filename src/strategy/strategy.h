@@ -36,6 +36,12 @@ public:
   /// Whether peers that leave the desired set are disconnected. libcluster's polling strategies
   /// prune; Epmd, ErlangHosts and Gossip never disconnect.
   virtual bool prunes() const { return true; }
+
+  /// Whether the desired set names every member, this node included, so that a set without this
+  /// node means "this node is not a member" and it must leave (ClusterTopology's status.members).
+  /// Strategies without a notion of membership (DNS, Epmd, Gossip...) answer false, and their node
+  /// keeps connecting as libcluster's does.
+  virtual bool listsSelf() const { return false; }
 };
 
 } // namespace libcluster

@@ -91,9 +91,9 @@ topologies:
   EXPECT_EQ(dns.onRemoval, OnRemoval::Ignore);
   EXPECT_EQ(web.name, "web");
   EXPECT_EQ(web.strategy.kind, "ClusterTopology");
-  EXPECT_EQ(web.connect, (ErlangCall{"net_kernel", "connect_node", {}}));
+  EXPECT_EQ(web.connect, (Mfa{"net_kernel", "connect_node", {}}));
   EXPECT_FALSE(web.disconnect);
-  EXPECT_EQ(web.listNodes, (ErlangCall{"erlang", "nodes", {"connected"}}));
+  EXPECT_EQ(web.listNodes, (Mfa{"erlang", "nodes", {"connected"}}));
   EXPECT_EQ(web.pollInterval, 5000ms);
   EXPECT_EQ(web.onRemoval, OnRemoval::Disconnect);
 }
@@ -120,7 +120,7 @@ TEST(ParseAgentConfig, ProblemsAreOneLineNamingTheKey) {
       {"topologies: [a]", "topologies: must be a map of named topologies"},
       {"toplogies: {}\n", "topologies: required (a map of named topologies)"},
       {"topologies:\n  web:\n    strategy: Epmd\n    config: {hosts: [a@b]}\nextra: 1\n",
-       "extra: unknown option (known: cookie, cookieFile, node, topologies)"},
+       "extra: unknown option (known: allowedCalls, cookie, cookieFile, node, topologies)"},
       {"cookie: secret\ntopologies: {}\n",
        "cookie: not read from the configuration (it may be logged or mounted widely): use "
        "cookieFile or RELEASE_COOKIE"},
@@ -179,7 +179,37 @@ topologies:
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->topologies[0].connect,
-            (ErlangCall{"Elixir.MyApp.Cluster", "connect", {"5000", "true", "{a, 1}"}}));
+            (Mfa{"Elixir.MyApp.Cluster", "connect", {"5000", "true", "{a, 1}"}}));
+}
+
+TEST(ParseAgentConfig, AllowedCallsDefaultToLibclustersThree) {
+  const auto config = parseAgentConfig("topologies: {web: {strategy: LocalEpmd}}", environment());
+
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->allowedCalls, (std::vector<Mfa>{{"net_kernel", "connect_node", {}},
+                                                    {"erlang", "disconnect_node", {}},
+                                                    {"erlang", "nodes", {"connected"}}}));
+}
+
+TEST(ParseAgentConfig, AllowedCallsReplaceTheDefaults) {
+  const auto config = parseAgentConfig(R"(
+allowedCalls:
+  - {module: Elixir.MyApp.Cluster, function: connect}
+topologies: {web: {strategy: LocalEpmd}}
+)",
+                                       environment());
+
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->allowedCalls, (std::vector<Mfa>{{"Elixir.MyApp.Cluster", "connect", {}}}));
+}
+
+TEST(ParseAgentConfig, AllowedCallsAreCheckedLikeCalls) {
+  EXPECT_EQ(problem("allowedCalls: {module: os}\ntopologies: {web: {strategy: LocalEpmd}}"),
+            "allowedCalls: must be a list of calls ({module, function, args})");
+  EXPECT_NE(problem("allowedCalls: [{module: os, function: \"cmd;\"}]\n"
+                    "topologies: {web: {strategy: LocalEpmd}}")
+                .find("allowedCalls[0].function"),
+            std::string::npos);
 }
 
 TEST(LoadAgentConfig, NamesTheFile) {

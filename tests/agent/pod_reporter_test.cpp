@@ -35,6 +35,25 @@ TEST(ConnectedCondition, AloneIsConnectedToEveryone) {
   EXPECT_EQ(connectedCondition({synced("web", {}, {})}).status, "True");
 }
 
+TEST(ConnectedCondition, ANodeThatLeftIsTrueWithNotAMember) {
+  TopologyReport left = synced("web", {}, {});
+  left.snapshot.member = false;
+
+  const auto condition = connectedCondition({left});
+
+  EXPECT_EQ(condition.status, "True"); // a readiness gate on it must not keep the pod out
+  EXPECT_EQ(condition.reason, "NotAMember");
+}
+
+TEST(ConnectedCondition, MissingPeersOfAnotherTopologyComeBeforeNotAMember) {
+  TopologyReport left = synced("web", {}, {});
+  left.snapshot.member = false;
+
+  const auto condition = connectedCondition({left, synced("jobs", {"c@3"}, {})});
+
+  EXPECT_EQ(condition.reason, "PeersMissing");
+}
+
 TEST(ConnectedCondition, ListsMissingPeersAcrossTopologies) {
   const auto condition = connectedCondition(
       {synced("web", {"a@1", "b@2"}, {"a@1"}), synced("jobs", {"c@3", "b@2"}, {"c@3"})});
@@ -238,6 +257,24 @@ TEST_F(PodReporterTest, FailedWriteIsRetriedAfterABackoff) {
   EXPECT_FALSE(*tooSoon); // backing off
   ASSERT_TRUE(retried);
   EXPECT_TRUE(*retried);
+}
+
+TEST_F(PodReporterTest, APodThatAppearsGetsItsConditionAtTheNextCheckHoweverLongItWasMissing) {
+  reports_ = {synced("web", {}, {})};
+  PodReporter podReporter(api_, clock_,
+                          {.namespaceName = "prod", .podName = "app-1", .checkInterval = 1s},
+                          [this] { return reports_; });
+  for (int i = 0; i < 30; ++i) {
+    const auto missing = podReporter.reportOnce();
+    ASSERT_TRUE(!missing || !*missing);
+    clock_.advance(1s);
+  }
+  api_.put(podsIn("prod"), pod("app-1").inNamespace("prod").ip("10.0.0.2"));
+
+  const auto written = podReporter.reportOnce();
+
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_TRUE(*written);
 }
 
 TEST_F(PodReporterTest, MissingPodIsAnError) {

@@ -1,6 +1,7 @@
 #include "agent/topology_runner.h"
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -383,15 +384,51 @@ TEST_F(TopologyRunnerTest, StartsNoConnectAfterTheSyncDeadline) {
 }
 
 TEST_F(TopologyRunnerTest, RunSyncsEveryPollIntervalUntilStopped) {
+  TopologyRunner exact(options({.topology = "app", .pollJitter = 0.0}), strategy_, connector_,
+                       clock_, metrics_);
   std::stop_source stop;
   strategy_.stopAfter(3, stop);
   strategy_.answer(PeerSet{kA});
 
-  runner_.run(stop.get_token());
+  exact.run(stop.get_token());
 
   EXPECT_EQ(strategy_.discoveries(), 3);
   EXPECT_THAT(clock_.sleeps(), ElementsAre(5000ms, 5000ms));
-  EXPECT_EQ(runner_.snapshot().syncs, 3U);
+  EXPECT_EQ(exact.snapshot().syncs, 3U);
+}
+
+TEST_F(TopologyRunnerTest, RunLooksAgainSoonAfterADisconnectToRepairWhatGlobalCut) {
+  TopologyRunner settling(
+      options({.topology = "app", .pollJitter = 0.0, .settleInterval = 200ms, .settleChecks = 3}),
+      strategy_, connector_, clock_, metrics_);
+  strategy_.answer(PeerSet{kA, kB});
+  settling.syncOnce();
+  strategy_.answer(PeerSet{kA});
+  std::stop_source stop;
+  strategy_.stopAfter(6, stop);
+
+  settling.run(stop.get_token());
+
+  EXPECT_EQ(connector_.disconnects(), std::vector<NodeName>{kB});
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(200ms, 200ms, 200ms, 5000ms));
+}
+
+TEST_F(TopologyRunnerTest, RunJittersEachWaitSoAgentsDoNotSyncTogether) {
+  std::stop_source stop;
+  strategy_.stopAfter(41, stop);
+  strategy_.answer(PeerSet{kA});
+
+  runner_.run(stop.get_token());
+
+  const auto sleeps = clock_.sleeps();
+  ASSERT_EQ(sleeps.size(), 40U);
+  std::set<std::chrono::milliseconds> distinct;
+  for (const auto sleep : sleeps) {
+    EXPECT_GE(sleep, 4000ms);
+    EXPECT_LE(sleep, 6000ms);
+    distinct.insert(sleep);
+  }
+  EXPECT_GT(distinct.size(), 10U);
 }
 
 TEST_F(TopologyRunnerTest, SnapshotShowsWhatTheLastSyncSaw) {
@@ -425,6 +462,148 @@ TEST_F(TopologyRunnerTest, ErrorAfterSuccessKeepsTheLastSuccessfulSyncTime) {
   EXPECT_EQ(snapshot.lastSync, clock_.systemNow());
   EXPECT_EQ(snapshot.desired, PeerSet{kA});
   EXPECT_EQ(snapshot.syncs, 2U);
+}
+
+TEST_F(TopologyRunnerTest, LeavesEveryMemberWhenThisNodeIsNoLongerOne) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kA, kB});
+
+  runner_.syncOnce();
+
+  EXPECT_THAT(connector_.connected(), IsEmpty());
+  EXPECT_THAT(connector_.disconnects(), UnorderedElementsAre(kA, kB));
+  const TopologySnapshot snapshot = runner_.snapshot();
+  EXPECT_FALSE(snapshot.member);
+  EXPECT_THAT(snapshot.desired, IsEmpty());
+  EXPECT_THAT(snapshot.members, IsEmpty());
+}
+
+TEST_F(TopologyRunnerTest, ANodeThatLeftStaysDisconnectedWhoeverReconnectsIt) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kA, kB});
+  runner_.syncOnce();
+  connector_.addConnected(kA); // global's transitive connect, or the peer's own agent
+
+  runner_.syncOnce();
+
+  EXPECT_THAT(connector_.connected(), IsEmpty());
+  EXPECT_THAT(connector_.connects(), UnorderedElementsAre(kA, kB)); // only from the first sync
+}
+
+TEST_F(TopologyRunnerTest, ConnectsToNobodyUntilAdmitted) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kA, kB});
+  runner_.syncOnce();
+  EXPECT_THAT(connector_.connects(), IsEmpty());
+  EXPECT_FALSE(runner_.snapshot().member);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB}));
+  EXPECT_TRUE(runner_.snapshot().member);
+}
+
+TEST_F(TopologyRunnerTest, LeavingLeavesNodesThatWereNeverMembersAlone) {
+  strategy_.setListsSelf(true);
+  connector_.addConnected("admin@10.0.0.9");
+  strategy_.answer(PeerSet{kSelf, kA});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kA});
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), PeerSet{"admin@10.0.0.9"});
+  EXPECT_THAT(connector_.disconnects(), ElementsAre(kA));
+}
+
+TEST_F(TopologyRunnerTest, WithoutAMemberListTheNodeConnectsAsLibclusterDoes) {
+  strategy_.setListsSelf(false);
+  strategy_.answer(PeerSet{kA, kB}); // DNS and the like need not list this node
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB}));
+  EXPECT_TRUE(runner_.snapshot().member);
+}
+
+TEST_F(TopologyRunnerTest, NotAMemberWithOnRemovalIgnoreConnectsNobodyAndCutsNothing) {
+  TopologyRunner ignoring(options({.topology = "app", .onRemoval = OnRemoval::Ignore}), strategy_,
+                          connector_, clock_, metrics_);
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA});
+  ignoring.syncOnce();
+  strategy_.answer(PeerSet{kA, kB});
+
+  ignoring.syncOnce();
+
+  EXPECT_THAT(connector_.disconnects(), IsEmpty());
+  EXPECT_THAT(connector_.connects(), ElementsAre(kA));
+  EXPECT_FALSE(ignoring.snapshot().member);
+}
+
+TEST_F(TopologyRunnerTest, KeepsARemovedPeerDisconnectedWhileHeld) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kSelf, kA});
+  runner_.syncOnce();
+  ASSERT_EQ(connector_.connected(), PeerSet{kA});
+  connector_.addConnected(kB); // the removed node's agent, or global, connected it again
+  clock_.advance(60s);
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), PeerSet{kA});
+  EXPECT_THAT(connector_.disconnects(), ElementsAre(kB, kB));
+  EXPECT_EQ(runner_.snapshot().removed, PeerSet{kB});
+}
+
+TEST_F(TopologyRunnerTest, ForgetsARemovedPeerAfterTheHold) {
+  TopologyRunner holding(options({.topology = "app", .removalHold = 30s}), strategy_, connector_,
+                         clock_, metrics_);
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  holding.syncOnce();
+  strategy_.answer(PeerSet{kSelf, kA});
+  holding.syncOnce();
+  clock_.advance(31s);
+  connector_.addConnected(kB);
+
+  holding.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB}));
+  EXPECT_THAT(holding.snapshot().removed, IsEmpty());
+}
+
+TEST_F(TopologyRunnerTest, ARemovedPeerThatComesBackIsConnectedAgain) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kSelf, kA});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB}));
+  EXPECT_THAT(runner_.snapshot().removed, IsEmpty());
+}
+
+TEST_F(TopologyRunnerTest, ARemovedPeerIsNotHeldWhenTheStrategyListsNoMembers) {
+  strategy_.answer(PeerSet{kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kA});
+  runner_.syncOnce();
+  connector_.addConnected(kB);
+
+  runner_.syncOnce();
+
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB})); // libcluster disconnects once
 }
 
 } // namespace

@@ -672,14 +672,15 @@ BeamTestbed::~BeamTestbed() {
   }
 }
 
-BeamNode& BeamTestbed::add(const std::string& name, std::vector<std::string> extraArgs) {
+BeamNode& BeamTestbed::add(const std::string& name, std::vector<std::string> extraArgs,
+                           bool isolated) {
   auto& slot = nodes_[name];
   if (!slot) {
     slot = std::make_unique<BeamNode>(BeamNode::Options{
         .name = name,
         .cookie = cookie_,
         .port = port_,
-        .isolated = true,
+        .isolated = isolated,
         .extraArgs = std::move(extraArgs),
         .logDir = dir_,
     });

@@ -127,7 +127,10 @@ public:
   BeamTestbed& operator=(const BeamTestbed&) = delete;
 
   /// Declares a node ("app@127.0.0.N"); it starts with startAll() or its own start().
-  BeamNode& add(const std::string& name, std::vector<std::string> extraArgs = {});
+  /// `isolated` false runs the node with OTP's defaults (`global` meshes transitively and
+  /// prevents overlapping partitions), as production nodes run.
+  BeamNode& add(const std::string& name, std::vector<std::string> extraArgs = {},
+                bool isolated = true);
   BeamNode& node(const std::string& name);
   /// Starts every declared node that is not running, booting them in parallel.
   Result<void> startAll(std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -9,8 +9,9 @@
 
 namespace libcluster {
 
-/// A Strategy with a scripted answer (a peer set or an Error, kept until replaced), a seed and a
-/// prunes flag. waitForChange just sleeps on the clock, so with FakeClock it returns at once.
+/// A Strategy with a scripted answer (a peer set or an Error, kept until replaced), a seed, a
+/// prunes flag and a listsSelf flag. waitForChange just sleeps on the clock, so with FakeClock it
+/// returns at once.
 /// stopAfter() ends a run() loop after a number of discoveries. Thread-safe.
 class FakeStrategy final : public Strategy {
 public:
@@ -25,6 +26,10 @@ public:
   void setPrunes(bool prunes) {
     std::lock_guard lock(mutex_);
     prunes_ = prunes;
+  }
+  void setListsSelf(bool listsSelf) {
+    std::lock_guard lock(mutex_);
+    listsSelf_ = listsSelf;
   }
   /// Requests `source`'s stop when discoverPeers has been called `discoveries` times.
   void stopAfter(int discoveries, std::stop_source source) {
@@ -65,12 +70,17 @@ public:
     std::lock_guard lock(mutex_);
     return prunes_;
   }
+  bool listsSelf() const override {
+    std::lock_guard lock(mutex_);
+    return listsSelf_;
+  }
 
 private:
   mutable std::mutex mutex_;
   Result<PeerSet> answer_{PeerSet{}};
   std::optional<NodeName> seed_;
   bool prunes_ = true;
+  bool listsSelf_ = false;
   int discoveries_ = 0;
   int waits_ = 0;
   std::optional<int> stopAfter_;

@@ -183,7 +183,7 @@ TEST_F(ClusterTopologyStrategyTest, ExposesTheSpecForTheAgent) {
   const std::optional<TopologySettings> settings = strategy->settings();
 
   ASSERT_TRUE(settings);
-  EXPECT_EQ(settings->connect, (ErlangCall{"my_conn", "connect", {"fast"}}));
+  EXPECT_EQ(settings->connect, (Mfa{"my_conn", "connect", {"fast"}}));
   EXPECT_FALSE(settings->disconnect);
   EXPECT_EQ(settings->reconnectInterval, 7s);
   EXPECT_TRUE(settings->disconnectOnRemoval);

@@ -195,12 +195,15 @@ topologies:
   ASSERT_EQ(settings().size(), 1U);
   EXPECT_EQ(settings()[0].topology, "static");
   EXPECT_FALSE(settings()[0].connect);
-  EXPECT_EQ(settings()[0].disconnect, (ErlangCall{"my_cluster", "leave", {"now"}}));
+  EXPECT_EQ(settings()[0].disconnect, (Mfa{"my_cluster", "leave", {"now"}}));
 }
 
 TEST_F(AgentAppTest, ClusterTopologyUsesItsSpecAndRestartsWhenItChanges) {
   api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
   auto agent = app(R"(
+allowedCalls:
+  - {module: my_cluster, function: join}
+  - {module: my_cluster, function: join_fast}
 topologies:
   web:
     strategy: ClusterTopology
@@ -218,9 +221,52 @@ topologies:
   }));
   const auto made = settings();
   ASSERT_EQ(made.size(), 2U);
-  EXPECT_EQ(made[0].connect, (ErlangCall{"my_cluster", "join", {}}));
-  EXPECT_EQ(made[0].listNodes, (ErlangCall{"erlang", "nodes", {"visible"}})); // the file wins
-  EXPECT_EQ(made[1].connect, (ErlangCall{"my_cluster", "join_fast", {}}));
+  EXPECT_EQ(made[0].connect, (Mfa{"my_cluster", "join", {}}));
+  EXPECT_EQ(made[0].listNodes, (Mfa{"erlang", "nodes", {"visible"}})); // the file wins
+  EXPECT_EQ(made[1].connect, (Mfa{"my_cluster", "join_fast", {}}));
+}
+
+TEST_F(AgentAppTest, ClusterTopologyCallNotAllowedRunsNothingAndSaysWhy) {
+  api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
+  api_.put(podsIn("prod"), pod("app-0").inNamespace("prod").ip("10.0.0.1"));
+  auto agent = app(R"(
+topologies:
+  web:
+    strategy: ClusterTopology
+    config: {name: web}
+)",
+                   {.node = "app@10.0.0.1", .podNamespace = "prod", .podName = "app-0"});
+
+  ASSERT_TRUE(agent->start());
+
+  ASSERT_TRUE(eventually([&] {
+    const auto reports = agent->reports();
+    return reports.size() == 1 && reports[0].callNotAllowed.has_value();
+  }));
+  EXPECT_NE(agent->reports()[0].callNotAllowed->find("my_cluster:join/1"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    Result<json> written = api_.get(podsIn("prod").object("app-0"));
+    if (!written || !written->contains("status")) {
+      return false;
+    }
+    for (const json& condition : (*written)["status"].value("conditions", json::array())) {
+      if (condition.value("reason", "") == "CallNotAllowed") {
+        return condition.value("status", "") == "False";
+      }
+    }
+    return false;
+  }));
+  EXPECT_TRUE(settings().empty()); // no connector was even made
+  EXPECT_TRUE(node_.connects().empty());
+  EXPECT_EQ(node_.listCalls(), 0);
+
+  // The owner allows it after all? No: the editor switches back to an allowed call.
+  json allowed = topology({"app@10.0.0.1", "app@10.0.0.2"}, "join");
+  allowed["spec"].erase("connect");
+  api_.scriptWatch({modified(allowed)});
+
+  EXPECT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
+  EXPECT_FALSE(agent->reports()[0].callNotAllowed.has_value());
 }
 
 TEST_F(AgentAppTest, ReportsOnItsPod) {

@@ -115,7 +115,7 @@ TEST_F(AgentApiServerTest, ClusterTopologyStrategyFollowsTheStatusAndItsSeed) {
   EXPECT_EQ(strategy->seed(), "app@10.0.0.1");
   const auto settings = strategy->settings();
   ASSERT_TRUE(settings);
-  EXPECT_EQ(settings->connect, (ErlangCall{"my_cluster", "join", {"fast"}}));
+  EXPECT_EQ(settings->connect, (Mfa{"my_cluster", "join", {"fast"}}));
   EXPECT_EQ(settings->reconnectInterval, 3s);
 }
 

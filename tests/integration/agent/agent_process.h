@@ -82,6 +82,14 @@ public:
     return exitCode_;
   }
 
+  /// SIGKILL now, like a crashed container; the exit code (137).
+  int kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+    }
+    return stop();
+  }
+
   /// Whether it still runs (false once it exited on its own).
   bool isRunning() {
     if (pid_ <= 0) {

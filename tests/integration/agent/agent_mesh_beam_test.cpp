@@ -1,0 +1,430 @@
+// The mesh with real OTP nodes run with OTP's defaults (`global` on, prevent_overlapping_partitions
+// true), one libcluster-agent binary beside each, following a ClusterTopology whose status the test
+// writes into the project's test API server (the controller's part). Every node records its own
+// nodes() every 20 ms from a sampler process inside it, so a flap between two checks is caught.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "beam/beam_node.h"
+#include "integration/agent/agent_process.h"
+#include "kube/http_kube_api.h"
+#include "kube/kube_config.h"
+#include "support/test_api_server.h"
+
+namespace libcluster {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using Nodes = std::set<std::string>;
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+/// One change of a node's nodes(): when (system time, ms) and the new set.
+struct Sample {
+  std::int64_t at;
+  Nodes nodes;
+};
+
+class AgentMeshBeamTest : public testing::Test {
+protected:
+  static constexpr const char* k2 = "app@127.0.0.2";
+  static constexpr const char* k3 = "app@127.0.0.3";
+  static constexpr const char* k4 = "app@127.0.0.4";
+  static constexpr const char* k5 = "app@127.0.0.5";
+  static inline const std::vector<std::string> kAll{k2, k3, k4, k5};
+
+  static void SetUpTestSuite() {
+    testbed_ = new BeamTestbed();
+    for (const std::string& name : kAll) {
+      testbed_->add(name, {}, /*isolated=*/false);
+    }
+    Result<void> started = testbed_->startAll();
+    ASSERT_TRUE(started) << started.error().message;
+    writeFile(testbed_->dir() + "/cookie", testbed_->cookie() + "\n");
+  }
+  static void TearDownTestSuite() {
+    delete testbed_;
+    testbed_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(testbed_, nullptr);
+    ASSERT_TRUE(server_.started()) << server_.error();
+    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                                     "/crds/clustertopologies.libcluster.dev.yaml");
+    ASSERT_EQ(crd.exitCode, 0) << crd.output;
+    Result<KubeConfig> kube = loadKubeconfig(server_.kubeconfigPath());
+    ASSERT_TRUE(kube) << kube.error().message;
+    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*kube);
+    ASSERT_TRUE(api) << api.error().message;
+    api_ = std::move(*api);
+    for (const std::string& name : kAll) {
+      ASSERT_TRUE(testbed_->node(name).start());
+      ASSERT_TRUE(testbed_->node(name).disconnectAll());
+    }
+  }
+  void TearDown() override {
+    agents_.clear();
+    for (const std::string& name : kAll) {
+      if (testbed_->node(name).isRunning()) {
+        (void)testbed_->node(name).eval("catch exit(whereis(mesh_sampler), kill), ok.");
+      }
+    }
+  }
+
+  BeamNode& node(const std::string& name) { return testbed_->node(name); }
+
+  void applyTopology(const std::string& name, const std::string& extraSpec = "") {
+    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: )" + name + R"(, namespace: default}
+spec:
+  nodeBasename: app
+  reconnectIntervalSeconds: 2
+  sources:
+    - epmd: {nodes: [app@127.0.0.2]}
+)" + extraSpec);
+    ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  }
+
+  /// The controller's part: status.members of ClusterTopology `name`.
+  void writeMembers(const std::vector<std::string>& members, const std::string& name = "app") {
+    json status{{"members", json::array()}, {"memberCount", members.size()}};
+    if (!members.empty()) {
+      status["seed"] = members.front();
+    }
+    for (const std::string& member : members) {
+      status["members"].push_back({{"node", member}});
+    }
+    ResourcePath path{.group = "libcluster.dev",
+                      .version = "v1alpha1",
+                      .resource = "clustertopologies",
+                      .namespaceName = "default",
+                      .name = name,
+                      .subresource = "status"};
+    Result<json> patched = api_->mergePatch(path, {{"status", status}});
+    ASSERT_TRUE(patched) << patched.error().message;
+  }
+
+  void startAgent(const std::string& local, const std::string& topology = "app",
+                  const std::string& pod = "") {
+    const std::string tag = local.substr(local.find('@') + 1);
+    const std::string configPath = testbed_->dir() + "/mesh-agent-" + tag + ".yaml";
+    writeFile(configPath,
+              "topologies:\n  app:\n    strategy: ClusterTopology\n    config: {name: " + topology +
+                  "}\n");
+    std::map<std::string, std::string> env{{"LOG_LEVEL", "debug"}};
+    if (!pod.empty()) {
+      env["POD_NAME"] = pod;
+      env["POD_NAMESPACE"] = "default";
+    }
+    agents_[local] = std::make_unique<AgentProcess>(
+        LIBCLUSTER_AGENT_BINARY,
+        std::vector<std::string>{"--config", configPath, "--node", local, "--node-port",
+                                 std::to_string(testbed_->port()), "--cookie-file",
+                                 testbed_->dir() + "/cookie", "--kubeconfig",
+                                 server_.kubeconfigPath(), "--namespace", "default",
+                                 "--metrics-bind-address", "0"},
+        env, testbed_->dir() + "/mesh-agent-" + tag + ".log");
+    ASSERT_TRUE(agents_[local]->started());
+  }
+
+  std::string samplesPath(const std::string& name) {
+    return testbed_->dir() + "/samples-" + name.substr(name.find('@') + 1) + ".txt";
+  }
+
+  /// Starts (or restarts) the sampler inside the node: a process that appends a line
+  /// "<system ms> <node>,<node>..." to a file whenever its nodes() changes, checking every 20 ms.
+  void startSampler(const std::string& name) {
+    std::filesystem::remove(samplesPath(name));
+    const std::string expression =
+        "Path = \"" + samplesPath(name) +
+        "\", catch exit(whereis(mesh_sampler), kill), "
+        "P = spawn(fun() -> Loop = fun L(Last) -> N = lists:sort(nodes()), "
+        "case N =:= Last of true -> ok; false -> file:write_file(Path, io_lib:format(\"~b ~s~n\", "
+        "[erlang:system_time(millisecond), lists:join(\",\", [atom_to_list(X) || X <- N])]), "
+        "[append]) end, receive stop -> ok after 20 -> L(N) end end, Loop(undefined) end), "
+        "register(mesh_sampler, P), ok.";
+    Result<std::string> done = node(name).eval(expression);
+    ASSERT_TRUE(done) << done.error().message;
+    ASSERT_NE(done->find("ok"), std::string::npos) << *done;
+  }
+
+  std::vector<Sample> samples(const std::string& name) {
+    std::vector<Sample> out;
+    std::ifstream in(samplesPath(name));
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      Sample sample{};
+      std::string list;
+      fields >> sample.at;
+      fields >> list;
+      std::stringstream items(list);
+      for (std::string item; std::getline(items, item, ',');) {
+        if (!item.empty()) {
+          sample.nodes.insert(item);
+        }
+      }
+      out.push_back(std::move(sample));
+    }
+    return out;
+  }
+
+  /// The node's nodes() as its sampler last recorded it.
+  std::optional<Nodes> current(const std::string& name) {
+    const std::vector<Sample> all = samples(name);
+    return all.empty() ? std::nullopt : std::optional(all.back().nodes);
+  }
+
+  /// What each node of `members` must see (the others), and each of `outsiders` (nobody).
+  std::map<std::string, Nodes> meshOf(const std::vector<std::string>& members,
+                                      const std::vector<std::string>& outsiders = {}) {
+    std::map<std::string, Nodes> want;
+    for (const std::string& member : members) {
+      Nodes others(members.begin(), members.end());
+      others.erase(member);
+      want[member] = others;
+    }
+    for (const std::string& outsider : outsiders) {
+      want[outsider] = {};
+    }
+    return want;
+  }
+
+  bool meshIs(const std::map<std::string, Nodes>& want) {
+    for (const auto& [name, nodes] : want) {
+      if (current(name) != nodes) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::string describe(const std::map<std::string, Nodes>& want, bool logs = true) {
+    std::string out;
+    for (const auto& [name, nodes] : want) {
+      out += name + " sees:";
+      for (const std::string& peer : current(name).value_or(Nodes{"(no sample)"})) {
+        out += " " + peer;
+      }
+      out += "\n";
+    }
+    for (const auto& [name, nodes] : want) {
+      const std::vector<Sample> all = samples(name);
+      out += "--- history of " + name + " (last 12 changes, system ms)\n";
+      for (std::size_t i = all.size() > 12 ? all.size() - 12 : 0; i < all.size(); ++i) {
+        out += std::to_string(all[i].at) + ":";
+        for (const std::string& peer : all[i].nodes) {
+          out += " " + peer;
+        }
+        out += "\n";
+      }
+    }
+    for (const auto& [name, agent] : agents_) {
+      if (!logs) {
+        break;
+      }
+      out += "--- agent " + name + "\n" +
+             agent->log().substr(agent->log().size() > 6000 ? agent->log().size() - 6000 : 0);
+    }
+    return out;
+  }
+
+  /// Waits (bounded, generous for a loaded machine) for the mesh; returns when it was first whole
+  /// (system ms), or nullopt.
+  std::optional<std::int64_t> waitForMesh(const std::map<std::string, Nodes>& want,
+                                          std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (meshIs(want)) {
+        std::int64_t reached = 0;
+        for (const auto& [name, nodes] : want) {
+          reached = std::max(reached, samples(name).back().at);
+        }
+        return reached;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  /// Waits (bounded) until the mesh is `want` and has not changed for `hold`; returns the time of
+  /// its last change (system ms), i.e. when it became whole for good, or nullopt.
+  std::optional<std::int64_t> waitForStableMesh(const std::map<std::string, Nodes>& want,
+                                                std::chrono::milliseconds hold = 3s,
+                                                std::chrono::milliseconds timeout = 40s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (meshIs(want)) {
+        std::int64_t last = 0;
+        for (const auto& [name, nodes] : want) {
+          last = std::max(last, samples(name).back().at);
+        }
+        if (nowMs() - last >= hold.count()) {
+          return last;
+        }
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+
+  /// Changes of any node's nodes() recorded after `since` (system ms): flaps once the mesh is
+  /// whole.
+  int changesAfter(std::int64_t since) {
+    int changes = 0;
+    for (const std::string& name : kAll) {
+      for (const Sample& sample : samples(name)) {
+        changes += sample.at > since ? 1 : 0;
+      }
+    }
+    return changes;
+  }
+
+  void formMesh(const std::vector<std::string>& members) {
+    for (const std::string& name : kAll) {
+      startSampler(name);
+    }
+    writeMembers(members);
+    for (const std::string& member : members) {
+      startAgent(member);
+    }
+    ASSERT_TRUE(waitForMesh(meshOf(members))) << describe(meshOf(members));
+  }
+
+  static inline BeamTestbed* testbed_ = nullptr;
+  TestApiServer server_{TestApiServer::Options{.bookmarkIntervalSeconds = 1}};
+  std::unique_ptr<HttpKubeApi> api_;
+  std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
+};
+
+TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
+  applyTopology("app");
+  formMesh(kAll);
+
+  // The pod of k5 is deleted (terminating) or NotReady under ReadyOnly: the controller drops it
+  // from the members while the node and its agent keep running.
+  const std::int64_t removed = nowMs();
+  writeMembers({k2, k3, k4});
+
+  const auto want = meshOf({k2, k3, k4}, {k5});
+  const std::optional<std::int64_t> reached = waitForStableMesh(want);
+  ASSERT_TRUE(reached) << describe(want);
+  std::cout << "[ figures  ] removal: removed node cut from all, rest a full mesh for good after "
+            << (*reached - removed) << " ms; nodes() changes on the way: " << changesAfter(removed)
+            << "\n";
+  // It holds: through several reconnect intervals (2 s) nothing reconnects the removed node.
+  std::this_thread::sleep_for(8s);
+  EXPECT_TRUE(meshIs(want)) << describe(want);
+  EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+}
+
+TEST_F(AgentMeshBeamTest, RemovedNodeComesBackWhenItIsAMemberAgain) {
+  applyTopology("app");
+  formMesh(kAll);
+  writeMembers({k2, k3, k4});
+  ASSERT_TRUE(waitForMesh(meshOf({k2, k3, k4}, {k5}))) << describe(meshOf({k2, k3, k4}, {k5}));
+
+  writeMembers(kAll);
+
+  EXPECT_TRUE(waitForMesh(meshOf(kAll))) << describe(meshOf(kAll));
+}
+
+TEST_F(AgentMeshBeamTest, ForcedDisconnectBetweenMembersIsRepaired) {
+  applyTopology("app");
+  formMesh(kAll);
+
+  const std::int64_t cut = nowMs();
+  Result<std::string> done = node(k2).eval("erlang:disconnect_node('app@127.0.0.3').");
+  ASSERT_TRUE(done) << done.error().message;
+  // The cut itself must be seen first, or the mesh from before would count as repaired.
+  const auto seen = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < seen && samples(k2).back().at < cut) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GE(samples(k2).back().at, cut);
+
+  const std::optional<std::int64_t> reached = waitForStableMesh(meshOf(kAll));
+  ASSERT_TRUE(reached) << describe(meshOf(kAll));
+  std::cout << "[ figures  ] forced disconnect: full mesh again for good after " << (*reached - cut)
+            << " ms; nodes() changes on the way: " << changesAfter(cut) << "\n";
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(changesAfter(*reached), 0) << describe(meshOf(kAll), false);
+}
+
+TEST_F(AgentMeshBeamTest, AgentKilledAndRestartedLeavesTheMeshUntouched) {
+  applyTopology("app");
+  formMesh(kAll);
+  const std::int64_t whole = nowMs();
+
+  agents_[k3]->kill();
+  startAgent(k3);
+  // Long enough for the new agent to sync a few times (reconnect interval 2 s).
+  std::this_thread::sleep_for(6s);
+
+  EXPECT_TRUE(meshIs(meshOf(kAll))) << describe(meshOf(kAll));
+  EXPECT_EQ(changesAfter(whole), 0) << describe(meshOf(kAll));
+}
+
+TEST_F(AgentMeshBeamTest, NodeKilledAndRestartedUnderTheSameNameIsMeshedAgain) {
+  applyTopology("app");
+  formMesh(kAll);
+
+  node(k4).kill();
+  ASSERT_TRUE(node(k4).start());
+  startSampler(k4);
+
+  EXPECT_TRUE(waitForMesh(meshOf(kAll))) << describe(meshOf(kAll));
+}
+
+TEST_F(AgentMeshBeamTest, ACallTheAgentDoesNotAllowIsNeverRun) {
+  // The patch of finding H1: whoever may edit the ClusterTopology makes every node run a shell
+  // command through listNodes (called with the spec's args only).
+  const std::string marker = testbed_->dir() + "/h1-was-here";
+  std::filesystem::remove(marker);
+  applyTopology("evil",
+                "  listNodes: {module: os, function: cmd, args: ['\"touch " + marker + "\"']}\n");
+  writeMembers({k2, k3}, "evil");
+  ASSERT_TRUE(api_->create(ResourcePath{.resource = "pods", .namespaceName = "default"},
+                           {{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"metadata", {{"name", "evil-0"}}},
+                            {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+  startAgent(k2, "evil", "evil-0");
+
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::string reason;
+  while (std::chrono::steady_clock::now() < deadline && reason.empty()) {
+    Result<json> pod =
+        api_->get(ResourcePath{.resource = "pods", .namespaceName = "default"}.object("evil-0"));
+    if (pod && pod->contains("status") && (*pod)["status"].contains("conditions")) {
+      for (const json& condition : (*pod)["status"]["conditions"]) {
+        if (condition.value("type", "") == "libcluster.dev/Connected") {
+          reason = condition.value("reason", "");
+        }
+      }
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(reason, "CallNotAllowed") << agents_[k2]->log();
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  EXPECT_FALSE(node(k2).nodes()->contains(k3)); // nothing at all was run
+}
+
+} // namespace
+} // namespace libcluster
