@@ -59,6 +59,11 @@ public:
   /// Answers the next `count` API requests whose path starts with `pathPrefix` with a Status of
   /// `code` (and Retry-After when retryAfterSeconds > 0).
   void failNext(int count, int code, int retryAfterSeconds = 0, const std::string& pathPrefix = "");
+  /// Holds the next `count` API requests that match `method`, `pathPrefix` and `userAgentPrefix`
+  /// (empty matches anything) for `seconds` before handling them: a hung request that still
+  /// lands. Other requests are not delayed.
+  void holdNext(int count, double seconds, const std::string& method,
+                const std::string& pathPrefix, const std::string& userAgentPrefix = "");
   /// Every API request so far: [{method, path, query, code, contentType, accept, userAgent}].
   nlohmann::json requests();
   void clearRequests();
