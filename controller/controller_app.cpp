@@ -102,11 +102,19 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                               return std::nullopt;
                             }
                             return isReferenceGranted(grants_->store().list(), from, name, target);
-                          }}),
+                          },
+                      .writeFence = [this] { return writeFence(); }}),
       loop_("clustertopology", queue_,
             [this](const std::string& key) -> std::optional<ClusterTopology> {
               std::shared_ptr<const ClusterTopology> topology = topologies_.store().get(key);
-              return topology ? std::optional<ClusterTopology>(*topology) : std::nullopt;
+              if (!topology) {
+                // Deleted: on the worker thread, so no reconcile of it can race the clean-up.
+                const std::size_t slash = key.find('/');
+                reconciler_.forget(key.substr(0, slash),
+                                   slash == std::string::npos ? "" : key.substr(slash + 1));
+                return std::nullopt;
+              }
+              return *topology;
             },
             reconciler_, clock, metrics_),
       metricsServer_(HttpProbeServer::Options{.bindAddress = options_.metricsBindAddress}),
@@ -120,12 +128,17 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
       .onUpdate =
           [this](const ClusterTopology&, const ClusterTopology& now) {
             index_.update(now);
-            queue_.add(now.key());
+            // Our own status write coming back changes nothing the reconciler has not seen.
+            if (!reconciler_.isOwnWrite(now)) {
+              queue_.add(now.key());
+            }
           },
       .onDelete =
           [this](const ClusterTopology& topology) {
             index_.remove(topology.key());
             external_.untrack(topology.key());
+            // The worker finds it gone and forgets its metrics and last write.
+            queue_.add(topology.key());
           },
       .onSynced = nullptr,
   });
@@ -251,7 +264,24 @@ Result<void> ControllerApp::start() {
   return {};
 }
 
+std::optional<CallOptions> ControllerApp::writeFence() const {
+  std::optional<Clock::MonotonicTime> until;
+  if (elector_) {
+    until = elector_->leadingUntil();
+    if (!until) {
+      return std::nullopt;
+    }
+  }
+  std::lock_guard lock(workerStopMutex_);
+  return CallOptions{.deadline = until, .stop = workerStop_};
+}
+
 void ControllerApp::runWorker(std::stop_token stop) {
+  {
+    std::lock_guard lock(workerStopMutex_);
+    workerStop_ = stop;
+  }
+  ++workerStarts_;
   leading_ = true;
   // Like controller-runtime, reconcile only once the caches have synced.
   while (!stop.stop_requested() && !isReady()) {

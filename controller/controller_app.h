@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -67,6 +69,8 @@ public:
   /// Caches synced (what /readyz reports).
   bool isReady() const;
   bool isLeader() const;
+  /// How many times this replica's reconcile worker started (with leader election: terms led).
+  std::uint64_t workerStarts() const { return workerStarts_.load(); }
   std::uint16_t metricsPort() const { return metricsServer_.port(); }
   std::uint16_t healthPort() const { return healthServer_.port(); }
   MetricsRegistry& metrics() { return metrics_; }
@@ -77,6 +81,8 @@ private:
   void enqueuePodChange(const PodInfo* before, const PodInfo* after);
   void enqueueSliceChange(const nlohmann::json* before, const nlohmann::json* after);
   void runWorker(std::stop_token stop);
+  /// The bounds of a status write started now; nullopt when this replica does not lead.
+  std::optional<CallOptions> writeFence() const;
 
   KubeApi& api_;
   Resolver& resolver_;
@@ -98,6 +104,9 @@ private:
   HttpProbeServer healthServer_;
   std::unique_ptr<LeaderElector> elector_;
   std::atomic<bool> leading_{false};
+  std::atomic<std::uint64_t> workerStarts_{0};
+  mutable std::mutex workerStopMutex_;
+  std::stop_token workerStop_;
   std::jthread externalThread_;
   std::jthread workerThread_;
 };

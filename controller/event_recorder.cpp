@@ -95,6 +95,16 @@ void EventRecorder::run(std::stop_token stop) {
   }
 }
 
+void EventRecorder::forget(const std::string& namespaceName, const std::string& name) {
+  std::lock_guard lock(mutex_);
+  buckets_.erase(namespaceName + "/" + name);
+}
+
+std::size_t EventRecorder::trackedObjects() const {
+  std::lock_guard lock(mutex_);
+  return buckets_.size();
+}
+
 std::uint64_t EventRecorder::posted() const {
   std::lock_guard lock(mutex_);
   return posted_;

@@ -47,6 +47,11 @@ public:
   /// Posts everything queued now, on the calling thread (tests; also used on shutdown).
   void flush();
 
+  /// Drops the rate-limit state of a deleted object ("namespace", "name").
+  void forget(const std::string& namespaceName, const std::string& name);
+  /// Objects with rate-limit state.
+  std::size_t trackedObjects() const;
+
   std::uint64_t posted() const;
   std::uint64_t dropped() const;
 

@@ -26,14 +26,27 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
     return Error{Error::Code::Unavailable, "caches have not synced yet"};
   }
   index_.update(topology);
+  // What is on the server, as far as we know: our own last write when the cache has not seen it.
+  std::string resourceVersion = topology.resourceVersion;
+  const TopologyStatus* current = &topology.status;
+  std::optional<TopologyStatus> ownStatus;
+  {
+    std::lock_guard lock(writtenMutex_);
+    const auto last = written_.find(topology.key());
+    if (last != written_.end() && last->second.basedOn == topology.resourceVersion) {
+      resourceVersion = last->second.produced;
+      ownStatus = last->second.status;
+      current = &*ownStatus;
+    }
+  }
   const std::string now = formatRfc3339(clock_.systemNow());
   std::optional<Result<TopologySpec>> spec = index_.spec(topology.key());
   if (!spec || !*spec) {
     const Error error = spec ? spec->error() : Error{Error::Code::Invalid, "spec: not readable"};
     external_.untrack(topology.key());
-    const TopologyStatus status = invalidStatus(topology.status, topology.generation, error, now);
-    if (status != topology.status) {
-      if (Result<void> written = writeStatus(topology, status); !written) {
+    const TopologyStatus status = invalidStatus(*current, topology.generation, error, now);
+    if (status != *current) {
+      if (Result<void> written = writeStatus(topology, resourceVersion, status); !written) {
         return written.error();
       }
       events_.record({"libcluster.dev/v1alpha1", "ClusterTopology", topology.namespaceName,
@@ -52,13 +65,13 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
   }
   external_.track(topology.key(), **spec);
   const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
-  const TopologyStatus status = buildStatus(topology.status, topology.generation, sources, now);
+  const TopologyStatus status = buildStatus(*current, topology.generation, sources, now);
   members_.withLabels({topology.namespaceName, topology.name}).set(status.memberCount);
-  if (status != topology.status) {
-    if (Result<void> written = writeStatus(topology, status); !written) {
+  if (status != *current) {
+    if (Result<void> written = writeStatus(topology, resourceVersion, status); !written) {
       return written.error();
     }
-    recordChanges(topology, topology.status, status);
+    recordChanges(topology, *current, status);
   }
   return Action::requeueAfter(options_.resyncPeriod);
 }
@@ -107,10 +120,11 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
               membersFromEndpointSlices(slices, *source.kubernetes, basename, source.name);
         }
       } else {
-        std::vector<PodInfo> pods;
-        for (const auto& pod : pods_.list()) {
-          if (pod->namespaceName == selector.namespaceName && selector.selector.matches(pod->labels)) {
-            pods.push_back(*pod);
+        // Shared snapshots of one namespace (an index range), not copies of every cached pod.
+        std::vector<std::shared_ptr<const PodInfo>> pods;
+        for (auto& pod : pods_.listNamespace(selector.namespaceName)) {
+          if (selector.selector.matches(pod->labels)) {
+            pods.push_back(std::move(pod));
           }
         }
         snapshot.candidates = membersFromPods(pods, *source.kubernetes, basename, source.name);
@@ -139,18 +153,54 @@ std::optional<bool> TopologyReconciler::mayRead(const ClusterTopology& topology,
 }
 
 Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
+                                             const std::string& resourceVersion,
                                              const TopologyStatus& status) {
   ResourcePath path = topologiesPath(topology.namespaceName).object(topology.name);
   path.subresource = "status";
   // Merge patch replaces lists wholesale, which is right: the controller owns all of status.
-  const nlohmann::json patch{{"status", toJson(status)}};
-  Result<nlohmann::json> written = api_.mergePatch(path, patch);
+  nlohmann::json patch{{"status", toJson(status)}};
+  if (!resourceVersion.empty()) {
+    patch["metadata"] = {{"resourceVersion", resourceVersion}};
+  }
+  CallOptions call;
+  if (options_.writeFence) {
+    // Asked last thing before sending: leadership may have ended during the reconcile.
+    std::optional<CallOptions> fence = options_.writeFence();
+    if (!fence) {
+      return Error{Error::Code::Cancelled, "not leading: status not written"};
+    }
+    call = std::move(*fence);
+  }
+  Result<nlohmann::json> written = api_.mergePatch(path, patch, call);
   if (!written) {
+    std::lock_guard lock(writtenMutex_);
+    written_.erase(topology.key());
     return written.error();
+  }
+  {
+    std::lock_guard lock(writtenMutex_);
+    written_[topology.key()] =
+        LastWrite{topology.resourceVersion, metadataString(*written, "resourceVersion"), status};
   }
   ++statusWrites_;
   writes_.inc();
   return {};
+}
+
+bool TopologyReconciler::isOwnWrite(const ClusterTopology& topology) const {
+  std::lock_guard lock(writtenMutex_);
+  const auto last = written_.find(topology.key());
+  return last != written_.end() && !last->second.produced.empty() &&
+         last->second.produced == topology.resourceVersion && last->second.status == topology.status;
+}
+
+void TopologyReconciler::forget(const std::string& namespaceName, const std::string& name) {
+  {
+    std::lock_guard lock(writtenMutex_);
+    written_.erase(namespaceName + "/" + name);
+  }
+  (void)members_.remove({namespaceName, name});
+  events_.forget(namespaceName, name);
 }
 
 void TopologyReconciler::recordChanges(const ClusterTopology& topology, const TopologyStatus& before,

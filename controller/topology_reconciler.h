@@ -4,7 +4,12 @@
 #include <functional>
 #include <optional>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +30,11 @@ namespace libcluster {
 /// EndpointSlices from the caches, dns and rancher answers from ExternalSources, static names),
 /// builds the whole status, and writes it once with a merge patch on /status — and not at all
 /// when nothing changed. Level-based: reconciling twice in a row writes once at most.
+///
+/// Writes are fenced: `writeFence` is asked right before each status PATCH and bounds it (no
+/// write at all when it answers nullopt, i.e. this replica does not lead), and the PATCH carries
+/// the resourceVersion the status was computed from, so a write based on anything but the
+/// latest object, a deposed leader's included, fails with Conflict instead of landing.
 class TopologyReconciler final : public Reconciler<ClusterTopology> {
 public:
   struct Options {
@@ -38,6 +48,9 @@ public:
                                       const std::string& topologyName,
                                       const std::string& targetNamespace)>
         mayReadNamespace;
+    /// Asked right before each write: the bounds of a write started now, or nullopt when this
+    /// replica must not write (it does not lead). Empty: always write, with default bounds.
+    std::function<std::optional<CallOptions>()> writeFence{};
   };
 
   /// `endpointSlices` may be null when EndpointSlices are not watched.
@@ -51,11 +64,19 @@ public:
 
   std::uint64_t statusWrites() const { return statusWrites_.load(); }
 
+  /// Whether `topology` is exactly what this reconciler's last status write produced, so that
+  /// the watch event bringing it back needs no reconcile. Any thread.
+  bool isOwnWrite(const ClusterTopology& topology) const;
+  /// Drops what is kept per topology (metric children, last write) once it is deleted.
+  void forget(const std::string& namespaceName, const std::string& name);
+
 private:
   std::vector<SourceSnapshot> snapshots(const ClusterTopology& topology, const TopologySpec& spec);
   /// nullopt when a cross-namespace source's permission is not known yet.
   std::optional<bool> mayRead(const ClusterTopology& topology, const std::string& target) const;
-  Result<void> writeStatus(const ClusterTopology& topology, const TopologyStatus& status);
+  /// Writes `status` over the object at `resourceVersion` (a precondition).
+  Result<void> writeStatus(const ClusterTopology& topology, const std::string& resourceVersion,
+                           const TopologyStatus& status);
   void recordChanges(const ClusterTopology& topology, const TopologyStatus& before,
                      const TopologyStatus& after);
 
@@ -70,6 +91,17 @@ private:
   GaugeFamily& members_;
   Counter& writes_;
   std::atomic<std::uint64_t> statusWrites_{0};
+
+  /// Our last write per topology key: the resourceVersion it was based on, the one it produced
+  /// and the status written. The cache lags our own writes; until it catches up, the reconciler
+  /// compares with (and preconditions on) what it wrote rather than with the older object.
+  struct LastWrite {
+    std::string basedOn;
+    std::string produced;
+    TopologyStatus status;
+  };
+  mutable std::mutex writtenMutex_;
+  std::map<std::string, LastWrite> written_;
 };
 
 } // namespace libcluster

@@ -137,7 +137,7 @@ LeaderElector::~LeaderElector() {
 void LeaderElector::run(std::stop_token stop) {
   bool led = false;
   while (!stop.stop_requested()) {
-    const Clock::MonotonicTime next = step();
+    const Clock::MonotonicTime next = step(stop);
     if (isLeading()) {
       led = true;
     } else if (led) {
@@ -150,7 +150,10 @@ void LeaderElector::run(std::stop_token stop) {
   resign();
 }
 
-Clock::MonotonicTime LeaderElector::step() {
+Clock::MonotonicTime LeaderElector::step() { return step({}); }
+
+Clock::MonotonicTime LeaderElector::step(std::stop_token stop) {
+  stop_ = std::move(stop);
   const Clock::MonotonicTime now = clock_.now();
   if (!isLeading()) {
     if (tryAcquireOrRenew(now)) {
@@ -193,9 +196,26 @@ void LeaderElector::resign() {
   }
 }
 
-bool LeaderElector::isLeader() const {
+bool LeaderElector::isLeader() const { return leadingUntil().has_value(); }
+
+std::optional<Clock::MonotonicTime> LeaderElector::leadingUntil() const {
   std::lock_guard lock(mutex_);
-  return leading_ && clock_.now() < renewDeadlineAt_;
+  if (!leading_ || clock_.now() >= renewDeadlineAt_) {
+    return std::nullopt;
+  }
+  return renewDeadlineAt_;
+}
+
+CallOptions LeaderElector::callOptions(Clock::MonotonicTime now) const {
+  // client-go's NewFromKubeconfig bounds Lease requests by renewDeadline / 2 (at least 1 s), so a
+  // hung request leaves time for another attempt before the deadline.
+  Clock::MonotonicTime deadline =
+      now + std::max<std::chrono::milliseconds>(options_.renewDeadline / 2, std::chrono::seconds(1));
+  if (isLeading()) {
+    // A renewal that lands after the renew deadline is useless: this replica has stopped leading.
+    deadline = std::min(deadline, renewDeadlineAt());
+  }
+  return CallOptions{.deadline = deadline, .stop = stop_};
 }
 
 std::string LeaderElector::observedLeader() const {
@@ -213,7 +233,7 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
   // Fast path: the leader renews assuming the Lease is still the version it last wrote.
   if (isLeading() && observedLease_ && isObservedLeaseValid(now)) {
     keepAcquisition(spec);
-    Result<nlohmann::json> renewed = kube_.replace(path_, leaseWithSpec(spec));
+    Result<nlohmann::json> renewed = kube_.replace(path_, leaseWithSpec(spec), callOptions(now));
     if (renewed) {
       observe(*renewed, true);
       return true;
@@ -222,7 +242,7 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
              {{"lease", leaseKey_}, {"error", renewed.error().message}});
   }
 
-  Result<nlohmann::json> current = kube_.get(path_);
+  Result<nlohmann::json> current = kube_.get(path_, callOptions(clock_.now()));
   if (!current) {
     if (current.error().code != Error::Code::NotFound) {
       logWarn("lease read failed", {{"lease", leaseKey_},
@@ -237,7 +257,7 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
         {"spec", spec}};
     ResourcePath collection = path_;
     collection.name.clear();
-    Result<nlohmann::json> created = kube_.create(collection, fresh);
+    Result<nlohmann::json> created = kube_.create(collection, fresh, callOptions(clock_.now()));
     if (!created) {
       // Conflict: another replica created it first.
       logDebug("lease create failed",
@@ -261,7 +281,8 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
   } else {
     spec["leaseTransitions"] = intField(observedSpec_, "leaseTransitions") + 1;
   }
-  Result<nlohmann::json> updated = kube_.replace(path_, leaseWithSpec(spec));
+  Result<nlohmann::json> updated =
+      kube_.replace(path_, leaseWithSpec(spec), callOptions(clock_.now()));
   if (!updated) {
     // Conflict: someone else wrote the Lease since we read it, and won.
     logDebug("lease update failed",
@@ -363,7 +384,12 @@ void LeaderElector::release() {
                                {"acquireTime", nowText},
                                {"renewTime", nowText},
                                {"leaseTransitions", intField(observedSpec_, "leaseTransitions")}};
-  Result<nlohmann::json> released = kube_.replace(path_, leaseWithSpec(spec));
+  // Not bound to stop_: releasing is what a stopped elector does on its way out.
+  const CallOptions call{.deadline = clock_.now() + std::max<std::chrono::milliseconds>(
+                                                        options_.renewDeadline / 2,
+                                                        std::chrono::seconds(1)),
+                         .stop = {}};
+  Result<nlohmann::json> released = kube_.replace(path_, leaseWithSpec(spec), call);
   if (!released) {
     logWarn("lease release failed", {{"lease", leaseKey_},
                                      {"code", codeName(released.error().code)},

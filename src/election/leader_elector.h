@@ -27,8 +27,12 @@ namespace libcluster {
 /// replicas does not matter (a difference in clock *rate* would). Writes use the resourceVersion,
 /// so of two replicas racing for a Lease exactly one wins.
 ///
-/// Like client-go, this does not fence: the leader's work must stop when its stop token is
-/// requested. isLeader() turns false at the renew deadline even if the elector thread is stuck.
+/// Every Lease request is bounded (renewDeadline / 2, and never past the renew deadline while
+/// leading) and cancelled by run()'s stop token, so a hung API cannot keep a deposed leader in
+/// office. The leader's work must stop when its stop token is requested, and should fence its
+/// writes with leadingUntil(): it turns empty at the renew deadline even if the elector thread is
+/// stuck, and the renew deadline is at least leaseDuration - renewDeadline before any other
+/// replica may take the Lease over (both count from before the renewal was sent).
 class LeaderElector {
 public:
   struct Options {
@@ -76,6 +80,8 @@ public:
   /// the next attempt is due. run() calls it in a loop; tests drive it directly. Not to be called
   /// while run() is active.
   Clock::MonotonicTime step();
+  /// The same, with Lease requests cancelled when `stop` is requested.
+  Clock::MonotonicTime step(std::stop_token stop);
 
   /// Steps down if leading, then releases the Lease if this replica holds it and releaseOnCancel
   /// is set. run() does this on its way out.
@@ -83,6 +89,9 @@ public:
 
   /// Leading, and the last successful renewal is younger than renewDeadline. Any thread.
   bool isLeader() const;
+  /// When leading, the renew deadline: the time until which this replica may start a write as
+  /// leader and by which the write must be over. Empty when not leading. Any thread.
+  std::optional<Clock::MonotonicTime> leadingUntil() const;
   const std::string& identity() const { return options_.identity; }
   /// The holder of the Lease when it was last read ("" when free or never read). Any thread.
   std::string observedLeader() const;
@@ -92,6 +101,7 @@ private:
                 MetricsRegistry& metrics);
 
   bool tryAcquireOrRenew(Clock::MonotonicTime now);
+  CallOptions callOptions(Clock::MonotonicTime now) const;
   void observe(const nlohmann::json& lease, bool ownWrite);
   bool isObservedLeaseValid(Clock::MonotonicTime now) const;
   /// Copies acquireTime and leaseTransitions of the observed Lease into `spec` (a renewal).
@@ -119,6 +129,7 @@ private:
   std::string reportedLeader_;
   std::mt19937 random_;
   std::jthread leaderThread_;
+  std::stop_token stop_;
 
   // Shared with isLeader() and observedLeader() callers.
   mutable std::mutex mutex_;

@@ -83,11 +83,23 @@ Result<void> Watcher::run(std::stop_token stop, const EventHandler& onEvent) {
     } else {
       during = "watch";
       bool progressed = false;
-      outcome = watchOnce(stop, onEvent, progressed);
+      bool broken = false;
+      const Clock::MonotonicTime watchStarted = clock_.now();
+      outcome = watchOnce(stop, onEvent, progressed, broken);
       if (progressed) {
         gonesWithoutProgress = 0;
       }
       if (outcome) {
+        continue;
+      }
+      if (broken && !stop.stop_requested() &&
+          (progressed || clock_.now() - watchStarted >= kShortestHealthyWatch)) {
+        // A healthy stream that broke off (a proxy or apiserver closing connections): re-watch
+        // from the last resourceVersion at once, as client-go does. If that fails too, it fails
+        // fast and unhealthy, and the backoff below applies.
+        errors_.fetch_add(1);
+        logDebug("watch stream broke, rewatching",
+                 {{"resource", collection_.url()}, {"error", outcome.error().message}});
         continue;
       }
     }
@@ -173,7 +185,7 @@ Result<void> Watcher::listAll(const std::string& version, std::stop_token stop,
 }
 
 Result<void> Watcher::watchOnce(std::stop_token stop, const EventHandler& onEvent,
-                                bool& progressed) {
+                                bool& progressed, bool& broken) {
   const WatchOptions options{
       .labelSelector = options_.labelSelector,
       .fieldSelector = options_.fieldSelector,
@@ -215,6 +227,7 @@ Result<void> Watcher::watchOnce(std::stop_token stop, const EventHandler& onEven
     return *streamError;
   }
   if (!ended) {
+    broken = ended.error().code == Error::Code::Unavailable && !ended.error().retryAfter;
     return ended;
   }
   if (!progressed && clock_.now() - started < kShortestHealthyWatch) {

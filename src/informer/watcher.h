@@ -45,7 +45,8 @@ struct WatcherStats {
 
 /// Keeps one collection's objects flowing as WatchEvents, as client-go's reflector and kube-rs's
 /// watcher do: paged LIST, then WATCH from the list's resourceVersion with bookmarks; re-watch
-/// from the last seen resourceVersion when a watch ends; re-list on 410 Gone; back off on other
+/// from the last seen resourceVersion when a watch ends, or at once when a healthy stream (one
+/// that delivered events or lasted a second) breaks off; re-list on 410 Gone; back off on other
 /// errors. run() blocks the calling thread; stats() and resourceVersion() may be read from others.
 class Watcher {
 public:
@@ -86,8 +87,10 @@ private:
 
   Result<void> listAll(const std::string& version, std::stop_token stop,
                        const EventHandler& onEvent);
-  /// One WATCH call. `progressed` is set when the server delivered at least one event.
-  Result<void> watchOnce(std::stop_token stop, const EventHandler& onEvent, bool& progressed);
+  /// One WATCH call. `progressed` is set when the server delivered at least one event, `broken`
+  /// when the stream itself failed (Unavailable without Retry-After), not the server's answer.
+  Result<void> watchOnce(std::stop_token stop, const EventHandler& onEvent, bool& progressed,
+                         bool& broken);
   /// Logs the error and sleeps for the backoff (or the server's Retry-After if longer).
   /// Returns false if stopped.
   bool waitBeforeRetry(const Error& error, std::string_view during, std::stop_token stop);

@@ -414,14 +414,22 @@ public:
 
   /// Sends `spec`, retrying as the class comment describes. On success the Exchange has a 2xx
   /// status and, unless streaming, the whole body.
-  Result<std::shared_ptr<Exchange>> send(const RequestSpec& spec, std::stop_token stop) {
+  Result<std::shared_ptr<Exchange>> send(
+      const RequestSpec& spec, std::stop_token stop,
+      std::optional<SteadyClock::time_point> callDeadline = std::nullopt) {
     const Clock::MonotonicTime budgetEnd = clock_.now() + options_.retryBudget;
     bool retriedWithNewToken = false;
     for (int attempt = 1;; ++attempt) {
       std::string token = tokens_.current();
       SecretWiper wipeToken(token);
       const SteadyClock::time_point started = SteadyClock::now();
-      const SteadyClock::time_point deadline = started + options_.requestTimeout;
+      if (callDeadline && started >= *callDeadline) {
+        return makeError(Error::Code::Timeout, std::string(spec.method) + " " + spec.target +
+                                                   ": the call's deadline passed before it was sent");
+      }
+      const SteadyClock::time_point deadline =
+          callDeadline ? std::min(started + options_.requestTimeout, *callDeadline)
+                       : started + options_.requestTimeout;
       std::shared_ptr<Exchange> exchange = start(spec, token);
 
       WaitEnd end = waitFor(*exchange, stop, deadline, [&] {
@@ -440,9 +448,13 @@ public:
           return makeError(Error::Code::Cancelled,
                            std::string(spec.method) + " " + spec.target + ": cancelled");
         }
-        return makeError(Error::Code::Timeout,
-                         std::string(spec.method) + " " + spec.target + ": no response within " +
-                             std::to_string(options_.requestTimeout.count()) + " ms");
+        return makeError(
+            Error::Code::Timeout,
+            std::string(spec.method) + " " + spec.target + ": no response within " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started)
+                        .count()) +
+                " ms");
       }
 
       std::unique_lock lock(exchange->mutex);
@@ -486,6 +498,11 @@ public:
       if (clock_.now() + delay > budgetEnd) {
         error.message += " (not retried: waiting " + std::to_string(delay.count()) +
                          " ms would exceed the retry budget)";
+        return error;
+      }
+      if (callDeadline && SteadyClock::now() + delay >= *callDeadline) {
+        error.message += " (not retried: waiting " + std::to_string(delay.count()) +
+                         " ms would pass the call's deadline)";
         return error;
       }
       logDebug("retrying kubernetes request", {{"method", spec.method},
@@ -753,47 +770,49 @@ HttpKubeApi::~HttpKubeApi() = default;
 
 const std::string& HttpKubeApi::server() const { return transport_->config().server; }
 
-Result<nlohmann::json> HttpKubeApi::get(const ResourcePath& path) {
+Result<nlohmann::json> HttpKubeApi::get(const ResourcePath& path, const CallOptions& call) {
   RequestSpec spec{.method = "GET", .target = path.url(), .idempotent = true};
-  return jsonBody(transport_->send(spec, {}), "GET " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "GET " + spec.target);
 }
 
 Result<nlohmann::json> HttpKubeApi::list(const ResourcePath& collection,
-                                         const ListOptions& options) {
+                                         const ListOptions& options, const CallOptions& call) {
   RequestSpec spec{
       .method = "GET", .target = collection.url() + listQuery(options), .idempotent = true};
-  return jsonBody(transport_->send(spec, {}), "LIST " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "LIST " + spec.target);
 }
 
 Result<nlohmann::json> HttpKubeApi::create(const ResourcePath& collection,
-                                           const nlohmann::json& object) {
+                                           const nlohmann::json& object, const CallOptions& call) {
   RequestSpec spec{.method = "POST",
                    .target = collection.url(),
                    .contentType = "application/json",
                    .body = object.dump()};
-  return jsonBody(transport_->send(spec, {}), "POST " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "POST " + spec.target);
 }
 
 Result<nlohmann::json> HttpKubeApi::replace(const ResourcePath& path,
-                                            const nlohmann::json& object) {
+                                            const nlohmann::json& object,
+                                            const CallOptions& call) {
   RequestSpec spec{.method = "PUT",
                    .target = path.url(),
                    .contentType = "application/json",
                    .body = object.dump()};
-  return jsonBody(transport_->send(spec, {}), "PUT " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "PUT " + spec.target);
 }
 
 Result<nlohmann::json> HttpKubeApi::mergePatch(const ResourcePath& path,
-                                               const nlohmann::json& patch) {
+                                               const nlohmann::json& patch,
+                                               const CallOptions& call) {
   RequestSpec spec{.method = "PATCH",
                    .target = path.url(),
                    .contentType = "application/merge-patch+json",
                    .body = patch.dump()};
-  return jsonBody(transport_->send(spec, {}), "PATCH " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "PATCH " + spec.target);
 }
 
 Result<nlohmann::json> HttpKubeApi::apply(const ResourcePath& path, const nlohmann::json& object,
-                                          const ApplyOptions& options) {
+                                          const ApplyOptions& options, const CallOptions& call) {
   if (options.fieldManager.empty()) {
     return makeError(Error::Code::Invalid, "server-side apply needs a fieldManager");
   }
@@ -802,12 +821,12 @@ Result<nlohmann::json> HttpKubeApi::apply(const ResourcePath& path, const nlohma
                    .target = path.url() + applyQuery(options),
                    .contentType = "application/apply-patch+yaml",
                    .body = object.dump()};
-  return jsonBody(transport_->send(spec, {}), "APPLY " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "APPLY " + spec.target);
 }
 
-Result<void> HttpKubeApi::remove(const ResourcePath& path) {
+Result<void> HttpKubeApi::remove(const ResourcePath& path, const CallOptions& call) {
   RequestSpec spec{.method = "DELETE", .target = path.url()};
-  Result<std::shared_ptr<Exchange>> reply = transport_->send(spec, {});
+  Result<std::shared_ptr<Exchange>> reply = transport_->send(spec, call.stop, call.deadline);
   if (!reply) {
     return reply.error();
   }

@@ -29,6 +29,8 @@ namespace libcluster {
 ///   once.
 /// - Transport failures are Unavailable (TLS failures name the reason, e.g. "certificate verify
 ///   failed"), deadlines Timeout, a stop request Cancelled. No exception escapes.
+/// - CallOptions bound a call below `requestTimeout`: the attempt in flight is abandoned at the
+///   deadline or on stop, and no retry starts or waits past the deadline.
 /// - A watch stream that breaks off (connection reset, no final chunk) is Unavailable; the
 ///   caller re-watches from its last resourceVersion as after a normal end.
 /// - The client must outlive every call on it.
@@ -74,18 +76,21 @@ public:
   const std::string& server() const;
 
   // KubeApi
-  Result<nlohmann::json> get(const ResourcePath& path) override;
-  Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options) override;
+  Result<nlohmann::json> get(const ResourcePath& path, const CallOptions& call = {}) override;
+  Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options,
+                              const CallOptions& call = {}) override;
   Result<void> watch(const ResourcePath& collection, const WatchOptions& options,
                      const std::function<bool(const RawWatchEvent&)>& onEvent,
                      std::stop_token stop) override;
-  Result<nlohmann::json> create(const ResourcePath& collection,
-                                const nlohmann::json& object) override;
-  Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object) override;
-  Result<nlohmann::json> mergePatch(const ResourcePath& path, const nlohmann::json& patch) override;
+  Result<nlohmann::json> create(const ResourcePath& collection, const nlohmann::json& object,
+                                const CallOptions& call = {}) override;
+  Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object,
+                                 const CallOptions& call = {}) override;
+  Result<nlohmann::json> mergePatch(const ResourcePath& path, const nlohmann::json& patch,
+                                    const CallOptions& call = {}) override;
   Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
-                               const ApplyOptions& options) override;
-  Result<void> remove(const ResourcePath& path) override;
+                               const ApplyOptions& options, const CallOptions& call = {}) override;
+  Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) override;
 
 private:
   class Transport;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -55,6 +56,16 @@ struct ApplyOptions {
   bool force = false;
 };
 
+/// What bounds one call: it fails with Timeout at `deadline` (a point of the steady clock, which is
+/// what SystemClock::now() reads) and with Cancelled as soon as `stop` is requested, the request
+/// being abandoned on the wire either way. Retries and waits between them stay within both. The
+/// default bounds a call by the client's own request timeout alone; a deadline later than that
+/// timeout does not extend it. As controller-runtime passes a context to every client call.
+struct CallOptions {
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  std::stop_token stop{};
+};
+
 /// One line of a watch stream: type is ADDED, MODIFIED, DELETED or BOOKMARK.
 struct RawWatchEvent {
   std::string type{};
@@ -68,10 +79,13 @@ class KubeApi {
 public:
   virtual ~KubeApi() = default;
 
-  virtual Result<nlohmann::json> get(const ResourcePath& path) = 0;
+  // Every call but watch takes CallOptions; the default keeps older call sites as they were.
+  // Implementations repeat the same default, so the static type of the callee does not matter.
+
+  virtual Result<nlohmann::json> get(const ResourcePath& path, const CallOptions& call = {}) = 0;
   /// One page (or the whole list when limit is 0): the List object as the server returned it.
-  virtual Result<nlohmann::json> list(const ResourcePath& collection,
-                                      const ListOptions& options) = 0;
+  virtual Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options,
+                                      const CallOptions& call = {}) = 0;
   /// Blocks while the watch is open and calls `onEvent` for each event, in order.
   /// Returns success when the server ends the stream normally (e.g. timeoutSeconds passed).
   /// An ERROR event ends the watch and is returned as the Error its Status describes (410 or
@@ -81,17 +95,20 @@ public:
                              const std::function<bool(const RawWatchEvent&)>& onEvent,
                              std::stop_token stop) = 0;
   virtual Result<nlohmann::json> create(const ResourcePath& collection,
-                                        const nlohmann::json& object) = 0;
+                                        const nlohmann::json& object,
+                                        const CallOptions& call = {}) = 0;
   /// PUT; a stale metadata.resourceVersion gives Conflict.
-  virtual Result<nlohmann::json> replace(const ResourcePath& path,
-                                         const nlohmann::json& object) = 0;
-  /// RFC 7386 JSON merge patch (application/merge-patch+json).
-  virtual Result<nlohmann::json> mergePatch(const ResourcePath& path,
-                                            const nlohmann::json& patch) = 0;
+  virtual Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object,
+                                         const CallOptions& call = {}) = 0;
+  /// RFC 7386 JSON merge patch (application/merge-patch+json). A metadata.resourceVersion in the
+  /// patch is a precondition: a different current one gives Conflict.
+  virtual Result<nlohmann::json> mergePatch(const ResourcePath& path, const nlohmann::json& patch,
+                                            const CallOptions& call = {}) = 0;
   /// Server-side apply (application/apply-patch+yaml) of `object`.
   virtual Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
-                                       const ApplyOptions& options) = 0;
-  virtual Result<void> remove(const ResourcePath& path) = 0;
+                                       const ApplyOptions& options,
+                                       const CallOptions& call = {}) = 0;
+  virtual Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) = 0;
 };
 
 /// Maps an HTTP status and the API's Status body (may be null or not a Status) to an Error:

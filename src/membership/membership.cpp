@@ -1,6 +1,7 @@
 #include "membership/membership.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -21,10 +22,18 @@ std::string stringField(const nlohmann::json& object, const char* key) {
 
 } // namespace
 
-std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
-                                       const std::string& basename, const std::string& sourceName) {
+namespace {
+
+const PodInfo& podOf(const PodInfo& pod) { return pod; }
+const PodInfo& podOf(const std::shared_ptr<const PodInfo>& pod) { return *pod; }
+
+template <typename Pods>
+std::vector<Candidate> candidatesFromPods(const Pods& pods, const KubernetesSource& source,
+                                          const std::string& basename,
+                                          const std::string& sourceName) {
   std::vector<Candidate> candidates;
-  for (const PodInfo& pod : pods) {
+  for (const auto& entry : pods) {
+    const PodInfo& pod = podOf(entry);
     if (!isEligibleMember(pod, source)) {
       continue;
     }
@@ -45,6 +54,19 @@ std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const K
     candidates.push_back(std::move(candidate));
   }
   return candidates;
+}
+
+} // namespace
+
+std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
+                                       const std::string& basename, const std::string& sourceName) {
+  return candidatesFromPods(pods, source, basename, sourceName);
+}
+
+std::vector<Candidate> membersFromPods(const std::vector<std::shared_ptr<const PodInfo>>& pods,
+                                       const KubernetesSource& source, const std::string& basename,
+                                       const std::string& sourceName) {
+  return candidatesFromPods(pods, source, basename, sourceName);
 }
 
 std::vector<Candidate> membersFromEndpointSlices(const std::vector<nlohmann::json>& slices,
@@ -166,10 +188,12 @@ std::vector<Candidate> membersFromAddresses(const std::vector<std::string>& addr
 
 std::string chooseSeed(const std::vector<Candidate>& candidates) {
   const Candidate* best = nullptr;
-  // Ordering: StatefulSet pods by ordinal, then other pods by age, then non-pod members by name.
+  // Ordering (docs/clustertopology.md): StatefulSet pods by ordinal, then other pods by age with
+  // ties by pod name (pods created in the same second), then non-pod members by node name.
   auto rank = [](const Candidate& c) {
     const int group = c.ordinal ? 0 : (!c.podName.empty() ? 1 : 2);
-    return std::make_tuple(group, c.ordinal.value_or(0), c.creationTimestamp, c.member.node);
+    return std::make_tuple(group, c.ordinal.value_or(0), std::cref(c.creationTimestamp),
+                           std::cref(c.podName), std::cref(c.member.node));
   };
   for (const Candidate& candidate : candidates) {
     if (best == nullptr || rank(candidate) < rank(*best)) {

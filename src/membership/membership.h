@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ struct SourceSnapshot {
 /// by namespace and selector), named by the source's mode. Pods that cannot be named yet are skipped.
 std::vector<Candidate> membersFromPods(const std::vector<PodInfo>& pods, const KubernetesSource& source,
                                        const std::string& basename, const std::string& sourceName);
+/// The same over pods shared with a cache, which are read in place rather than copied.
+std::vector<Candidate> membersFromPods(const std::vector<std::shared_ptr<const PodInfo>>& pods,
+                                       const KubernetesSource& source, const std::string& basename,
+                                       const std::string& sourceName);
 
 /// The members a kubernetes source with resource endpointSlices contributes, from the
 /// EndpointSlices of its service (already filtered by namespace and service). Readiness uses the

@@ -192,6 +192,12 @@ void MetricFamily<Metric>::render(std::string& out) const {
   }
 }
 
+template <typename Metric>
+bool MetricFamily<Metric>::remove(const std::vector<std::string>& labelValues) {
+  std::lock_guard lock(mutex_);
+  return children_.erase(labelValues) > 0;
+}
+
 template class MetricFamily<Counter>;
 template class MetricFamily<Gauge>;
 template class MetricFamily<Histogram>;

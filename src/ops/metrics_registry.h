@@ -71,6 +71,9 @@ public:
 
   /// The child for these label values, one per label name, in the family's order.
   Metric& withLabels(const std::vector<std::string>& labelValues);
+  /// Drops the child for these label values (e.g. of a deleted object), so it is no longer
+  /// rendered. Only for children nobody keeps a reference to; false when there was none.
+  bool remove(const std::vector<std::string>& labelValues);
 
   const std::string& name() const { return name_; }
   const std::string& help() const { return help_; }

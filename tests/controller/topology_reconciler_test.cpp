@@ -37,6 +37,7 @@ protected:
     EXPECT_TRUE(object);
     ClusterTopology topology = topology_;
     topology.status = parseTopologyStatus((*object)["status"]);
+    topology.resourceVersion = (*object)["metadata"].value("resourceVersion", "");
     return topology;
   }
 
@@ -105,6 +106,101 @@ TEST_F(TopologyReconcilerTest, ReturnsTheWriteErrorForRetry) {
 
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, Error::Code::Conflict);
+}
+
+class FencedTopologyReconcilerTest : public TopologyReconcilerTest {
+protected:
+  std::optional<CallOptions> fence() { return leading_ ? std::optional<CallOptions>(call_) : std::nullopt; }
+
+  bool leading_ = true;
+  std::stop_source stop_;
+  CallOptions call_{.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7),
+                    .stop = stop_.get_token()};
+  TopologyReconciler fenced_{api_,     pods_,  nullptr,  index_,
+                             external_, events_, clock_, metrics_,
+                             TopologyReconciler::Options{.writeFence = [this] { return fence(); }}};
+};
+
+TEST_F(FencedTopologyReconcilerTest, WritesNothingWhenNoLongerLeading) {
+  leading_ = false;
+
+  Result<Action> result = fenced_.reconcile(stored());
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Cancelled);
+  EXPECT_EQ(statusPatches(), 0u);
+}
+
+TEST_F(FencedTopologyReconcilerTest, BoundsTheWriteByTheLeadershipDeadlineAndStop) {
+  ASSERT_TRUE(fenced_.reconcile(stored()));
+
+  std::optional<FakeKubeApi::Call> patch;
+  for (const FakeKubeApi::Call& call : api_.calls()) {
+    if (call.verb == "mergePatch") {
+      patch = call;
+    }
+  }
+  ASSERT_TRUE(patch);
+  EXPECT_EQ(patch->callOptions.deadline, call_.deadline);
+  stop_.request_stop();
+  EXPECT_TRUE(patch->callOptions.stop.stop_requested()) << "the worker's stop cancels it";
+}
+
+TEST_F(FencedTopologyReconcilerTest, PreconditionsTheWriteOnTheResourceVersionItRead) {
+  const ClusterTopology read = stored();
+  // Someone else (a new leader) writes after our read.
+  ASSERT_TRUE(api_.mergePatch(topologiesPath("prod").object("web"),
+                              {{"status", {{"memberCount", 9}}}}));
+
+  Result<Action> result = fenced_.reconcile(read);
+
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, Error::Code::Conflict);
+  std::string precondition;
+  for (const FakeKubeApi::Call& call : api_.calls()) {
+    if (call.verb == "mergePatch" && call.path.subresource == "status") {
+      precondition =
+          call.body.value("metadata", nlohmann::json::object()).value("resourceVersion", "");
+    }
+  }
+  EXPECT_EQ(precondition, read.resourceVersion);
+  EXPECT_EQ(stored().status.memberCount, 9) << "the stale write must not land";
+}
+
+TEST_F(FencedTopologyReconcilerTest, BuildsOnItsOwnWriteUntilTheCacheCatchesUp) {
+  const ClusterTopology read = stored();
+  ASSERT_TRUE(fenced_.reconcile(read));
+  // A pod joins before the cache has seen our write: the next reconcile still gets `read`.
+  pods_.apply({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")});
+
+  ASSERT_TRUE(fenced_.reconcile(read)) << "preconditioned on our own write, not the stale read";
+
+  EXPECT_EQ(statusPatches(), 2u);
+  EXPECT_EQ(stored().status.memberCount, 3);
+}
+
+TEST_F(FencedTopologyReconcilerTest, RecognisesItsOwnWriteComingBackThroughTheWatch) {
+  ASSERT_TRUE(fenced_.reconcile(stored()));
+  const ClusterTopology echoed = stored();
+  EXPECT_TRUE(fenced_.isOwnWrite(echoed));
+
+  ASSERT_TRUE(api_.mergePatch(topologiesPath("prod").object("web"), {{"spec", {{"x", 1}}}}));
+
+  EXPECT_FALSE(fenced_.isOwnWrite(stored())) << "a later change by someone else is not ours";
+}
+
+TEST_F(TopologyReconcilerTest, ForgetsTheMetricsAndEventStateOfADeletedTopology) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  ASSERT_NE(metrics_.render().find("libcluster_topology_members{namespace=\"prod\",name=\"web\"}"),
+            std::string::npos)
+      << metrics_.render();
+  ASSERT_EQ(events_.trackedObjects(), 1u);
+
+  reconciler_.forget("prod", "web");
+
+  EXPECT_EQ(metrics_.render().find("name=\"web\""), std::string::npos) << metrics_.render();
+  EXPECT_EQ(events_.trackedObjects(), 0u);
+  EXPECT_FALSE(reconciler_.isOwnWrite(stored()));
 }
 
 } // namespace

@@ -258,6 +258,51 @@ TEST_F(LeaderElectorTest, StepsDownWhenRenewalsFailPastTheRenewDeadline) {
       std::string::npos);
 }
 
+TEST_F(LeaderElectorTest, BoundsEveryLeaseRequestWellUnderTheRenewDeadline) {
+  auto a = elector("a");
+  const Clock::MonotonicTime start = clock_.now();
+  (void)a->step();
+  ASSERT_TRUE(a->isLeader());
+  EXPECT_EQ(kube_.calls().back().verb, "create");
+  EXPECT_EQ(kube_.calls().back().callOptions.deadline, start + 5s) << "renewDeadline / 2";
+  clock_.advance(2s);
+  (void)a->step();
+  EXPECT_EQ(kube_.calls().back().callOptions.deadline, start + 2s + 5s);
+  ASSERT_EQ(a->leadingUntil(), start + 2s + 10s);
+  failEveryCall(1);
+
+  clock_.advance(8s);
+  (void)a->step();
+
+  // Renewing at 10 s, 2 s before the renew deadline: no request may outlive it.
+  for (const FakeKubeApi::Call& call : kube_.calls()) {
+    ASSERT_TRUE(call.callOptions.deadline.has_value()) << call.verb;
+  }
+  EXPECT_EQ(kube_.calls().back().callOptions.deadline, start + 12s);
+}
+
+TEST_F(LeaderElectorTest, StopCancelsTheLeaseRequestInFlight) {
+  auto a = elector("a");
+  std::stop_source stop;
+
+  (void)a->step(stop.get_token());
+
+  const CallOptions sent = kube_.calls().back().callOptions;
+  EXPECT_FALSE(sent.stop.stop_requested());
+  stop.request_stop();
+  EXPECT_TRUE(sent.stop.stop_requested());
+  a->resign();
+}
+
+TEST_F(LeaderElectorTest, LeadingUntilIsEmptyWhenNotLeading) {
+  kube_.put(kLeases, leaseHeldBy("b", 15, 3));
+  auto a = elector("a");
+
+  (void)a->step();
+
+  EXPECT_FALSE(a->leadingUntil().has_value());
+}
+
 TEST_F(LeaderElectorTest, SurvivesATransientRenewalFailure) {
   auto a = elector("a");
   (void)a->step();

@@ -43,6 +43,7 @@ public:
     ListOptions listOptions{};
     WatchOptions watchOptions{};
     nlohmann::json body{};
+    CallOptions callOptions{};
   };
 
   // Scripting
@@ -132,9 +133,9 @@ public:
   }
 
   // KubeApi
-  Result<nlohmann::json> get(const ResourcePath& path) override {
+  Result<nlohmann::json> get(const ResourcePath& path, const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "get", .path = path});
+    calls_.push_back(Call{.verb = "get", .path = path, .callOptions = call});
     if (auto error = takeFailure("get")) {
       return *error;
     }
@@ -145,9 +146,11 @@ public:
     return found->second.object;
   }
 
-  Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options) override {
+  Result<nlohmann::json> list(const ResourcePath& collection, const ListOptions& options,
+                              const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "list", .path = collection, .listOptions = options});
+    calls_.push_back(
+        Call{.verb = "list", .path = collection, .listOptions = options, .callOptions = call});
     if (auto error = takeFailure("list")) {
       return *error;
     }
@@ -208,10 +211,11 @@ public:
     return session.end;
   }
 
-  Result<nlohmann::json> create(const ResourcePath& collection,
-                                const nlohmann::json& object) override {
+  Result<nlohmann::json> create(const ResourcePath& collection, const nlohmann::json& object,
+                                const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "create", .path = collection, .body = object});
+    calls_.push_back(
+        Call{.verb = "create", .path = collection, .body = object, .callOptions = call});
     if (auto error = takeFailure("create")) {
       return *error;
     }
@@ -222,9 +226,10 @@ public:
     return store(path, object);
   }
 
-  Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object) override {
+  Result<nlohmann::json> replace(const ResourcePath& path, const nlohmann::json& object,
+                                 const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "replace", .path = path, .body = object});
+    calls_.push_back(Call{.verb = "replace", .path = path, .body = object, .callOptions = call});
     if (auto error = takeFailure("replace")) {
       return *error;
     }
@@ -239,16 +244,21 @@ public:
     return store(path, object);
   }
 
-  Result<nlohmann::json> mergePatch(const ResourcePath& path,
-                                    const nlohmann::json& patch) override {
+  Result<nlohmann::json> mergePatch(const ResourcePath& path, const nlohmann::json& patch,
+                                    const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "mergePatch", .path = path, .body = patch});
+    calls_.push_back(Call{.verb = "mergePatch", .path = path, .body = patch, .callOptions = call});
     if (auto error = takeFailure("mergePatch")) {
       return *error;
     }
     const auto found = objects_.find(key(path));
     if (found == objects_.end()) {
       return notFound(path);
+    }
+    // A resourceVersion in the patch is a precondition, as on the real server.
+    const std::string expected = metadataString(patch, "resourceVersion");
+    if (!expected.empty() && expected != metadataString(found->second.object, "resourceVersion")) {
+      return Error{Error::Code::Conflict, path.url() + " has changed"};
     }
     nlohmann::json patched = found->second.object;
     patched.merge_patch(patch);
@@ -257,9 +267,9 @@ public:
 
   /// Server-side apply, approximated as a merge of `object` into the stored one (or a create).
   Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
-                               const ApplyOptions& options) override {
+                               const ApplyOptions& options, const CallOptions& callOptions = {}) override {
     std::lock_guard lock(mutex_);
-    Call call{.verb = "apply", .path = path, .body = object};
+    Call call{.verb = "apply", .path = path, .body = object, .callOptions = callOptions};
     call.body["fieldManager"] = options.fieldManager;
     calls_.push_back(std::move(call));
     if (auto error = takeFailure("apply")) {
@@ -273,9 +283,9 @@ public:
     return store(path, std::move(applied));
   }
 
-  Result<void> remove(const ResourcePath& path) override {
+  Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "remove", .path = path});
+    calls_.push_back(Call{.verb = "remove", .path = path, .callOptions = call});
     if (auto error = takeFailure("remove")) {
       return *error;
     }

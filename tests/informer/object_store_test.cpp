@@ -65,6 +65,19 @@ TEST_F(ObjectStoreTest, ListedObjectsAppearOnlyOnInitDone) {
   EXPECT_EQ(store_.get("default/a")->at("metadata").at("name"), "a");
 }
 
+TEST_F(ObjectStoreTest, ListsOneNamespaceWithoutItsPrefixNeighbours) {
+  list(store_, {pod("a").inNamespace("prod"), pod("b").inNamespace("prod2"),
+                pod("c").inNamespace("pro"), pod("d").inNamespace("prod")});
+
+  Strings names;
+  for (const auto& object : store_.listNamespace("prod")) {
+    names.push_back(object->at("metadata").at("name"));
+  }
+
+  EXPECT_EQ(names, (Strings{"a", "d"}));
+  EXPECT_TRUE(store_.listNamespace("nowhere").empty());
+}
+
 TEST_F(ObjectStoreTest, AnEmptyListMakesTheStoreReady) {
   list(store_, {});
 

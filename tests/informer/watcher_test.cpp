@@ -295,7 +295,8 @@ TEST_F(WatcherTest, BackoffStartsOverAfterTwoHealthyMinutes) {
   api_.scriptList(listPage({}, "10"));
   api_.scriptWatch({}, unavailable());
   api_.scriptWatch({}, unavailable());
-  api_.scriptWatch({modified(pod("a").resourceVersion("11"))}, unavailable());
+  api_.scriptWatch({modified(pod("a").resourceVersion("11")),
+                    watchError(500, "InternalError", "etcd leader changed")});
   onEvent_ = [this](const WatchEvent& event) {
     if (event.type == WatchEvent::Type::Applied) {
       clock_.advance(121s);
@@ -309,6 +310,31 @@ TEST_F(WatcherTest, BackoffStartsOverAfterTwoHealthyMinutes) {
   EXPECT_GE(sleeps[1], 1600ms);
   EXPECT_GE(sleeps[2], 800ms);
   EXPECT_LT(sleeps[2], 1600ms);
+}
+
+TEST_F(WatcherTest, ABrokenStreamThatDeliveredEventsRewatchesAtOnce) {
+  api_.scriptList(listPage({}, "10"));
+  api_.scriptWatch({modified(pod("a").resourceVersion("11"))}, unavailable("stream broken"));
+  api_.scriptWatch({modified(pod("a").resourceVersion("12"))}, unavailable("stream broken"));
+  api_.scriptWatch({bookmark("13")});
+
+  runWith(options());
+
+  EXPECT_TRUE(clock_.sleeps().empty()) << "no backoff after a healthy stream broke";
+  EXPECT_EQ(versionsOf(api_.watchCalls()), (Strings{"10", "11", "12", "13"}));
+  EXPECT_EQ(stats_.listsStarted, 1U);
+  EXPECT_EQ(stats_.errors, 2U);
+}
+
+TEST_F(WatcherTest, AStreamThatBreaksAtOnceBacksOff) {
+  api_.scriptList(listPage({}, "10"));
+  api_.scriptWatch({}, unavailable("connection refused"));
+  api_.scriptWatch({}, unavailable("connection refused"));
+
+  runWith(options());
+
+  ASSERT_EQ(clock_.sleeps().size(), 2U);
+  EXPECT_GE(clock_.sleeps()[0], 800ms);
 }
 
 TEST_F(WatcherTest, HonoursALongerRetryAfter) {

@@ -148,6 +148,17 @@ TEST(ChooseSeed, OtherwiseTheOldestPodThenTheName) {
   EXPECT_EQ(chooseSeed({}), "");
 }
 
+TEST(ChooseSeed, PodsCreatedInTheSameSecondTieByPodNameNotByNode) {
+  // Three pods of one Deployment created in one second; the IPs run the other way round.
+  std::vector<PodInfo> pods{pod("web-2", "10.0.0.1"), pod("web-1", "10.0.0.2"),
+                            pod("web-0", "10.0.0.3")};
+  for (PodInfo& p : pods) {
+    p.creationTimestamp = "2026-03-01T12:00:00Z";
+  }
+
+  EXPECT_EQ(chooseSeed(membersFromPods(pods, {}, "web", "pods")), "web@10.0.0.3");
+}
+
 TEST(BuildStatus, UnitesSourcesSortedAndCounted) {
   std::vector<SourceSnapshot> sources{
       answered("pods", "kubernetes", membersFromPods({pod("b", "10.0.0.2"), pod("a", "10.0.0.1")},

@@ -260,6 +260,17 @@ void TestApiServer::setLatency(std::chrono::milliseconds latency) {
   admin("POST", "/latency", nlohmann::json{{"ms", latency.count()}}.dump());
 }
 
+void TestApiServer::holdNext(int count, double seconds, const std::string& method,
+                             const std::string& pathPrefix, const std::string& userAgentPrefix) {
+  admin("POST", "/hold",
+        nlohmann::json{{"count", count},
+                       {"seconds", seconds},
+                       {"method", method},
+                       {"pathPrefix", pathPrefix},
+                       {"userAgentPrefix", userAgentPrefix}}
+            .dump());
+}
+
 void TestApiServer::failNext(int count, int code, int retryAfterSeconds,
                              const std::string& pathPrefix) {
   admin("POST", "/fail",

@@ -63,6 +63,11 @@ public:
   /// projected tokens are (userInfo.extra pod-name and pod-uid). False if the server refused.
   bool addToken(const std::string& token, const std::string& username,
                 const std::string& podName = "", const std::string& podUid = "");
+  /// Holds the next `count` API requests that match `method`, `pathPrefix` and `userAgentPrefix`
+  /// (empty matches anything) for `seconds` before handling them: a hung request that still
+  /// lands. Other requests are not delayed.
+  void holdNext(int count, double seconds, const std::string& method,
+                const std::string& pathPrefix, const std::string& userAgentPrefix = "");
   /// Every API request so far: [{method, path, query, code, contentType, accept, userAgent, user}].
   nlohmann::json requests();
   void clearRequests();

@@ -4,6 +4,7 @@
 // API faults; two replicas with leader election.
 #include "controller/controller_app.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -689,6 +690,81 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
     EXPECT_FALSE(secondWrote && agent.starts_with("replica-a")) << "both replicas wrote";
   }
   EXPECT_TRUE(secondWrote);
+}
+
+/// Successful status writes in the order the server finished them, as user-agent prefixes.
+std::vector<std::string> statusWriters(const nlohmann::json& requests) {
+  std::vector<std::string> writers;
+  for (const nlohmann::json& request : requests) {
+    if (request.value("method", "") == "PATCH" && request.value("path", "").ends_with("/status") &&
+        request.value("path", "").find("clustertopologies") != std::string::npos &&
+        request.value("code", 0) >= 200 && request.value("code", 0) < 300) {
+      writers.push_back(request.value("userAgent", "").substr(0, 9));
+    }
+  }
+  return writers;
+}
+
+TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
+  ControllerApp::Options options;
+  options.leaderElect = true;
+  options.leaderElectionNamespace = "default";
+  options.election.leaseDuration = 3s;
+  options.election.renewDeadline = 2s;
+  options.election.retryPeriod = 500ms;
+  options.identity = "replica-a";
+  ControllerApp& first = startController(options, "", "replica-a");
+  ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
+  options.identity = "replica-b";
+  ControllerApp& second = startController(options, "", "replica-b");
+  applyTopology(kDemoTopology);
+  createPod("demo-0", "10.0.0.1");
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+
+  // Every Lease PUT of the leader now hangs for 8 s and then lands (if it still can).
+  server_.holdNext(1000, 8.0, "PUT", "/apis/coordination.k8s.io/", "replica-a");
+  // Membership keeps changing all along, so whoever believes it leads has something to write.
+  for (int i = 1; i <= 16; ++i) {
+    createPod("demo-" + std::to_string(i), "10.0.0." + std::to_string(i + 1));
+    std::this_thread::sleep_for(400ms);
+  }
+
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 17; }, 30s))
+      << topologyStatus().dump();
+  EXPECT_TRUE(second.isLeader());
+  EXPECT_FALSE(first.isLeader());
+  const std::vector<std::string> writers = statusWriters(server_.requests());
+  const auto handover = std::find(writers.begin(), writers.end(), "replica-b");
+  ASSERT_NE(handover, writers.end());
+  EXPECT_EQ(std::find(handover, writers.end(), "replica-a"), writers.end())
+      << "replica-a wrote after replica-b had taken over";
+}
+
+TEST_F(ControllerIntegrationTest, ASlowApiDoesNotMakeTheLeaderFlap) {
+  ControllerApp::Options options;
+  options.leaderElect = true;
+  options.leaderElectionNamespace = "default";
+  options.election.leaseDuration = 6s;
+  options.election.renewDeadline = 4s;
+  options.election.retryPeriod = 1s;
+  options.identity = "replica-a";
+  ControllerApp& first = startController(options, "", "replica-a");
+  ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
+  options.identity = "replica-b";
+  ControllerApp& second = startController(options, "", "replica-b");
+  applyTopology(kDemoTopology);
+
+  // Each request now takes 0.7 s of the 2 s a Lease request may take (renewDeadline / 2).
+  server_.setLatency(700ms);
+  for (int i = 0; i < 4; ++i) {
+    createPod("demo-" + std::to_string(i), "10.0.0." + std::to_string(i + 1));
+  }
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 4; }, 30s)) << topologyStatus().dump();
+  server_.setLatency(0ms);
+
+  EXPECT_TRUE(first.isLeader());
+  EXPECT_EQ(first.workerStarts(), 1u) << "the leader stepped down and came back";
+  EXPECT_EQ(second.workerStarts(), 0u);
 }
 
 } // namespace

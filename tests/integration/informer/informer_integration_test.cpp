@@ -190,6 +190,34 @@ TEST_F(InformerIntegrationTest, LosesNoEventWhenWatchesAreDropped) {
   EXPECT_GE(informer->stats().watchesStarted, 6u);
 }
 
+TEST_F(InformerIntegrationTest, ADroppedWatchIsReestablishedAtOnceNotAfterBackoff) {
+  createPods(0, 3);
+  SeenByHandlers seen;
+  Watcher::Options options;
+  options.labelSelector = "app=x";
+  // Any backoff would outlast the test's deadline: only an immediate re-watch can pass.
+  options.backoff.initial = 120s;
+  options.backoff.max = 120s;
+  Informer<nlohmann::json> informer(*api_, clock_, kPods, options, stripObject);
+  informer.addHandlers(seen.handlers());
+  informer.start();
+  waitUntilWatching(seen, informer);
+
+  for (int round = 0; round < 3; ++round) {
+    // The stream delivers an event (so it is a healthy one), then breaks off.
+    createPods(10 + round * 2, 11 + round * 2);
+    ASSERT_TRUE(eventually([&] { return seen.keys() == serverKeys(); }));
+    server_.dropWatches();
+    createPods(11 + round * 2, 12 + round * 2);
+
+    ASSERT_TRUE(eventually([&] { return seen.keys() == serverKeys(); }, 30s))
+        << "round " << round << ": no re-watch within 30 s";
+  }
+  EXPECT_EQ(informer.stats().listsStarted, 1u);
+  EXPECT_GE(informer.stats().watchesStarted, 4u);
+  informer.stop();
+}
+
 TEST_F(InformerIntegrationTest, RelistsAfterHistoryExpiryAndSeesDeletionsMeanwhile) {
   createPods(0, 5);
   SeenByHandlers seen;

@@ -1168,7 +1168,20 @@ class Faults:
         self.lock = threading.Lock()
         self.latency_ms = 0
         self.fail = []  # [{count, code, retryAfterSeconds, pathPrefix}]
+        self.hold = []  # [{count, seconds, method, pathPrefix, userAgentPrefix}]
         self.requests = []
+
+    def take_hold(self, method, path, user_agent):
+        with self.lock:
+            for h in self.hold:
+                if (h["count"] > 0 and (not h["method"] or h["method"] == method)
+                        and path.startswith(h["pathPrefix"])
+                        and user_agent.startswith(h["userAgentPrefix"])):
+                    h["count"] -= 1
+                    if h["count"] == 0:
+                        self.hold.remove(h)
+                    return h["seconds"]
+        return 0
 
     def take_failure(self, path):
         with self.lock:
@@ -1334,6 +1347,10 @@ class ApiHandler(BaseHTTPRequestHandler):
                                                                    "PATCH", "DELETE") else b""
             if app.faults.latency_ms:
                 time.sleep(app.faults.latency_ms / 1000.0)
+            held = app.faults.take_hold(self.command, path, self.headers.get("User-Agent", ""))
+            if held:
+                # A hung request (slow etcd, a stuck webhook): answered and applied late.
+                time.sleep(held)
             user = self.authenticated()
             if not user:
                 self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
@@ -1861,6 +1878,13 @@ class AdminHandler(BaseHTTPRequestHandler):
             with app.faults.lock:
                 app.tokens[token] = user
             return self.reply(200, user)
+        if self.path == "/hold":
+            entry = {"count": int(body.get("count", 1)), "seconds": float(body.get("seconds", 0)),
+                     "method": body.get("method", ""), "pathPrefix": body.get("pathPrefix", ""),
+                     "userAgentPrefix": body.get("userAgentPrefix", "")}
+            with app.faults.lock:
+                app.faults.hold.append(entry)
+            return self.reply(200, entry)
         if self.path == "/fail":
             entry = {"count": int(body.get("count", 1)), "code": int(body.get("code", 500)),
                      "retryAfterSeconds": int(body.get("retryAfterSeconds", 0)),
