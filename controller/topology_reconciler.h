@@ -47,7 +47,7 @@ public:
     std::function<std::optional<bool>(const std::string& fromNamespace,
                                       const std::string& topologyName,
                                       const std::string& targetNamespace)>
-        mayReadNamespace;
+        mayReadNamespace{};
     /// Asked right before each write: the bounds of a write started now, or nullopt when this
     /// replica must not write (it does not lead). Empty: always write, with default bounds.
     std::function<std::optional<CallOptions>()> writeFence{};
