@@ -18,6 +18,7 @@
 
 #include "gossip/gossip_test_support.h"
 #include "gossip/network_namespace.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -33,19 +34,6 @@ GossipOptions fastOptions() {
   options.heartbeatMin = 20ms;
   options.heartbeatMax = 100ms;
   return options;
-}
-
-/// Polls `condition` every 10 ms for up to `timeout`.
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
 }
 
 /// Datagrams counted under any outcome but Accepted and Self.

@@ -16,23 +16,13 @@
 #include "fakes/fake_kube_api.h"
 #include "fakes/fake_resolver.h"
 #include "fakes/recording_connector.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
 
 /// Hands AgentApp a Connector that forwards to one the test keeps.
 class ForwardingConnector final : public Connector {

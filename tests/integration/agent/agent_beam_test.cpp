@@ -21,6 +21,7 @@
 #include "strategy/erlang_hosts_strategy.h"
 #include "strategy/local_epmd_strategy.h"
 #include "support/test_api_server.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -28,17 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using Nodes = std::set<std::string>;
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return condition();
-}
 
 bool sees(BeamNode& node, const std::string& peer) {
   const Result<Nodes> nodes = node.nodes();

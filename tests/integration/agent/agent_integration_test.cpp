@@ -16,6 +16,7 @@
 #include "strategy/cluster_topology_strategy.h"
 #include "strategy/dns_strategy.h"
 #include "support/test_api_server.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -28,17 +29,6 @@ const ResourcePath kTopologies{.group = "libcluster.dev",
                                .resource = "clustertopologies",
                                .namespaceName = "default"};
 const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
 
 class AgentApiServerTest : public testing::Test {
 protected:

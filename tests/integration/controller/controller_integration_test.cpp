@@ -29,6 +29,7 @@
 #include "kube/kube_config.h"
 #include "kube/url_fetcher.h"
 #include "support/test_api_server.h"
+#include "support/eventually.h"
 
 extern char** environ;
 
@@ -38,17 +39,6 @@ namespace {
 using namespace std::chrono_literals;
 
 const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
 
 nlohmann::json podObject(const std::string& name, const nlohmann::json& labels,
                          const std::string& ownerStatefulSet = "") {

@@ -20,6 +20,7 @@
 #include "kube/kube_config.h"
 #include "kube/url_fetcher.h"
 #include "support/test_api_server.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -27,17 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kControllerAgent = "libcluster-controller";
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
-}
 
 /// One permission as RBAC sees it. `resource` includes the subresource ("pods/status").
 /// `namespaceName` is empty for a cluster-wide grant or a request that spans namespaces.

@@ -12,6 +12,7 @@
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
 #include "support/test_api_server.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -112,17 +113,6 @@ protected:
       return seen.synced() && informer.stats().watchesStarted >= watches &&
              server_.stats().value("openWatches", 0) >= 1;
     }));
-  }
-
-  static bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (condition()) {
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return condition();
   }
 
   std::unique_ptr<Informer<nlohmann::json>> makeInformer(SeenByHandlers& seen,

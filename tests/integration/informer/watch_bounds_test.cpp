@@ -11,6 +11,7 @@
 #include "informer/informer.h"
 #include "integration/kube/scripted_http_server.h"
 #include "kube/http_kube_api.h"
+#include "support/eventually.h"
 
 namespace libcluster {
 namespace {
@@ -26,17 +27,6 @@ std::string podJson(const std::string& name, const std::string& version,
 
 std::string watchLine(const std::string& type, const std::string& object) {
   return R"({"type":")" + type + R"(","object":)" + object + "}\n";
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return condition();
 }
 
 long peakRssKiB() {
