@@ -541,9 +541,43 @@ Result<void> BeamNode::restart(std::chrono::milliseconds timeout) {
   return start(timeout);
 }
 
+namespace {
+
+/// Whether every thread of `pid` is stopped (state T in /proc/PID/task/TID/stat). SIGSTOP reaches
+/// the threads of a process one by one after kill() has returned, so a scheduler thread can still
+/// answer for a moment; callers wait for this before relying on the freeze.
+bool allThreadsStopped(pid_t pid) {
+  std::error_code error;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) {
+      return false;
+    }
+    const char state = line[close + 2];
+    if (state != 'T' && state != 't') {
+      return false;
+    }
+    any = true;
+  }
+  return any && !error;
+}
+
+} // namespace
+
 void BeamNode::freeze() {
   if (pid_ > 0) {
     ::kill(pid_, SIGSTOP);
+    // Bounded: a node that cannot be seen stopped within 5 s is left as it is (the test then
+    // fails on what it checks, not here).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!allThreadsStopped(pid_) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 }
 
