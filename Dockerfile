@@ -30,7 +30,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libssl3 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 RUN set -eu; \
-    packages="base-files libc6 libgcc-s1 libstdc++6 zlib1g libbrotli1 libssl3 libcpprest2.10 libc-ares2 libyaml-cpp0.7 ca-certificates"; \
+    packages="base-files libc6 libgcc-s1 libstdc++6 zlib1g libbrotli1 libssl3 libcpprest2.10 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 ca-certificates"; \
     mkdir -p /rootfs/usr/bin /rootfs/usr/sbin /rootfs/usr/lib /rootfs/usr/lib64 /rootfs/usr/local/bin \
       /rootfs/etc/ssl /rootfs/var/lib/dpkg/status.d; \
     for d in bin sbin lib lib64; do ln -s usr/$d /rootfs/$d; done; \
