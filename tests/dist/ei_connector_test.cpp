@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "beam/beam_node.h"
+#include "support/loopback_port.h"
 
 namespace libcluster {
 namespace {
@@ -29,19 +30,6 @@ constexpr const char* kB = "app@127.0.0.3";
 constexpr const char* kC = "app@127.0.0.4";
 constexpr const char* kDead = "app@127.0.0.99";      // nothing listens there: refused at once
 constexpr const char* kBlackhole = "app@127.0.0.98"; // accepts TCP, never answers the handshake
-
-/// A loopback TCP port nothing listens on (bound, then closed).
-int closedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::set<std::string> withoutProbes(std::set<std::string> nodes) {
   std::erase_if(nodes, [](const std::string& node) { return node.rfind("beamprobe", 0) == 0; });
@@ -258,7 +246,7 @@ TEST_F(EiConnectorTest, LocalNodeThatIsDownIsUnavailable) {
 // Issue 9 L2: with the port given, a node that is down was reported as "wrong cookie".
 TEST_F(EiConnectorTest, LocalNodeThatIsNotRunningIsNotReportedAsAWrongCookie) {
   EiConnectorOptions down = options();
-  down.localNodePort = closedPort();
+  down.localNodePort = closedLoopbackPort();
   std::unique_ptr<EiConnector> connector = make(down);
   ASSERT_NE(connector, nullptr);
 

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/loopback_port.h"
+
 namespace libcluster {
 
 /// A tiny epmd on 127.0.0.1:<kernel's port> for tests: each connection reads a request and gets
@@ -117,18 +119,5 @@ private:
   std::vector<std::string> requests_;
   std::jthread thread_;
 };
-
-/// A loopback TCP port nothing listens on (bound, then closed, so a connect is refused).
-inline std::uint16_t closedLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 } // namespace libcluster
