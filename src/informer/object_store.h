@@ -12,6 +12,8 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -42,10 +44,17 @@ nlohmann::json stripObject(const nlohmann::json& object);
 /// without a name, are not kept); readers get snapshots that stay valid after later changes.
 /// A list only replaces the contents on InitDone, so objects deleted while the watch was
 /// disconnected disappear then, and a list that fails part-way changes nothing.
+///
+/// Named indexes, as client-go's Indexer: an IndexFunc maps an object to the values it is found
+/// under, and byIndex(name, value) returns those objects without a scan. Indexes are kept
+/// current on every change. An IndexFunc runs under the store's lock: it must be fast, must not
+/// call back into the store, and should depend on the object only; one that reads other state
+/// (say, the selectors of the topologies) must be followed by reindex() when that state changes.
 template <typename T>
 class ObjectStore {
 public:
   using Transform = std::function<std::optional<T>(const nlohmann::json&)>;
+  using IndexFunc = std::function<std::vector<std::string>(const T&)>;
 
   /// One difference apply() made: `before` is null for an addition, `after` for a deletion.
   struct Change {
@@ -74,6 +83,17 @@ public:
   std::vector<std::string> keys() const;
   std::size_t size() const;
 
+  /// Adds (or replaces) index `name` and indexes what is stored already: O(n) once.
+  void addIndex(const std::string& name, IndexFunc function);
+  /// Recomputes index `name` over every object, for an IndexFunc whose other inputs changed.
+  void reindex(const std::string& name);
+  /// The objects index `name` files under `value`, ordered by key: O(log n + k). Empty for an
+  /// unknown index or value.
+  std::vector<std::shared_ptr<const T>> byIndex(const std::string& name,
+                                                const std::string& value) const;
+  /// How many objects index `name` files under `value`, without building the list.
+  std::size_t indexedCount(const std::string& name, const std::string& value) const;
+
   /// True once the first complete list has been applied; never false again after that.
   bool isReady() const;
   /// Blocks until isReady(), `stop` or `timeout`; returns isReady().
@@ -87,11 +107,19 @@ private:
     std::string resourceVersion;
   };
   using Map = std::map<std::string, Entry>;
+  struct Index {
+    IndexFunc function;
+    std::unordered_map<std::string, std::set<std::string>> keysByValue;
+  };
 
   std::optional<Entry> makeEntry(const nlohmann::json& object) const;
   std::vector<Change> swapIn(Map next);
+  /// Moves `key` from the values of `before` to those of `after` in every index; under the lock.
+  void updateIndexes(const std::string& key, const T* before, const T* after);
+  static void fill(Index& index, const Map& objects);
 
   Transform transform_;
+  std::map<std::string, Index> indexes_;
   mutable std::shared_mutex mutex_;
   mutable std::condition_variable_any readyChanged_;
   Map objects_;
@@ -157,12 +185,14 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::apply(const WatchEv
         return changes;
       }
       objects_.erase(found);
+      updateIndexes(key, before.get(), nullptr);
       ++generation_;
       changes.push_back(Change{std::move(key), std::move(before), nullptr});
       return changes;
     }
     std::shared_ptr<const T> after = entry->object;
     objects_.insert_or_assign(key, std::move(*entry));
+    updateIndexes(key, before.get(), after.get());
     ++generation_;
     changes.push_back(Change{std::move(key), std::move(before), std::move(after)});
     return changes;
@@ -176,6 +206,7 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::apply(const WatchEv
     }
     changes.push_back(Change{std::move(key), found->second.object, nullptr});
     objects_.erase(found);
+    updateIndexes(changes.back().key, changes.back().before.get(), nullptr);
     ++generation_;
     return changes;
   }
@@ -209,6 +240,10 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::swapIn(Map next) {
     }
   }
   objects_.swap(next);
+  // Unchanged objects kept their snapshot above, so only the changes move in the indexes.
+  for (const Change& change : changes) {
+    updateIndexes(change.key, change.before.get(), change.after.get());
+  }
   const bool becameReady = !ready_;
   ready_ = true;
   if (!changes.empty() || becameReady) {
@@ -219,6 +254,89 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::swapIn(Map next) {
     readyChanged_.notify_all();
   }
   return changes;
+}
+
+template <typename T>
+void ObjectStore<T>::updateIndexes(const std::string& key, const T* before, const T* after) {
+  for (auto& [name, index] : indexes_) {
+    if (before != nullptr) {
+      for (const std::string& value : index.function(*before)) {
+        const auto bucket = index.keysByValue.find(value);
+        if (bucket != index.keysByValue.end()) {
+          bucket->second.erase(key);
+          if (bucket->second.empty()) {
+            index.keysByValue.erase(bucket);
+          }
+        }
+      }
+    }
+    if (after != nullptr) {
+      for (std::string& value : index.function(*after)) {
+        index.keysByValue[std::move(value)].insert(key);
+      }
+    }
+  }
+}
+
+template <typename T>
+void ObjectStore<T>::fill(Index& index, const Map& objects) {
+  index.keysByValue.clear();
+  for (const auto& [key, entry] : objects) {
+    for (std::string& value : index.function(*entry.object)) {
+      index.keysByValue[std::move(value)].insert(key);
+    }
+  }
+}
+
+template <typename T>
+void ObjectStore<T>::addIndex(const std::string& name, IndexFunc function) {
+  std::unique_lock lock(mutex_);
+  Index& index = indexes_[name];
+  index.function = std::move(function);
+  fill(index, objects_);
+}
+
+template <typename T>
+void ObjectStore<T>::reindex(const std::string& name) {
+  std::unique_lock lock(mutex_);
+  const auto found = indexes_.find(name);
+  if (found != indexes_.end()) {
+    fill(found->second, objects_);
+  }
+}
+
+template <typename T>
+std::vector<std::shared_ptr<const T>> ObjectStore<T>::byIndex(const std::string& name,
+                                                              const std::string& value) const {
+  std::vector<std::shared_ptr<const T>> objects;
+  std::shared_lock lock(mutex_);
+  const auto index = indexes_.find(name);
+  if (index == indexes_.end()) {
+    return objects;
+  }
+  const auto bucket = index->second.keysByValue.find(value);
+  if (bucket == index->second.keysByValue.end()) {
+    return objects;
+  }
+  objects.reserve(bucket->second.size());
+  for (const std::string& key : bucket->second) {
+    const auto found = objects_.find(key);
+    if (found != objects_.end()) {
+      objects.push_back(found->second.object);
+    }
+  }
+  return objects;
+}
+
+template <typename T>
+std::size_t ObjectStore<T>::indexedCount(const std::string& name, const std::string& value) const {
+  std::shared_lock lock(mutex_);
+  const auto index = indexes_.find(name);
+  if (index == indexes_.end()) {
+    return 0;
+  }
+  const auto bucket = index->second.keysByValue.find(value);
+  return bucket == index->second.keysByValue.end() ? 0 : bucket->second.size();
 }
 
 template <typename T>

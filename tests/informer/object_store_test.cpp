@@ -233,6 +233,100 @@ TEST_F(ObjectStoreTest, WaitUntilReadyWakesWhenAnotherThreadCompletesTheList) {
   EXPECT_TRUE(store_.waitUntilReady(std::stop_token(), 10s));
 }
 
+/// Index "app": the value of label app, if any.
+std::vector<std::string> appIndex(const nlohmann::json& object) {
+  const nlohmann::json labels = object.at("metadata").value("labels", nlohmann::json::object());
+  if (!labels.contains("app")) {
+    return {};
+  }
+  return {labels["app"].get<std::string>()};
+}
+
+Strings namesOf(const std::vector<std::shared_ptr<const nlohmann::json>>& objects) {
+  Strings names;
+  for (const auto& object : objects) {
+    names.push_back(object->at("metadata").at("name"));
+  }
+  return names;
+}
+
+TEST_F(ObjectStoreTest, AnIndexAddedLateIndexesWhatIsStored) {
+  list(store_, {pod("b").labels({{"app", "web"}}), pod("a").labels({{"app", "web"}}),
+                pod("c").labels({{"app", "db"}}), pod("d")});
+
+  store_.addIndex("app", appIndex);
+
+  EXPECT_EQ(namesOf(store_.byIndex("app", "web")), (Strings{"a", "b"}));
+  EXPECT_EQ(namesOf(store_.byIndex("app", "db")), (Strings{"c"}));
+  EXPECT_EQ(store_.indexedCount("app", "web"), 2u);
+  EXPECT_TRUE(store_.byIndex("app", "cache").empty());
+  EXPECT_TRUE(store_.byIndex("no-such-index", "web").empty());
+}
+
+/// One row: events applied after a first list of {a: web, b: web, c: db}, then what the index
+/// must hold.
+struct IndexCase {
+  std::string name;
+  std::vector<WatchEvent> events;
+  Strings web;
+  Strings db;
+};
+
+class ObjectStoreIndexTable : public testing::TestWithParam<IndexCase> {};
+
+TEST_P(ObjectStoreIndexTable, KeepsTheIndexCurrent) {
+  Store store{stripObject};
+  store.addIndex("app", appIndex);
+  list(store, {pod("a").labels({{"app", "web"}}), pod("b").labels({{"app", "web"}}),
+               pod("c").labels({{"app", "db"}})});
+
+  for (const WatchEvent& event : GetParam().events) {
+    (void)store.apply(event);
+  }
+
+  EXPECT_EQ(namesOf(store.byIndex("app", "web")), GetParam().web);
+  EXPECT_EQ(namesOf(store.byIndex("app", "db")), GetParam().db);
+  EXPECT_EQ(store.indexedCount("app", "web"), GetParam().web.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Changes, ObjectStoreIndexTable,
+    testing::Values(
+        IndexCase{"NothingChanged", {}, {"a", "b"}, {"c"}},
+        IndexCase{"AddedUnderItsValue", {applied(pod("d").labels({{"app", "web"}}))},
+                  {"a", "b", "d"}, {"c"}},
+        IndexCase{"RelabelledMovesBetweenValues", {applied(pod("a").labels({{"app", "db"}}))},
+                  {"b"}, {"a", "c"}},
+        IndexCase{"UnlabelledLeavesTheIndex", {applied(pod("b"))}, {"a"}, {"c"}},
+        IndexCase{"DeletedLeavesTheIndex", {deletedEvent(pod("a").labels({{"app", "web"}}))},
+                  {"b"}, {"c"}},
+        IndexCase{"DeletedUnknownChangesNothing", {deletedEvent(pod("zz"))}, {"a", "b"}, {"c"}},
+        IndexCase{"RelistDiffsTheIndex",
+                  {initStarted(), initApplied(pod("b").labels({{"app", "db"}})),
+                   initApplied(pod("e").labels({{"app", "web"}})), initDone()},
+                  {"e"},
+                  {"b"}},
+        IndexCase{"AbandonedRelistChangesNothing",
+                  {initStarted(), initApplied(pod("x").labels({{"app", "web"}}))},
+                  {"a", "b"},
+                  {"c"}}),
+    [](const testing::TestParamInfo<IndexCase>& info) { return info.param.name; });
+
+TEST_F(ObjectStoreTest, ReindexFollowsAnIndexFunctionWhoseInputsChanged) {
+  list(store_, {pod("a").labels({{"app", "web"}}), pod("b").labels({{"app", "db"}})});
+  // An index by "which topology selects the pod", whose selector lives outside the store.
+  std::string selected = "web";
+  store_.addIndex("topology", [&selected](const nlohmann::json& object) {
+    return appIndex(object) == Strings{selected} ? Strings{"prod/t"} : Strings{};
+  });
+  ASSERT_EQ(namesOf(store_.byIndex("topology", "prod/t")), (Strings{"a"}));
+
+  selected = "db";
+  store_.reindex("topology");
+
+  EXPECT_EQ(namesOf(store_.byIndex("topology", "prod/t")), (Strings{"b"}));
+}
+
 TEST(StripObject, DropsManagedFieldsAndTheLastAppliedAnnotation) {
   nlohmann::json object =
       pod("a")
