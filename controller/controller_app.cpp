@@ -142,6 +142,7 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
           },
       .onSynced = nullptr,
   });
+  pods_.addIndex(TopologyMembers::kLabelIndex, TopologyMembers::labelIndexValues);
   pods_.addHandlers({
       .onAdd = [this](const PodInfo& pod) { enqueuePodChange(nullptr, &pod); },
       .onUpdate = [this](const PodInfo& old, const PodInfo& now) { enqueuePodChange(&old, &now); },
@@ -184,15 +185,8 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
 ControllerApp::~ControllerApp() { stop(); }
 
 void ControllerApp::enqueuePodChange(const PodInfo* before, const PodInfo* after) {
-  std::set<std::string> keys;
-  for (const PodInfo* pod : {before, after}) {
-    if (pod != nullptr) {
-      for (std::string& key : index_.topologiesForPod(*pod)) {
-        keys.insert(std::move(key));
-      }
-    }
-  }
-  for (const std::string& key : keys) {
+  // Only the topologies whose members this change moved (or that have no member state yet).
+  for (const std::string& key : reconciler_.podChanged(before, after)) {
     queue_.add(key);
   }
 }

@@ -1,5 +1,6 @@
 #include "controller/topology_reconciler.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/log.h"
@@ -64,6 +65,9 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
     }
   }
   external_.track(topology.key(), **spec);
+  // Once per spec generation; afterwards pod events keep it current (podChanged).
+  podMembers_.sync(topology.key(), topology.generation, **spec, index_.selectors(topology.key()),
+                   pods_);
   const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
   const TopologyStatus status = buildStatus(*current, topology.generation, sources, now);
   members_.withLabels({topology.namespaceName, topology.name}).set(status.memberCount);
@@ -81,7 +85,8 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
   std::vector<SourceSnapshot> out;
   const std::vector<TopologyIndex::PodSelector> selectors = index_.selectors(topology.key());
   std::size_t kubernetesIndex = 0;
-  for (const TopologySource& source : spec.sources) {
+  for (std::size_t sourceIndex = 0; sourceIndex < spec.sources.size(); ++sourceIndex) {
+    const TopologySource& source = spec.sources[sourceIndex];
     const std::string basename = source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename;
     if (source.kubernetes) {
       const TopologyIndex::PodSelector& selector = selectors.at(kubernetesIndex++);
@@ -120,14 +125,8 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
               membersFromEndpointSlices(slices, *source.kubernetes, basename, source.name);
         }
       } else {
-        // Shared snapshots of one namespace (an index range), not copies of every cached pod.
-        std::vector<std::shared_ptr<const PodInfo>> pods;
-        for (auto& pod : pods_.listNamespace(selector.namespaceName)) {
-          if (selector.selector.matches(pod->labels)) {
-            pods.push_back(std::move(pod));
-          }
-        }
-        snapshot.candidates = membersFromPods(pods, *source.kubernetes, basename, source.name);
+        // The state pod events keep current: no scan or copy of the pod cache.
+        snapshot.candidates = podMembers_.candidates(topology.key(), sourceIndex);
       }
       out.push_back(std::move(snapshot));
     } else if (source.epmd) {
@@ -194,11 +193,29 @@ bool TopologyReconciler::isOwnWrite(const ClusterTopology& topology) const {
          last->second.produced == topology.resourceVersion && last->second.status == topology.status;
 }
 
+std::vector<std::string> TopologyReconciler::podChanged(const PodInfo* before,
+                                                       const PodInfo* after) {
+  std::vector<std::string> keys = podMembers_.apply(before, after);
+  for (const PodInfo* pod : {before, after}) {
+    if (pod == nullptr) {
+      continue;
+    }
+    for (std::string& key : index_.topologiesForPod(*pod)) {
+      // Not reconciled yet (or its spec was never valid): only a reconcile builds its state.
+      if (!podMembers_.tracks(key) && std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        keys.push_back(std::move(key));
+      }
+    }
+  }
+  return keys;
+}
+
 void TopologyReconciler::forget(const std::string& namespaceName, const std::string& name) {
   {
     std::lock_guard lock(writtenMutex_);
     written_.erase(namespaceName + "/" + name);
   }
+  podMembers_.forget(namespaceName + "/" + name);
   (void)members_.remove({namespaceName, name});
   events_.forget(namespaceName, name);
 }

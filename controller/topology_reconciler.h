@@ -17,6 +17,7 @@
 #include "controller/event_recorder.h"
 #include "controller/external_sources.h"
 #include "controller/topology_index.h"
+#include "controller/topology_members.h"
 #include "core/clock.h"
 #include "informer/object_store.h"
 #include "kube/kube_api.h"
@@ -64,6 +65,12 @@ public:
 
   std::uint64_t statusWrites() const { return statusWrites_.load(); }
 
+  /// Folds one pod change into the member state of the topologies that select the pod (before
+  /// or after) and returns the keys to reconcile: those whose members changed, and those that
+  /// select the pod but have no member state yet. A change that moves no member (an annotation,
+  /// a relabel between two selected values) returns nothing. Pod informer thread.
+  std::vector<std::string> podChanged(const PodInfo* before, const PodInfo* after);
+
   /// Whether `topology` is exactly what this reconciler's last status write produced, so that
   /// the watch event bringing it back needs no reconcile. Any thread.
   bool isOwnWrite(const ClusterTopology& topology) const;
@@ -84,6 +91,7 @@ private:
   const ObjectStore<PodInfo>& pods_;
   const ObjectStore<nlohmann::json>* endpointSlices_;
   TopologyIndex& index_;
+  TopologyMembers podMembers_;
   ExternalSources& external_;
   EventRecorder& events_;
   Clock& clock_;

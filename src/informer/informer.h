@@ -70,6 +70,12 @@ public:
   /// Registers handlers; only before start() (handlers are read without a lock).
   void addHandlers(Handlers handlers);
 
+  /// Adds an index to the store (ObjectStore::addIndex); only before start().
+  void addIndex(const std::string& name, typename ObjectStore<T>::IndexFunc function) {
+    CHECK(!isStarted(), "indexes are added before the watch thread fills the store");
+    store_.addIndex(name, std::move(function));
+  }
+
   /// True once the first complete list is in the store.
   bool hasSynced() const { return store_.isReady(); }
   const ObjectStore<T>& store() const { return store_; }

@@ -85,6 +85,7 @@ public:
 
   /// Adds (or replaces) index `name` and indexes what is stored already: O(n) once.
   void addIndex(const std::string& name, IndexFunc function);
+  bool hasIndex(const std::string& name) const;
   /// Recomputes index `name` over every object, for an IndexFunc whose other inputs changed.
   void reindex(const std::string& name);
   /// The objects index `name` files under `value`, ordered by key: O(log n + k). Empty for an
@@ -294,6 +295,12 @@ void ObjectStore<T>::addIndex(const std::string& name, IndexFunc function) {
   Index& index = indexes_[name];
   index.function = std::move(function);
   fill(index, objects_);
+}
+
+template <typename T>
+bool ObjectStore<T>::hasIndex(const std::string& name) const {
+  std::shared_lock lock(mutex_);
+  return indexes_.contains(name);
 }
 
 template <typename T>

@@ -22,6 +22,29 @@ std::string stringField(const nlohmann::json& object, const char* key) {
 
 } // namespace
 
+std::optional<Candidate> candidateFromPod(const PodInfo& pod, const KubernetesSource& source,
+                                          const std::string& basename,
+                                          const std::string& sourceName) {
+  if (!isEligibleMember(pod, source)) {
+    return std::nullopt;
+  }
+  std::optional<std::string> node = podNodeName(pod, source, basename);
+  if (!node) {
+    return std::nullopt;
+  }
+  Candidate candidate;
+  candidate.member.node = std::move(*node);
+  candidate.member.pod = pod.name;
+  candidate.member.ips = pod.podIPs;
+  candidate.member.source = sourceName;
+  candidate.member.ready = pod.ready;
+  candidate.member.connected = pod.connected;
+  candidate.ordinal = pod.ordinal;
+  candidate.creationTimestamp = pod.creationTimestamp;
+  candidate.podName = pod.name;
+  return candidate;
+}
+
 namespace {
 
 const PodInfo& podOf(const PodInfo& pod) { return pod; }
@@ -33,25 +56,10 @@ std::vector<Candidate> candidatesFromPods(const Pods& pods, const KubernetesSour
                                           const std::string& sourceName) {
   std::vector<Candidate> candidates;
   for (const auto& entry : pods) {
-    const PodInfo& pod = podOf(entry);
-    if (!isEligibleMember(pod, source)) {
-      continue;
+    if (std::optional<Candidate> candidate =
+            candidateFromPod(podOf(entry), source, basename, sourceName)) {
+      candidates.push_back(std::move(*candidate));
     }
-    std::optional<std::string> node = podNodeName(pod, source, basename);
-    if (!node) {
-      continue;
-    }
-    Candidate candidate;
-    candidate.member.node = std::move(*node);
-    candidate.member.pod = pod.name;
-    candidate.member.ips = pod.podIPs;
-    candidate.member.source = sourceName;
-    candidate.member.ready = pod.ready;
-    candidate.member.connected = pod.connected;
-    candidate.ordinal = pod.ordinal;
-    candidate.creationTimestamp = pod.creationTimestamp;
-    candidate.podName = pod.name;
-    candidates.push_back(std::move(candidate));
   }
   return candidates;
 }

@@ -17,6 +17,8 @@ struct Candidate {
   std::optional<int> ordinal;       // StatefulSet ordinal, if a StatefulSet pod
   std::string creationTimestamp;    // RFC 3339, pods only
   std::string podName;
+
+  bool operator==(const Candidate&) const = default;
 };
 
 /// What one source currently says. `candidates` is its last good answer; `error` is set when the
@@ -29,6 +31,12 @@ struct SourceSnapshot {
   std::optional<Error> error;
   bool answered = false;
 };
+
+/// The member one pod makes for a kubernetes source (already matched by namespace and selector),
+/// or nullopt when it is not eligible (phase, readiness, terminating) or cannot be named yet.
+std::optional<Candidate> candidateFromPod(const PodInfo& pod, const KubernetesSource& source,
+                                          const std::string& basename,
+                                          const std::string& sourceName);
 
 /// The members a kubernetes source contributes: the eligible pods among `pods` (already filtered
 /// by namespace and selector), named by the source's mode. Pods that cannot be named yet are skipped.

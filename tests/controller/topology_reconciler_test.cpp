@@ -1,7 +1,10 @@
 #include "controller/topology_reconciler.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
+#include "fakes/builders.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_kube_api.h"
 #include "fakes/fake_resolver.h"
@@ -18,6 +21,7 @@ nlohmann::json podJson(const std::string& name, const std::string& ip) {
 class TopologyReconcilerTest : public testing::Test {
 protected:
   void SetUp() override {
+    pods_.addIndex(TopologyMembers::kLabelIndex, TopologyMembers::labelIndexValues);
     pods_.apply({WatchEvent::Type::InitStarted, {}});
     pods_.apply({WatchEvent::Type::InitApplied, podJson("web-0", "10.0.0.1")});
     pods_.apply({WatchEvent::Type::InitApplied, podJson("web-1", "10.0.0.2")});
@@ -39,6 +43,28 @@ protected:
     topology.status = parseTopologyStatus((*object)["status"]);
     topology.resourceVersion = (*object)["metadata"].value("resourceVersion", "");
     return topology;
+  }
+
+  /// Applies a pod event as the pod informer does: to the cache, then each change to the
+  /// reconcilers' member state. True when some reconciler asked for a reconcile.
+  bool applyPod(const WatchEvent& event) {
+    bool requeued = false;
+    for (const ObjectStore<PodInfo>::Change& change : pods_.apply(event)) {
+      for (TopologyReconciler* reconciler : reconcilers()) {
+        requeued = !reconciler->podChanged(change.before.get(), change.after.get()).empty() ||
+                   requeued;
+      }
+    }
+    return requeued;
+  }
+  virtual std::vector<TopologyReconciler*> reconcilers() { return {&reconciler_}; }
+
+  std::set<std::string> memberNodes() {
+    std::set<std::string> nodes;
+    for (const Member& member : stored().status.members) {
+      nodes.insert(member.node);
+    }
+    return nodes;
   }
 
   std::size_t statusPatches() const {
@@ -111,6 +137,7 @@ TEST_F(TopologyReconcilerTest, ReturnsTheWriteErrorForRetry) {
 class FencedTopologyReconcilerTest : public TopologyReconcilerTest {
 protected:
   std::optional<CallOptions> fence() { return leading_ ? std::optional<CallOptions>(call_) : std::nullopt; }
+  std::vector<TopologyReconciler*> reconcilers() override { return {&reconciler_, &fenced_}; }
 
   bool leading_ = true;
   std::stop_source stop_;
@@ -171,7 +198,7 @@ TEST_F(FencedTopologyReconcilerTest, BuildsOnItsOwnWriteUntilTheCacheCatchesUp) 
   const ClusterTopology read = stored();
   ASSERT_TRUE(fenced_.reconcile(read));
   // A pod joins before the cache has seen our write: the next reconcile still gets `read`.
-  pods_.apply({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")});
+  applyPod({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")});
 
   ASSERT_TRUE(fenced_.reconcile(read)) << "preconditioned on our own write, not the stale read";
 

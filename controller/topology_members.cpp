@@ -1,0 +1,180 @@
+#include "controller/topology_members.h"
+
+#include <limits>
+#include <optional>
+
+namespace libcluster {
+
+std::string TopologyMembers::labelIndexValue(const std::string& namespaceName,
+                                             const std::string& key, const std::string& value) {
+  // '/' cannot appear in a namespace and '=' cannot appear in a label key, so values are unique.
+  return namespaceName + "/" + key + "=" + value;
+}
+
+std::vector<std::string> TopologyMembers::labelIndexValues(const PodInfo& pod) {
+  std::vector<std::string> values;
+  values.reserve(pod.labels.size());
+  for (const auto& [key, value] : pod.labels) {
+    values.push_back(labelIndexValue(pod.namespaceName, key, value));
+  }
+  return values;
+}
+
+void TopologyMembers::sync(const std::string& key, std::int64_t generation,
+                           const TopologySpec& spec,
+                           const std::vector<TopologyIndex::PodSelector>& selectors,
+                           const ObjectStore<PodInfo>& pods) {
+  // Held while reading the cache: a pod event applied to the cache after the read waits here
+  // and lands on the new state, so no event falls between the read and the swap.
+  std::lock_guard lock(mutex_);
+  const auto existing = topologies_.find(key);
+  if (existing != topologies_.end() && generation != 0 && existing->second.generation == generation) {
+    return;
+  }
+  unlinkNamespaces(key);
+  TopologyState state;
+  state.generation = generation;
+  std::size_t kubernetesIndex = 0;
+  for (std::size_t i = 0; i < spec.sources.size(); ++i) {
+    const TopologySource& source = spec.sources[i];
+    if (!source.kubernetes) {
+      continue;
+    }
+    if (kubernetesIndex >= selectors.size()) {
+      break;
+    }
+    const TopologyIndex::PodSelector& selector = selectors[kubernetesIndex++];
+    if (source.kubernetes->resource != KubernetesSource::Resource::Pods) {
+      continue;
+    }
+    SourceState sourceState{i,
+                            selector.namespaceName,
+                            selector.selector,
+                            *source.kubernetes,
+                            source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename,
+                            source.name,
+                            {}};
+    // The smallest label bucket the selector requires, else the whole namespace.
+    std::optional<std::string> bucket;
+    std::size_t smallest = std::numeric_limits<std::size_t>::max();
+    for (const auto& [label, value] : source.kubernetes->selector.matchLabels) {
+      const std::string indexValue = labelIndexValue(selector.namespaceName, label, value);
+      const std::size_t count = pods.indexedCount(kLabelIndex, indexValue);
+      if (count < smallest) {
+        smallest = count;
+        bucket = indexValue;
+      }
+    }
+    const std::vector<std::shared_ptr<const PodInfo>> scope =
+        bucket && pods.hasIndex(kLabelIndex) ? pods.byIndex(kLabelIndex, *bucket)
+                                             : pods.listNamespace(selector.namespaceName);
+    for (const std::shared_ptr<const PodInfo>& pod : scope) {
+      if (!sourceState.selector.matches(pod->labels)) {
+        continue;
+      }
+      if (std::optional<Candidate> candidate = candidateFromPod(
+              *pod, sourceState.source, sourceState.basename, sourceState.sourceName)) {
+        sourceState.members.emplace(pod->name, std::move(*candidate));
+      }
+    }
+    byNamespace_[sourceState.namespaceName].insert(key);
+    state.sources.push_back(std::move(sourceState));
+  }
+  topologies_.insert_or_assign(key, std::move(state));
+}
+
+std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const PodInfo* after) {
+  const PodInfo* any = after != nullptr ? after : before;
+  if (any == nullptr) {
+    return {};
+  }
+  std::vector<std::string> changed;
+  std::lock_guard lock(mutex_);
+  const auto readers = byNamespace_.find(any->namespaceName);
+  if (readers == byNamespace_.end()) {
+    return changed;
+  }
+  for (const std::string& key : readers->second) {
+    TopologyState& state = topologies_.at(key);
+    bool topologyChanged = false;
+    for (SourceState& source : state.sources) {
+      if (source.namespaceName != any->namespaceName) {
+        continue;
+      }
+      const bool matchedBefore = before != nullptr && source.selector.matches(before->labels);
+      const bool matchesNow = after != nullptr && source.selector.matches(after->labels);
+      if (!matchedBefore && !matchesNow) {
+        continue;
+      }
+      std::optional<Candidate> candidate;
+      if (matchesNow) {
+        candidate = candidateFromPod(*after, source.source, source.basename, source.sourceName);
+      }
+      const auto found = source.members.find(any->name);
+      if (!candidate) {
+        if (found != source.members.end()) {
+          source.members.erase(found);
+          topologyChanged = true;
+        }
+      } else if (found == source.members.end()) {
+        source.members.emplace(any->name, std::move(*candidate));
+        topologyChanged = true;
+      } else if (found->second != *candidate) {
+        found->second = std::move(*candidate);
+        topologyChanged = true;
+      }
+    }
+    if (topologyChanged) {
+      changed.push_back(key);
+    }
+  }
+  return changed;
+}
+
+std::vector<Candidate> TopologyMembers::candidates(const std::string& key,
+                                                   std::size_t sourceIndex) const {
+  std::vector<Candidate> out;
+  std::lock_guard lock(mutex_);
+  const auto state = topologies_.find(key);
+  if (state == topologies_.end()) {
+    return out;
+  }
+  for (const SourceState& source : state->second.sources) {
+    if (source.sourceIndex == sourceIndex) {
+      out.reserve(source.members.size());
+      for (const auto& [pod, candidate] : source.members) {
+        out.push_back(candidate);
+      }
+    }
+  }
+  return out;
+}
+
+bool TopologyMembers::tracks(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  return topologies_.contains(key);
+}
+
+void TopologyMembers::forget(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  unlinkNamespaces(key);
+  topologies_.erase(key);
+}
+
+void TopologyMembers::unlinkNamespaces(const std::string& key) {
+  const auto state = topologies_.find(key);
+  if (state == topologies_.end()) {
+    return;
+  }
+  for (const SourceState& source : state->second.sources) {
+    const auto readers = byNamespace_.find(source.namespaceName);
+    if (readers != byNamespace_.end()) {
+      readers->second.erase(key);
+      if (readers->second.empty()) {
+        byNamespace_.erase(readers);
+      }
+    }
+  }
+}
+
+} // namespace libcluster

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/topology.h"
+#include "controller/topology_index.h"
+#include "informer/object_store.h"
+#include "membership/membership.h"
+#include "membership/pod.h"
+
+namespace libcluster {
+
+/// The members each topology's pods sources contribute, kept current by pod events instead of
+/// being recomputed from the cache on every reconcile. A pod change visits only the topologies
+/// with a pods source in the pod's namespace, and changes a source's members in O(log n) when
+/// its selector matched the pod before or matches it now. A topology's state is built from the
+/// cache once per spec generation (sync), through the pod store's label index when its selector
+/// has matchLabels, else its namespace range. EndpointSlice sources are not kept here.
+/// Thread-safe: pod events arrive on the pod informer's thread, reads on the reconcile worker.
+class TopologyMembers {
+public:
+  /// The pod store index sync() reads: one value "namespace/key=value" per label of a pod.
+  static constexpr const char* kLabelIndex = "namespace-label";
+  static std::vector<std::string> labelIndexValues(const PodInfo& pod);
+  static std::string labelIndexValue(const std::string& namespaceName, const std::string& key,
+                                     const std::string& value);
+
+  /// Builds the state of topology `key` from `pods` unless it was already built for
+  /// `generation` (0, an object never stored, always rebuilds). `selectors` are
+  /// TopologyIndex::selectors(key), one per kubernetes source of `spec`, in order.
+  void sync(const std::string& key, std::int64_t generation, const TopologySpec& spec,
+            const std::vector<TopologyIndex::PodSelector>& selectors,
+            const ObjectStore<PodInfo>& pods);
+  /// Applies one pod change (`before` null: added; `after` null: deleted). Returns the keys of
+  /// the topologies whose members changed, each once.
+  std::vector<std::string> apply(const PodInfo* before, const PodInfo* after);
+  /// The members of the pods source spec.sources[sourceIndex] of topology `key`, ordered by pod
+  /// name; empty when there is none (call sync first).
+  std::vector<Candidate> candidates(const std::string& key, std::size_t sourceIndex) const;
+  /// Whether sync() built a state for `key`.
+  bool tracks(const std::string& key) const;
+  void forget(const std::string& key);
+
+private:
+  struct SourceState {
+    std::size_t sourceIndex = 0;
+    std::string namespaceName;
+    LabelSelector selector;
+    KubernetesSource source;
+    std::string basename;
+    std::string sourceName;
+    /// By pod name: one source reads one namespace.
+    std::map<std::string, Candidate> members;
+  };
+  struct TopologyState {
+    std::int64_t generation = 0;
+    std::vector<SourceState> sources;
+  };
+
+  void unlinkNamespaces(const std::string& key);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, TopologyState> topologies_;
+  /// namespace -> keys of the topologies with a pods source reading it.
+  std::map<std::string, std::set<std::string>> byNamespace_;
+};
+
+} // namespace libcluster
