@@ -126,10 +126,10 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
             queue_.add(topology.key());
           },
       .onUpdate =
-          [this](const ClusterTopology&, const ClusterTopology& now) {
+          [this](const ClusterTopology& old, const ClusterTopology& now) {
             index_.update(now);
             // Our own status write coming back changes nothing the reconciler has not seen.
-            if (!reconciler_.isOwnWrite(now)) {
+            if (!reconciler_.isOwnWrite(old, now)) {
               queue_.add(now.key());
             }
           },

@@ -170,6 +170,11 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
     }
     call = std::move(*fence);
   }
+  {
+    // Recorded before sending: the watch may bring the write back before its response does.
+    std::lock_guard lock(writtenMutex_);
+    written_[topology.key()] = LastWrite{topology.resourceVersion, "", status};
+  }
   Result<nlohmann::json> written = api_.mergePatch(path, patch, call);
   if (!written) {
     std::lock_guard lock(writtenMutex_);
@@ -208,6 +213,16 @@ std::vector<std::string> TopologyReconciler::podChanged(const PodInfo* before,
     }
   }
   return keys;
+}
+
+bool TopologyReconciler::isOwnWrite(const ClusterTopology& old, const ClusterTopology& now) const {
+  if (isOwnWrite(now)) {
+    return true;
+  }
+  std::lock_guard lock(writtenMutex_);
+  const auto last = written_.find(now.key());
+  return last != written_.end() && last->second.status == now.status && old.uid == now.uid &&
+         old.generation == now.generation && old.spec == now.spec;
 }
 
 void TopologyReconciler::forget(const std::string& namespaceName, const std::string& name) {

@@ -74,6 +74,10 @@ public:
   /// Whether `topology` is exactly what this reconciler's last status write produced, so that
   /// the watch event bringing it back needs no reconcile. Any thread.
   bool isOwnWrite(const ClusterTopology& topology) const;
+  /// The same for the update `old` → `now` the informer saw, and also while our PATCH is still
+  /// in flight (its watch event can arrive before its response): ours when only the
+  /// resourceVersion and the status changed and the status is exactly what we are writing.
+  bool isOwnWrite(const ClusterTopology& old, const ClusterTopology& now) const;
   /// Drops what is kept per topology (metric children, last write) once it is deleted.
   void forget(const std::string& namespaceName, const std::string& name);
 
@@ -101,7 +105,7 @@ private:
   std::atomic<std::uint64_t> statusWrites_{0};
 
   /// Our last write per topology key: the resourceVersion it was based on, the one it produced
-  /// and the status written. The cache lags our own writes; until it catches up, the reconciler
+  /// ("" while the PATCH is in flight) and the status written. The cache lags our own writes; until it catches up, the reconciler
   /// compares with (and preconditions on) what it wrote rather than with the older object.
   struct LastWrite {
     std::string basedOn;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -431,6 +432,52 @@ TEST_F(ControllerIntegrationTest, CoalescesABurstIntoAFewWrites) {
   const int writes = statusPatches() - before;
   EXPECT_LT(writes, 100) << "200 pod changes must not become 100+ status writes";
   RecordProperty("statusWritesFor200PodChanges", writes);
+}
+
+/// controller_runtime_reconcile_total of the clustertopology controller, every result summed.
+double reconcilesOf(ControllerApp& app) {
+  double total = 0;
+  std::istringstream lines(app.metrics().render());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("controller_runtime_reconcile_total{") &&
+        line.find("controller=\"clustertopology\"") != std::string::npos) {
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
+TEST_F(ControllerIntegrationTest, AReadyFlipCostsOneReconcileNotTwo) {
+  ControllerApp& app = startController();
+  applyTopology(kDemoTopology);
+  constexpr int kPodCount = 4;
+  for (int i = 0; i < kPodCount; ++i) {
+    createPod("demo-" + std::to_string(i), "10.0.2." + std::to_string(i + 1));
+  }
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == kPodCount; }));
+  // Let the echo of the last write arrive, so the count starts from a quiet controller.
+  std::this_thread::sleep_for(500ms);
+  const double before = reconcilesOf(app);
+  ASSERT_GT(before, 0) << app.metrics().render();
+
+  constexpr int kFlips = 20;
+  int ready = 0;
+  for (int flip = 0; flip < kFlips; ++flip) {
+    const int pod = flip % kPodCount;
+    const bool makeReady = (flip / kPodCount) % 2 == 0;
+    setPodStatus("demo-" + std::to_string(pod), "10.0.2." + std::to_string(pod + 1), makeReady);
+    ready += makeReady ? 1 : -1;
+    // One flip at a time: each is seen and written before the next, so none coalesce.
+    ASSERT_TRUE(eventually([&] { return topologyStatus().value("readyCount", -1) == ready; }))
+        << topologyStatus().dump();
+  }
+  // Time for the echo of each write to come back and (wrongly) cause a reconcile.
+  std::this_thread::sleep_for(700ms);
+
+  const double reconciles = reconcilesOf(app) - before;
+  RecordProperty("reconcilesFor20ReadyFlips", std::to_string(reconciles));
+  EXPECT_GE(reconciles, kFlips) << "every flip was written, so each was reconciled";
+  EXPECT_LE(reconciles, 1.1 * kFlips) << "our own status write came back and was reconciled";
 }
 
 TEST_F(ControllerIntegrationTest, ApiFaultsNeverRemoveMembers) {
