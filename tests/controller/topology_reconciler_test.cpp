@@ -230,5 +230,356 @@ TEST_F(TopologyReconcilerTest, ForgetsTheMetricsAndEventStateOfADeletedTopology)
   EXPECT_FALSE(reconciler_.isOwnWrite(stored()));
 }
 
+// ---- Tables: membership changes through pod events, invalid specs, errors. ----
+
+/// The pods of every membership row before its change: web-0 ready, web-1 not ready, db-0 of
+/// another app, and web-x of the same app in another namespace.
+std::vector<nlohmann::json> startingPods() {
+  return {pod("web-0").inNamespace("prod").labels({{"app", "web"}}).ip("10.0.0.1").ready(),
+          pod("web-1").inNamespace("prod").labels({{"app", "web"}}).ip("10.0.0.2"),
+          pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9").ready(),
+          pod("web-x").inNamespace("staging").labels({{"app", "web"}}).ip("10.0.9.1").ready()};
+}
+
+WatchEvent appliedPod(nlohmann::json object) { return {WatchEvent::Type::Applied, std::move(object)}; }
+WatchEvent deletedPod(nlohmann::json object) { return {WatchEvent::Type::Deleted, std::move(object)}; }
+PodBuilder web(const std::string& name, const std::string& ip) {
+  return pod(name).inNamespace("prod").labels({{"app", "web"}}).ip(ip);
+}
+
+struct MembershipCase {
+  std::string name;
+  /// The kubernetes source (selector app=web unless set).
+  nlohmann::json source;
+  std::vector<WatchEvent> events;
+  std::set<std::string> members;
+  int readyCount;
+  /// Whether the events must requeue the topology (false: they moved no member).
+  bool requeued;
+};
+void PrintTo(const MembershipCase& row, std::ostream* out) { *out << row.name; }
+
+class TopologyReconcilerMembership : public TopologyReconcilerTest,
+                                     public testing::WithParamInterface<MembershipCase> {};
+
+TEST_P(TopologyReconcilerMembership, FollowsPodEvents) {
+  const MembershipCase& row = GetParam();
+  nlohmann::json source = row.source;
+  if (!source.contains("selector")) {
+    source["selector"] = {{"matchLabels", {{"app", "web"}}}};
+  }
+  topology_.spec = {{"nodeBasename", "web"}, {"sources", {{{"kubernetes", source}}}}};
+  (void)pods_.apply({WatchEvent::Type::InitStarted, {}});
+  for (const nlohmann::json& object : startingPods()) {
+    (void)pods_.apply({WatchEvent::Type::InitApplied, object});
+  }
+  for (const auto& change : pods_.apply({WatchEvent::Type::InitDone, {}})) {
+    (void)reconciler_.podChanged(change.before.get(), change.after.get());
+  }
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+
+  bool requeued = false;
+  for (const WatchEvent& event : row.events) {
+    requeued = applyPod(event) || requeued;
+  }
+  ASSERT_TRUE(reconciler_.reconcile(stored()));
+
+  EXPECT_EQ(memberNodes(), row.members);
+  EXPECT_EQ(stored().status.readyCount, row.readyCount);
+  EXPECT_EQ(requeued, row.requeued);
+}
+
+const nlohmann::json kDefaults = nlohmann::json::object();
+const nlohmann::json kReadyOnly = {{"readiness", "ReadyOnly"}};
+const nlohmann::json kWithTerminating = {{"includeTerminating", true}};
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, TopologyReconcilerMembership,
+    testing::Values(
+        MembershipCase{"NothingHappens", kDefaults, {}, {"web@10.0.0.1", "web@10.0.0.2"}, 1, false},
+        MembershipCase{"APodJoins",
+                       kDefaults,
+                       {appliedPod(web("web-2", "10.0.0.3"))},
+                       {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.3"},
+                       1,
+                       true},
+        MembershipCase{"APodIsDeleted",
+                       kDefaults,
+                       {deletedPod(web("web-0", "10.0.0.1"))},
+                       {"web@10.0.0.2"},
+                       0,
+                       true},
+        MembershipCase{"NotReadyCountsUnderIncludeNotReady",
+                       kDefaults,
+                       {appliedPod(web("web-0", "10.0.0.1"))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       0,
+                       true},
+        MembershipCase{"ReadyOnlyStartsWithTheReadyPod", kReadyOnly, {}, {"web@10.0.0.1"}, 1, false},
+        MembershipCase{"ReadyOnlyAdmitsAPodTurningReady",
+                       kReadyOnly,
+                       {appliedPod(web("web-1", "10.0.0.2").ready())},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       2,
+                       true},
+        MembershipCase{"ReadyOnlyDropsAPodTurningNotReady",
+                       kReadyOnly,
+                       {appliedPod(web("web-0", "10.0.0.1"))},
+                       {},
+                       0,
+                       true},
+        MembershipCase{"ReadyOnlyIgnoresANotReadyPodStayingNotReady",
+                       kReadyOnly,
+                       {appliedPod(web("web-1", "10.0.0.2").annotation("note", "x"))},
+                       {"web@10.0.0.1"},
+                       1,
+                       false},
+        MembershipCase{"ATerminatingPodLeaves",
+                       kDefaults,
+                       {appliedPod(web("web-0", "10.0.0.1").ready().deleting())},
+                       {"web@10.0.0.2"},
+                       0,
+                       true},
+        MembershipCase{"ATerminatingPodStaysWithIncludeTerminating",
+                       kWithTerminating,
+                       {appliedPod(web("web-0", "10.0.0.1").ready().deleting())},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"APendingPodIsNotAMember",
+                       kDefaults,
+                       {appliedPod(web("web-2", "10.0.0.3").phase("Pending"))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"APodWithoutAnAddressWaits",
+                       kDefaults,
+                       {appliedPod(pod("web-2").inNamespace("prod").labels({{"app", "web"}}))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"APodGettingItsAddressJoins",
+                       kDefaults,
+                       {appliedPod(pod("web-2").inNamespace("prod").labels({{"app", "web"}})),
+                        appliedPod(web("web-2", "10.0.0.3"))},
+                       {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.3"},
+                       1,
+                       true},
+        MembershipCase{"RelabelledOutOfTheSelectorLeaves",
+                       kDefaults,
+                       {appliedPod(pod("web-0").inNamespace("prod").labels({{"app", "old"}}).ip(
+                           "10.0.0.1").ready())},
+                       {"web@10.0.0.2"},
+                       0,
+                       true},
+        MembershipCase{"RelabelledIntoTheSelectorJoins",
+                       kDefaults,
+                       {appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "web"}}).ip(
+                           "10.0.0.9").ready())},
+                       {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.9"},
+                       2,
+                       true},
+        MembershipCase{"AnExtraLabelMovesNothing",
+                       kDefaults,
+                       {appliedPod(web("web-0", "10.0.0.1").ready().label("tier", "front"))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"AnotherAppsPodIsIgnored",
+                       kDefaults,
+                       {appliedPod(pod("db-1").inNamespace("prod").labels({{"app", "db"}}).ip(
+                           "10.0.0.8"))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"TheSameAppInAnotherNamespaceIsIgnored",
+                       kDefaults,
+                       {appliedPod(pod("web-y").inNamespace("staging").labels({{"app", "web"}}).ip(
+                           "10.0.9.2"))},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       false},
+        MembershipCase{"MatchExpressionsFollowARelabel",
+                       {{"selector",
+                         {{"matchExpressions",
+                           {{{"key", "app"}, {"operator", "In"}, {"values", {"web", "db"}}}}}}}},
+                       {appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "cache"}}).ip(
+                           "10.0.0.9").ready())},
+                       {"web@10.0.0.1", "web@10.0.0.2"},
+                       1,
+                       true},
+        MembershipCase{"AnAddressChangeRenamesTheMember",
+                       kDefaults,
+                       {appliedPod(web("web-1", "10.0.0.7"))},
+                       {"web@10.0.0.1", "web@10.0.0.7"},
+                       1,
+                       true}),
+    [](const testing::TestParamInfo<MembershipCase>& info) { return info.param.name; });
+
+TEST_F(TopologyReconcilerTest, TheSeedMovesOnWhenTheSeedPodLeaves) {
+  (void)applyPod(appliedPod(web("web-0", "10.0.0.1").ready()));
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  const std::string first = stored().status.seed;
+  ASSERT_FALSE(first.empty());
+  const std::string leaving = first == "web@10.0.0.1" ? "web-0" : "web-1";
+
+  ASSERT_TRUE(applyPod(deletedPod(web(leaving, first.substr(4)))));
+  ASSERT_TRUE(reconciler_.reconcile(stored()));
+
+  EXPECT_NE(stored().status.seed, first);
+  EXPECT_FALSE(stored().status.seed.empty());
+}
+
+TEST_F(TopologyReconcilerTest, ASelectorEditRebuildsTheMembersFromTheCache) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  (void)applyPod(appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
+  ClusterTopology edited = stored();
+  edited.generation = 2;
+  edited.spec["sources"][0]["kubernetes"]["selector"]["matchLabels"] = {{"app", "db"}};
+
+  ASSERT_TRUE(reconciler_.reconcile(edited));
+
+  EXPECT_EQ(memberNodes(), std::set<std::string>{"web@10.0.0.9"});
+  EXPECT_EQ(stored().status.observedGeneration, 2);
+}
+
+TEST_F(TopologyReconcilerTest, APodChangeRequeuesOnlyTheTopologiesSelectingIt) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+
+  const std::vector<ObjectStore<PodInfo>::Change> changes =
+      pods_.apply(appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(reconciler_.podChanged(nullptr, changes[0].after.get()).empty());
+
+  const auto joined = pods_.apply(appliedPod(web("web-5", "10.0.0.5")));
+  EXPECT_EQ(reconciler_.podChanged(nullptr, joined[0].after.get()),
+            std::vector<std::string>{"prod/web"});
+}
+
+TEST_F(TopologyReconcilerTest, ATopologyNotYetReconciledIsRequeuedByItsPods) {
+  index_.update(topology_);
+
+  const auto joined = pods_.apply(appliedPod(web("web-5", "10.0.0.5")));
+
+  EXPECT_EQ(reconciler_.podChanged(nullptr, joined[0].after.get()),
+            std::vector<std::string>{"prod/web"});
+}
+
+struct InvalidSpecCase {
+  std::string name;
+  nlohmann::json spec;
+  std::string field;
+};
+void PrintTo(const InvalidSpecCase& row, std::ostream* out) { *out << row.name; }
+
+class TopologyReconcilerInvalidSpec : public TopologyReconcilerTest,
+                                      public testing::WithParamInterface<InvalidSpecCase> {};
+
+TEST_P(TopologyReconcilerInvalidSpec, SetsInvalidAndKeepsTheMembers) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  ClusterTopology broken = stored();
+  broken.generation = 2;
+  broken.spec = GetParam().spec;
+
+  Result<Action> result = reconciler_.reconcile(broken);
+
+  ASSERT_TRUE(result) << "a bad spec is a condition, not a retry";
+  const TopologyStatus status = stored().status;
+  const Condition* invalid = findCondition(status.conditions, "Invalid");
+  ASSERT_NE(invalid, nullptr);
+  EXPECT_EQ(invalid->status, "True");
+  EXPECT_EQ(invalid->reason, "InvalidSpec");
+  EXPECT_NE(invalid->message.find(GetParam().field), std::string::npos) << invalid->message;
+  EXPECT_EQ(findCondition(status.conditions, "Ready")->status, "False");
+  EXPECT_EQ(status.memberCount, 2) << "a typo must not disconnect anyone";
+  EXPECT_EQ(status.observedGeneration, 2);
+}
+
+nlohmann::json withKubernetes(nlohmann::json kubernetes) {
+  if (!kubernetes.contains("selector")) {
+    kubernetes["selector"] = {{"matchLabels", {{"app", "web"}}}};
+  }
+  return {{"nodeBasename", "web"}, {"sources", {{{"kubernetes", std::move(kubernetes)}}}}};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, TopologyReconcilerInvalidSpec,
+    testing::Values(
+        InvalidSpecCase{"NoSources", {{"nodeBasename", "web"}}, "sources"},
+        InvalidSpecCase{"NotAnObject", nlohmann::json::array({1, 2}), "spec"},
+        InvalidSpecCase{"ABadLabelKey",
+                        withKubernetes({{"selector", {{"matchLabels", {{"bad key!", "x"}}}}}}),
+                        "selector"},
+        InvalidSpecCase{"AnUnknownReadiness", withKubernetes({{"readiness", "Sometimes"}}),
+                        "readiness"},
+        InvalidSpecCase{"AnUnknownMode", withKubernetes({{"mode", "carrier-pigeon"}}), "mode"},
+        InvalidSpecCase{"HostnameModeWithoutAService", withKubernetes({{"mode", "hostname"}}),
+                        "serviceName"},
+        InvalidSpecCase{"ABadNodeBasename",
+                        {{"nodeBasename", "web@evil"},
+                         {"sources", {{{"kubernetes", {{"selector", {{"matchLabels", {{"app", "web"}}}}}}}}}}},
+                        "nodeBasename"},
+        InvalidSpecCase{"TwoKindsInOneSource",
+                        {{"nodeBasename", "web"},
+                         {"sources",
+                          {{{"kubernetes", {{"selector", {{"matchLabels", {{"app", "web"}}}}}}},
+                            {"epmd", {{"nodes", {"a@b"}}}}}}}},
+                        "exactly one"}),
+    [](const testing::TestParamInfo<InvalidSpecCase>& info) { return info.param.name; });
+
+struct WriteFailureCase {
+  std::string name;
+  Error::Code code;
+};
+void PrintTo(const WriteFailureCase& row, std::ostream* out) { *out << row.name; }
+
+class TopologyReconcilerWriteFailure : public TopologyReconcilerTest,
+                                       public testing::WithParamInterface<WriteFailureCase> {};
+
+TEST_P(TopologyReconcilerWriteFailure, IsReturnedForRetryAndTheRetryLosesNothing) {
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  (void)applyPod(appliedPod(web("web-2", "10.0.0.3")));
+  api_.failNext("mergePatch", Error{GetParam().code, "injected"});
+
+  Result<Action> failed = reconciler_.reconcile(stored());
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, GetParam().code) << "the loop retries errors with backoff";
+  (void)applyPod(appliedPod(web("web-3", "10.0.0.4")));
+  ASSERT_TRUE(reconciler_.reconcile(stored()));
+
+  EXPECT_EQ(memberNodes(), (std::set<std::string>{"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.3",
+                                                  "web@10.0.0.4"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, TopologyReconcilerWriteFailure,
+                         testing::Values(WriteFailureCase{"Conflict", Error::Code::Conflict},
+                                         WriteFailureCase{"Unavailable", Error::Code::Unavailable},
+                                         WriteFailureCase{"Timeout", Error::Code::Timeout},
+                                         WriteFailureCase{"Forbidden", Error::Code::Forbidden}),
+                         [](const testing::TestParamInfo<WriteFailureCase>& info) {
+                           return info.param.name;
+                         });
+
+TEST_F(TopologyReconcilerTest, AFailingSourceKeepsItsLastMembers) {
+  topology_.spec = nlohmann::json::parse(R"({"nodeBasename": "web", "sources": [
+      {"name": "pods", "kubernetes": {"selector": {"matchLabels": {"app": "web"}}}},
+      {"name": "dns", "dns": {"name": "app.test"}}]})");
+  resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.5.1", std::chrono::seconds(1)}});
+  ASSERT_TRUE(reconciler_.reconcile(topology_));
+  external_.refreshDue({});
+  ASSERT_TRUE(reconciler_.reconcile(stored()));
+  ASSERT_EQ(stored().status.memberCount, 3);
+
+  resolver_.answerAddresses("app.test", Error{Error::Code::Unavailable, "SERVFAIL"});
+  clock_.advance(std::chrono::minutes(5));
+  external_.refreshDue({});
+  ASSERT_TRUE(reconciler_.reconcile(stored()));
+
+  const TopologyStatus status = stored().status;
+  EXPECT_EQ(status.memberCount, 3) << "unknown is not empty";
+  EXPECT_TRUE(memberNodes().contains("web@10.0.5.1"));
+  EXPECT_EQ(findCondition(status.conditions, "Degraded")->status, "True");
+}
+
 } // namespace
 } // namespace libcluster

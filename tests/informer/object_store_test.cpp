@@ -271,6 +271,7 @@ struct IndexCase {
   Strings web;
   Strings db;
 };
+void PrintTo(const IndexCase& row, std::ostream* out) { *out << row.name; }
 
 class ObjectStoreIndexTable : public testing::TestWithParam<IndexCase> {};
 

@@ -61,6 +61,7 @@ struct ConditionCase {
   Expected converged;
   int memberCount;
 };
+void PrintTo(const ConditionCase& row, std::ostream* out) { *out << row.name; }
 
 class BuildStatusConditions : public testing::TestWithParam<ConditionCase> {};
 
@@ -147,6 +148,7 @@ struct SeedCase {
   std::vector<Candidate> candidates;
   std::string seed;
 };
+void PrintTo(const SeedCase& row, std::ostream* out) { *out << row.name; }
 
 class BuildStatusSeed : public testing::TestWithParam<SeedCase> {};
 
@@ -193,6 +195,7 @@ struct TruncationCase {
   std::string name;
   std::size_t members;
 };
+void PrintTo(const TruncationCase& row, std::ostream* out) { *out << row.name; }
 
 class BuildStatusTruncation : public testing::TestWithParam<TruncationCase> {};
 
@@ -234,6 +237,7 @@ struct DuplicateCase {
   std::vector<std::string> nodes;
   std::string sourceOfA;
 };
+void PrintTo(const DuplicateCase& row, std::ostream* out) { *out << row.name; }
 
 class BuildStatusUnion : public testing::TestWithParam<DuplicateCase> {};
 
