@@ -1,5 +1,6 @@
 #include "controller/topology_reconciler.h"
 
+#include <functional>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -579,6 +580,52 @@ TEST_F(TopologyReconcilerTest, AFailingSourceKeepsItsLastMembers) {
   EXPECT_EQ(status.memberCount, 3) << "unknown is not empty";
   EXPECT_TRUE(memberNodes().contains("web@10.0.5.1"));
   EXPECT_EQ(findCondition(status.conditions, "Degraded")->status, "True");
+}
+
+struct EchoCase {
+  std::string name;
+  /// Turns the echo of our write into the update the informer delivers.
+  std::function<void(ClusterTopology&)> change;
+  bool ours;
+};
+void PrintTo(const EchoCase& row, std::ostream* out) { *out << row.name; }
+
+class TopologyReconcilerEcho : public TopologyReconcilerTest,
+                               public testing::WithParamInterface<EchoCase> {};
+
+TEST_P(TopologyReconcilerEcho, SkipsOnlyItsOwnStatusComingBack) {
+  const ClusterTopology before = stored();
+  ASSERT_TRUE(reconciler_.reconcile(before));
+  ClusterTopology echo = stored();
+  // The watch event may carry a resourceVersion the PATCH response has not told us yet.
+  echo.resourceVersion = "echo-" + echo.resourceVersion;
+
+  GetParam().change(echo);
+
+  EXPECT_EQ(reconciler_.isOwnWrite(before, echo), GetParam().ours);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, TopologyReconcilerEcho,
+    testing::Values(EchoCase{"OurStatusOnly", [](ClusterTopology&) {}, true},
+                    EchoCase{"AnotherStatus", [](ClusterTopology& t) { t.status.memberCount = 7; },
+                             false},
+                    EchoCase{"ASpecEdit", [](ClusterTopology& t) { t.spec["nodeBasename"] = "x"; },
+                             false},
+                    EchoCase{"ANewGeneration", [](ClusterTopology& t) { ++t.generation; }, false},
+                    EchoCase{"ARecreatedObject", [](ClusterTopology& t) { t.uid = "other"; },
+                             false}),
+    [](const testing::TestParamInfo<EchoCase>& info) { return info.param.name; });
+
+TEST_F(TopologyReconcilerTest, NothingIsOursAfterAFailedWrite) {
+  const ClusterTopology before = stored();
+  api_.failNext("mergePatch", Error{Error::Code::Unavailable, "injected"});
+  ASSERT_FALSE(reconciler_.reconcile(before));
+  ClusterTopology other = before;
+  other.resourceVersion = "later";
+  other.status.memberCount = 2;
+
+  EXPECT_FALSE(reconciler_.isOwnWrite(before, other));
 }
 
 } // namespace

@@ -1,0 +1,93 @@
+#include "controller/topology_members.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/builders.h"
+
+namespace libcluster {
+namespace {
+
+class TopologyMembersTest : public testing::Test {
+protected:
+  void SetUp() override {
+    (void)pods_.apply({WatchEvent::Type::InitStarted, {}});
+    for (const PodBuilder& object :
+         {pod("web-0").inNamespace("prod").labels({{"app", "web"}, {"tier", "a"}}).ip("10.0.0.1"),
+          pod("web-1").inNamespace("prod").labels({{"app", "web"}, {"tier", "b"}}).ip("10.0.0.2"),
+          pod("db-0").inNamespace("prod").labels({{"app", "db"}, {"tier", "a"}}).ip("10.0.0.3"),
+          pod("web-9").inNamespace("dev").labels({{"app", "web"}, {"tier", "a"}}).ip("10.0.9.9")}) {
+      (void)pods_.apply({WatchEvent::Type::InitApplied, object});
+    }
+    (void)pods_.apply({WatchEvent::Type::InitDone, {}});
+  }
+
+  /// Syncs topology prod/t, one pods source with `matchLabels`, at `generation`.
+  void sync(std::map<std::string, std::string> matchLabels, std::int64_t generation) {
+    TopologySpec spec;
+    spec.nodeBasename = "app";
+    TopologySource source;
+    source.name = "pods";
+    source.kubernetes = KubernetesSource{};
+    source.kubernetes->selector.matchLabels = matchLabels;
+    spec.sources.push_back(source);
+    Result<LabelSelector> selector = TopologyIndex::selectorOf(*source.kubernetes);
+    ASSERT_TRUE(selector);
+    members_.sync("prod/t", generation, spec, {TopologyIndex::PodSelector{"prod", *selector, "", false}},
+                  pods_);
+  }
+
+  std::vector<std::string> nodes() {
+    std::vector<std::string> out;
+    for (const Candidate& candidate : members_.candidates("prod/t", 0)) {
+      out.push_back(candidate.member.node);
+    }
+    return out;
+  }
+
+  ObjectStore<PodInfo> pods_{[](const nlohmann::json& o) { return podFromJson(o); }};
+  TopologyMembers members_;
+};
+
+TEST_F(TopologyMembersTest, BuildsFromTheNamespaceWithoutALabelIndex) {
+  sync({{"tier", "a"}}, 1);
+
+  EXPECT_EQ(nodes(), (std::vector<std::string>{"app@10.0.0.3", "app@10.0.0.1"}))
+      << "ordered by pod name: db-0, web-0";
+}
+
+TEST_F(TopologyMembersTest, BuildsThroughTheLabelIndexWithEveryLabelStillMatched) {
+  pods_.addIndex(TopologyMembers::kLabelIndex, TopologyMembers::labelIndexValues);
+
+  sync({{"app", "web"}, {"tier", "a"}}, 1);
+
+  EXPECT_EQ(nodes(), std::vector<std::string>{"app@10.0.0.1"});
+  EXPECT_EQ(pods_.indexedCount(TopologyMembers::kLabelIndex, "prod/app=web"), 2u);
+  EXPECT_EQ(pods_.indexedCount(TopologyMembers::kLabelIndex, "dev/app=web"), 1u);
+}
+
+TEST_F(TopologyMembersTest, RebuildsOncePerGeneration) {
+  sync({{"app", "web"}}, 1);
+  ASSERT_EQ(nodes().size(), 2u);
+
+  sync({{"app", "db"}}, 1);
+  EXPECT_EQ(nodes().size(), 2u) << "the same generation keeps the state events maintain";
+
+  sync({{"app", "db"}}, 2);
+  EXPECT_EQ(nodes(), std::vector<std::string>{"app@10.0.0.3"});
+}
+
+TEST_F(TopologyMembersTest, ForgottenTopologiesIgnorePodEvents) {
+  sync({{"app", "web"}}, 1);
+  ASSERT_TRUE(members_.tracks("prod/t"));
+
+  members_.forget("prod/t");
+  const auto changes = pods_.apply(
+      {WatchEvent::Type::Applied, pod("web-2").inNamespace("prod").labels({{"app", "web"}}).ip("10.0.0.4")});
+
+  EXPECT_FALSE(members_.tracks("prod/t"));
+  EXPECT_TRUE(members_.apply(nullptr, changes[0].after.get()).empty());
+  EXPECT_TRUE(members_.candidates("prod/t", 0).empty());
+}
+
+} // namespace
+} // namespace libcluster
