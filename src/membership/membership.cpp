@@ -194,7 +194,11 @@ std::vector<Candidate> membersFromAddresses(const std::vector<std::string>& addr
   return candidates;
 }
 
-std::string chooseSeed(const std::vector<Candidate>& candidates) {
+namespace {
+
+/// The seed among `candidates`, read in place.
+template <typename Candidates, typename Read>
+std::string seedOf(const Candidates& candidates, Read read) {
   const Candidate* best = nullptr;
   // Ordering (docs/clustertopology.md): StatefulSet pods by ordinal, then other pods by age with
   // ties by pod name (pods created in the same second), then non-pod members by node name.
@@ -203,12 +207,19 @@ std::string chooseSeed(const std::vector<Candidate>& candidates) {
     return std::make_tuple(group, c.ordinal.value_or(0), std::cref(c.creationTimestamp),
                            std::cref(c.podName), std::cref(c.member.node));
   };
-  for (const Candidate& candidate : candidates) {
+  for (const auto& entry : candidates) {
+    const Candidate& candidate = read(entry);
     if (best == nullptr || rank(candidate) < rank(*best)) {
       best = &candidate;
     }
   }
   return best == nullptr ? std::string() : best->member.node;
+}
+
+} // namespace
+
+std::string chooseSeed(const std::vector<Candidate>& candidates) {
+  return seedOf(candidates, [](const Candidate& c) -> const Candidate& { return c; });
 }
 
 namespace {
@@ -238,8 +249,9 @@ TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generati
   status.observedGeneration = generation;
   status.conditions = previous.conditions;
 
+  // Read in place: the sources outlive this function, so nothing is copied but the members
+  // listed in the status.
   std::map<std::string, const Candidate*> byNode;
-  std::vector<Candidate> all;
   std::set<std::string> kinds;
   std::vector<std::string> failures;
   std::vector<std::string> waiting;
@@ -251,38 +263,35 @@ TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generati
       waiting.push_back(source.name);
     }
     for (const Candidate& candidate : source.candidates) {
-      all.push_back(candidate);
+      byNode.emplace(candidate.member.node, &candidate);
     }
   }
-  for (const Candidate& candidate : all) {
-    byNode.emplace(candidate.member.node, &candidate);
-  }
-  std::vector<Candidate> unique;
+  std::vector<const Candidate*> unique;
   unique.reserve(byNode.size());
   for (const auto& [node, candidate] : byNode) {
-    unique.push_back(*candidate);
+    unique.push_back(candidate);
   }
 
   status.memberCount = static_cast<int>(unique.size());
   std::vector<std::string> notConnected;
   std::vector<std::string> unreported;
-  for (const Candidate& candidate : unique) {
-    status.readyCount += candidate.member.ready ? 1 : 0;
-    if (candidate.member.connected == true) {
+  for (const Candidate* candidate : unique) {
+    status.readyCount += candidate->member.ready ? 1 : 0;
+    if (candidate->member.connected == true) {
       ++status.connectedCount;
-    } else if (candidate.member.connected == false) {
-      notConnected.push_back(candidate.member.node);
+    } else if (candidate->member.connected == false) {
+      notConnected.push_back(candidate->member.node);
     } else {
-      unreported.push_back(candidate.member.node);
+      unreported.push_back(candidate->member.node);
     }
   }
-  status.seed = chooseSeed(unique);
+  status.seed = seedOf(unique, [](const Candidate* c) -> const Candidate& { return *c; });
   for (const std::string& kind : kinds) {
     status.sourceSummary += (status.sourceSummary.empty() ? "" : ",") + kind;
   }
   status.membersTruncated = unique.size() > kMaxStatusMembers;
   for (std::size_t i = 0; i < unique.size() && i < kMaxStatusMembers; ++i) {
-    status.members.push_back(unique[i].member);
+    status.members.push_back(unique[i]->member);
   }
 
   std::vector<Condition>& conditions = status.conditions;
