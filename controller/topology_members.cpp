@@ -7,7 +7,9 @@ namespace libcluster {
 
 std::string TopologyMembers::labelIndexValue(const std::string& namespaceName,
                                              const std::string& key, const std::string& value) {
-  // '/' cannot appear in a namespace and '=' cannot appear in a label key, so values are unique.
+  // '/' cannot appear in a namespace, nor '=' in a label key or value (the API server and
+  // LabelSelector both refuse them); and sync() matches every pod of a bucket against the whole
+  // selector again, so even a collision could not admit a pod the selector rejects.
   return namespaceName + "/" + key + "=" + value;
 }
 
