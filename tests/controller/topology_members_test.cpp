@@ -1,5 +1,8 @@
 #include "controller/topology_members.h"
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "fakes/builders.h"
@@ -63,6 +66,46 @@ TEST_F(TopologyMembersTest, BuildsThroughTheLabelIndexWithEveryLabelStillMatched
   EXPECT_EQ(nodes(), std::vector<std::string>{"app@10.0.0.1"});
   EXPECT_EQ(pods_.indexedCount(TopologyMembers::kLabelIndex, "prod/app=web"), 2u);
   EXPECT_EQ(pods_.indexedCount(TopologyMembers::kLabelIndex, "dev/app=web"), 1u);
+}
+
+TEST_F(TopologyMembersTest, RebuildsRacingPodEventsLoseNoEvent) {
+  pods_.addIndex(TopologyMembers::kLabelIndex, TopologyMembers::labelIndexValues);
+  sync({{"app", "web"}}, 1);
+  constexpr int kEvents = 3000;
+  std::atomic<bool> streaming{true};
+
+  // The pod informer thread: store first, then the member state, as Informer::handle does.
+  std::jthread informer([this, &streaming] {
+    for (int i = 0; i < kEvents; ++i) {
+      // Few pods, so that a pod's last event is likely to meet a rebuild.
+      const std::string name = "w-" + std::to_string(i % 5);
+      const std::string ip = "10.1.0." + std::to_string(i % 5 + 1);
+      std::vector<ObjectStore<PodInfo>::Change> changes;
+      if (i % 7 == 3 || i % 11 == 5) {
+        changes = pods_.apply({WatchEvent::Type::Deleted, pod(name).inNamespace("prod")});
+      } else {
+        const std::string app = i % 3 == 0 ? "other" : "web";
+        changes = pods_.apply({WatchEvent::Type::Applied,
+                               pod(name).inNamespace("prod").labels({{"app", app}}).ip(ip).ready(
+                                   i % 2 == 0)});
+      }
+      for (const auto& change : changes) {
+        (void)members_.apply(change.before.get(), change.after.get());
+      }
+    }
+    streaming = false;
+  });
+  // The reconcile worker: a rebuild per new generation while the events stream in (bounded by
+  // the events: the informer thread ends after kEvents).
+  for (int generation = 2; streaming; ++generation) {
+    sync({{"app", "web"}}, generation);
+  }
+  informer.join();
+
+  const std::vector<std::string> incremental = nodes();
+  sync({{"app", "web"}}, 1000);
+  EXPECT_EQ(incremental, nodes()) << "the state must equal a fresh build from the cache";
+  EXPECT_FALSE(incremental.empty());
 }
 
 TEST_F(TopologyMembersTest, RebuildsOncePerGeneration) {
