@@ -149,7 +149,10 @@ TEST_F(AgentApiServerTest, ClusterTopologyOnlyItsOwnObjectIsWatched) {
       if (request.value("method", "") == "GET" &&
           request.value("path", "").find("clustertopologies") != std::string::npos) {
         sawSelector = true;
-        sawOther = sawOther || request.dump().find("metadata.name") == std::string::npos;
+        // Its own object by GET (member slices carry the membership), or a name-selected list.
+        sawOther = sawOther || (request.value("path", "").find("/clustertopologies/web") ==
+                                    std::string::npos &&
+                                request.dump().find("metadata.name") == std::string::npos);
       }
     }
     return sawSelector;
