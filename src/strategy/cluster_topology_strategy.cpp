@@ -88,6 +88,8 @@ ClusterTopologyStrategy::create(Options options, KubeApi& api, Clock& clock) {
   std::unique_ptr<ClusterTopologyStrategy> strategy(
       new ClusterTopologyStrategy(std::move(options), api, clock));
   strategy->slices_.start();
+  // The spec is known from the start when the object can be read (a failure is retried later).
+  strategy->readTopology({});
   return strategy;
 }
 
@@ -239,16 +241,19 @@ void ClusterTopologyStrategy::recomputeLocked(Cause cause) {
 
 Result<PeerSet> ClusterTopologyStrategy::discoverPeers(std::stop_token stop) {
   bool read = false;
+  std::optional<TopologySettings> before;
   {
     std::lock_guard lock(mutex_);
     // Without slices the status is the channel, and it is not watched: read it each time.
     read = !read_ || reread_ || !followsSlices_;
+    before = settings_;
   }
   if (read) {
     readTopology(stop);
   }
   std::lock_guard lock(mutex_);
-  answeredVersion_ = version_;
+  // A spec read just now is news the caller has not acted on: the next wait returns at once.
+  answeredVersion_ = settings_ == before ? version_ : version_ - 1;
   if (!read_) {
     return Error{Error::Code::Unavailable, "ClusterTopology " + key() + " not read yet"};
   }

@@ -63,8 +63,9 @@ public:
     std::chrono::milliseconds getTimeout{10'000};
   };
 
-  /// Validates the names and starts watching. Invalid when either name is empty or not a DNS
-  /// subdomain name.
+  /// Validates the names, starts watching the slices and reads the ClusterTopology once (bounded
+  /// by getTimeout; a failed read is retried by the next call). Invalid when either name is empty
+  /// or not a DNS subdomain name.
   static Result<std::unique_ptr<ClusterTopologyStrategy>> create(Options options, KubeApi& api,
                                                                  Clock& clock);
 
