@@ -4,7 +4,9 @@
 // ClusterTopologyStrategy, with its own client, follows the slices; kubectl reads them.
 #include "controller/controller_app.h"
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -227,6 +229,58 @@ TEST_F(MemberSlicesIntegrationTest, TwoHundredFiftyPodsThreeSlicesAndOneFlipRewr
   const auto wide = server_.kubectl("get ctop web -o wide");
   EXPECT_EQ(wide.exitCode, 0) << wide.output;
   EXPECT_NE(wide.output.find("SLICES"), std::string::npos) << wide.output;
+}
+
+TEST_F(MemberSlicesIntegrationTest, WhileSlicesAreRewrittenTheAgentNeverSeesTheMembershipShrink) {
+  applyTopology();
+  createPods(120);
+  startController();
+  ASSERT_TRUE(eventually([&] { return status().value("memberSliceCount", 0) == 2; }, 60s));
+  auto agent = follow();
+  ASSERT_TRUE(agent && agent->waitUntilReady({}, 30s));
+  ASSERT_TRUE(eventually([&] { return agent->followsSlices(); }, 30s));
+
+  // Only joins from here on, in bursts the controller coalesces (new slices, fills): every answer
+  // must hold every member of the answer before it.
+  std::atomic<bool> done{false};
+  std::vector<std::string> problems;
+  std::size_t answers = 0;
+  std::jthread observer([&] {
+    PeerSet last;
+    while (!done) {
+      Result<PeerSet> now = agent->discoverPeers({});
+      if (!now) {
+        problems.push_back("an error: " + now.error().message);
+      } else {
+        ++answers;
+        for (const NodeName& node : last) {
+          if (!now->contains(node)) {
+            problems.push_back("lost " + node + " at " + std::to_string(now->size()));
+          }
+        }
+        last = *now;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  for (int i = 120; i < 330; ++i) {
+    const std::string name = "web-" + std::to_string(i);
+    ASSERT_TRUE(api_->create(kPods, {{"apiVersion", "v1"},
+                                     {"kind", "Pod"},
+                                     {"metadata", {{"name", name}, {"labels", {{"app", "web"}}}}},
+                                     {"spec", {{"containers", {{{"name", "a"}, {"image", "x"}}}}}}}));
+    setPod(name, ipOf(i), true);
+  }
+  ASSERT_TRUE(eventually([&] {
+    Result<PeerSet> now = agent->discoverPeers({});
+    return now && now->size() == 330;
+  }, 60s));
+  done = true;
+  observer.join();
+
+  EXPECT_TRUE(problems.empty()) << problems.size() << " problems, first: " << problems.front();
+  EXPECT_GT(answers, 10u);
+  EXPECT_EQ(status().value("memberSliceCount", 0), 4);
 }
 
 TEST_F(MemberSlicesIntegrationTest, AnEditedSliceIsRepairedAndADeletedTopologysSlicesGo) {
