@@ -88,6 +88,15 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                   : std::make_unique<Informer<ReferenceGrant>>(
                         api, clock, referenceGrantsPath(options_.namespaceName), watchOptions(),
                         [](const nlohmann::json& object) { return referenceGrantFromJson(object); })),
+      memberSlices_(api, clock, memberSlicesPath(options_.namespaceName),
+                    [] {
+                      Watcher::Options options = watchOptions();
+                      options.labelSelector = kMemberSliceTopologyLabel;
+                      return options;
+                    }(),
+                    [](const nlohmann::json& object) { return memberSliceFromJson(object); }),
+      memberSliceWriter_(api, memberSlices_.store(),
+                         MemberSlices::Options{.writeFence = [this] { return writeFence(); }}),
       reconciler_(api, pods_.store(), slices_ ? &slices_->store() : nullptr, index_, external_,
                   events_, clock, metrics_,
                   TopologyReconciler::Options{
@@ -103,15 +112,22 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                             }
                             return isReferenceGranted(grants_->store().list(), from, name, target);
                           },
-                      .writeFence = [this] { return writeFence(); }}),
+                      .writeFence = [this] { return writeFence(); },
+                      .memberSlices = &memberSliceWriter_}),
       loop_("clustertopology", queue_,
             [this](const std::string& key) -> std::optional<ClusterTopology> {
               std::shared_ptr<const ClusterTopology> topology = topologies_.store().get(key);
               if (!topology) {
                 // Deleted: on the worker thread, so no reconcile of it can race the clean-up.
                 const std::size_t slash = key.find('/');
-                reconciler_.forget(key.substr(0, slash),
-                                   slash == std::string::npos ? "" : key.substr(slash + 1));
+                const std::string name = slash == std::string::npos ? "" : key.substr(slash + 1);
+                reconciler_.forget(key.substr(0, slash), name);
+                // Where no garbage collector follows ownerReferences, the slices would stay.
+                if (Result<void> removed = memberSliceWriter_.removeAll(key.substr(0, slash), name);
+                    !removed) {
+                  logWarn("member slices of a deleted topology not removed",
+                          {{"object", key}, {"error", removed.error().message}});
+                }
                 return std::nullopt;
               }
               return *topology;
@@ -158,6 +174,25 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
         .onSynced = nullptr,
     });
   }
+  const auto sliceChanged = [this](const MemberSlice& slice, bool deleted) {
+    // Someone else's write (or a slice we lost track of): the reconcile rewrites it.
+    if (!memberSliceWriter_.isOwnWrite(slice, deleted) && !slice.ownerName.empty()) {
+      queue_.add(slice.namespaceName + "/" + slice.ownerName);
+    }
+  };
+  memberSlices_.addHandlers({
+      .onAdd = [sliceChanged](const MemberSlice& slice) { sliceChanged(slice, false); },
+      .onUpdate = [sliceChanged](const MemberSlice&,
+                                 const MemberSlice& now) { sliceChanged(now, false); },
+      .onDelete = [sliceChanged](const MemberSlice& slice) { sliceChanged(slice, true); },
+      // Topologies reconciled before the slices were known wrote no slices: write them now.
+      .onSynced =
+          [this] {
+            for (const std::string& key : topologies_.store().keys()) {
+              queue_.add(key);
+            }
+          },
+  });
   if (grants_) {
     // Grants change rarely: re-reconcile every topology rather than work out which ones read there.
     const auto requeueAll = [this] {
@@ -240,6 +275,7 @@ Result<void> ControllerApp::start() {
   if (grants_) {
     grants_->start();
   }
+  memberSlices_.start();
   externalThread_ = std::jthread([this](std::stop_token stop) { external_.run(stop); });
   if (elector_) {
     // Informers run on every replica so a new leader starts with warm caches; only the leader
@@ -308,6 +344,7 @@ void ControllerApp::stop() {
   if (grants_) {
     grants_->stop();
   }
+  memberSlices_.stop();
   events_.flush();
   metricsServer_.stop();
   healthServer_.stop();

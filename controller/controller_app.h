@@ -11,6 +11,7 @@
 #include "controller/cluster_topology.h"
 #include "controller/event_recorder.h"
 #include "controller/external_sources.h"
+#include "controller/member_slices.h"
 #include "controller/reference_grant.h"
 #include "controller/topology_index.h"
 #include "controller/topology_reconciler.h"
@@ -75,6 +76,7 @@ public:
   std::uint16_t healthPort() const { return healthServer_.port(); }
   MetricsRegistry& metrics() { return metrics_; }
   std::uint64_t statusWrites() const { return reconciler_.statusWrites(); }
+  std::uint64_t memberSliceWrites() const { return memberSliceWriter_.writes(); }
   const std::string& identity() const { return options_.identity; }
 
 private:
@@ -98,6 +100,8 @@ private:
   std::unique_ptr<Informer<nlohmann::json>> slices_;
   /// Null when allowCrossNamespaceSources: then nothing needs a grant.
   std::unique_ptr<Informer<ReferenceGrant>> grants_;
+  Informer<MemberSlice> memberSlices_;
+  MemberSlices memberSliceWriter_;
   TopologyReconciler reconciler_;
   ControllerLoop loop_;
   HttpProbeServer metricsServer_;

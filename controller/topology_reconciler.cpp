@@ -69,7 +69,17 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
   podMembers_.sync(topology.key(), topology.generation, **spec, index_.selectors(topology.key()),
                    pods_);
   const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
-  const TopologyStatus status = buildStatus(*current, topology.generation, sources, now);
+  TopologyStatus status = buildStatus(*current, topology.generation, sources, now);
+  if (options_.memberSlices != nullptr) {
+    // Slices first: agents follow them, and the status written next counts them.
+    Result<std::optional<int>> slices = options_.memberSlices->sync(
+        {topology.namespaceName, topology.name, topology.uid, topology.generation},
+        sliceMembers(sources, status.seed));
+    if (!slices) {
+      return slices.error();
+    }
+    status.memberSliceCount = slices->value_or(current->memberSliceCount);
+  }
   members_.withLabels({topology.namespaceName, topology.name}).set(status.memberCount);
   if (status != *current) {
     if (Result<void> written = writeStatus(topology, resourceVersion, status); !written) {

@@ -16,6 +16,7 @@
 #include "controller/cluster_topology.h"
 #include "controller/event_recorder.h"
 #include "controller/external_sources.h"
+#include "controller/member_slices.h"
 #include "controller/topology_index.h"
 #include "controller/topology_members.h"
 #include "core/clock.h"
@@ -52,6 +53,9 @@ public:
     /// Asked right before each write: the bounds of a write started now, or nullopt when this
     /// replica must not write (it does not lead). Empty: always write, with default bounds.
     std::function<std::optional<CallOptions>()> writeFence{};
+    /// Writes the ClusterTopologyMemberSlices agents follow, before each status write; null
+    /// writes none.
+    MemberSlices* memberSlices = nullptr;
   };
 
   /// `endpointSlices` may be null when EndpointSlices are not watched.

@@ -510,6 +510,7 @@ TopologyStatus parseTopologyStatus(const json& status) {
   out.connectedCount = static_cast<int>(integer("connectedCount"));
   out.seed = text(status, "seed");
   out.sourceSummary = text(status, "sourceSummary");
+  out.memberSliceCount = static_cast<int>(integer("memberSliceCount"));
   if (auto it = status.find("membersTruncated"); it != status.end() && it->is_boolean()) {
     out.membersTruncated = it->get<bool>();
   }
@@ -593,9 +594,9 @@ json toJson(const TopologyStatus& status) {
   if (!status.sourceSummary.empty()) {
     out["sourceSummary"] = status.sourceSummary;
   }
-  if (status.membersTruncated) {
-    out["membersTruncated"] = true;
-  }
+  // Written even when false or 0: a merge patch leaves out keys as they were.
+  out["membersTruncated"] = status.membersTruncated;
+  out["memberSliceCount"] = status.memberSliceCount;
   return out;
 }
 

@@ -137,14 +137,18 @@ struct TopologyStatus {
   std::string seed;
   std::string sourceSummary;
   bool membersTruncated = false;
+  /// ClusterTopologyMemberSlices holding the whole membership (written before this status).
+  int memberSliceCount = 0;
   std::vector<Member> members;
   std::vector<Condition> conditions;
 
   bool operator==(const TopologyStatus&) const = default;
 };
 
-/// The most members status lists (the CRD's maxItems); keeps the object far below 1.5 MiB.
-inline constexpr std::size_t kMaxStatusMembers = 2000;
+/// The most members status lists (the CRD's maxItems), for people reading it with kubectl; the
+/// whole membership is in the topology's ClusterTopologyMemberSlices. Keeps the object, which every
+/// status change sends to each watcher, small (docs/membership-channel.md).
+inline constexpr std::size_t kMaxStatusMembers = 100;
 
 /// Reads and validates a spec, applying the CRD's defaults. The Error (Invalid) names the field,
 /// e.g. "spec.sources[1].kubernetes.serviceName: required when mode is hostname".

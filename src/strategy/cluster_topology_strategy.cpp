@@ -12,6 +12,13 @@ ResourcePath topologies(const std::string& namespaceName) {
                       .namespaceName = namespaceName};
 }
 
+ResourcePath memberSlices(const std::string& namespaceName) {
+  return ResourcePath{.group = "libcluster.dev",
+                      .version = "v1alpha1",
+                      .resource = "clustertopologymemberslices",
+                      .namespaceName = namespaceName};
+}
+
 bool isDnsName(const std::string& name) {
   static const std::regex pattern("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$");
   return name.size() <= 253 && std::regex_match(name, pattern);
@@ -61,8 +68,8 @@ TopologySettings readSettings(const nlohmann::json& spec) {
   return settings;
 }
 
-Watcher::Options singleObject(Watcher::Options watch, const std::string& name) {
-  watch.fieldSelector = "metadata.name=" + name;
+Watcher::Options labelled(Watcher::Options watch, const std::string& name) {
+  watch.labelSelector = std::string(kMemberSliceTopologyLabel) + "=" + memberSliceLabelValue(name);
   return watch;
 }
 
@@ -80,76 +87,37 @@ ClusterTopologyStrategy::create(Options options, KubeApi& api, Clock& clock) {
   }
   std::unique_ptr<ClusterTopologyStrategy> strategy(
       new ClusterTopologyStrategy(std::move(options), api, clock));
-  strategy->informer_.start();
+  strategy->slices_.start();
+  // The spec is known from the start when the object can be read (a failure is retried later).
+  strategy->readTopology({});
   return strategy;
 }
 
 ClusterTopologyStrategy::ClusterTopologyStrategy(Options options, KubeApi& api, Clock& clock)
-    : options_(std::move(options)),
-      informer_(api, clock, topologies(options_.namespaceName),
-                singleObject(options_.watch, options_.name), stripObject) {
-  const std::string wanted = key();
-  informer_.addHandlers({
-      .onAdd =
-          [this, wanted](const nlohmann::json& object) {
-            if (objectKey(object) == wanted) {
-              observe(&object);
-            }
-          },
-      .onUpdate =
-          [this, wanted](const nlohmann::json&, const nlohmann::json& object) {
-            if (objectKey(object) == wanted) {
-              observe(&object);
-            }
-          },
-      .onDelete =
-          [this, wanted](const nlohmann::json& object) {
-            if (objectKey(object) == wanted) {
-              observe(nullptr);
-            }
-          },
+    : options_(std::move(options)), api_(api),
+      slices_(api, clock, memberSlices(options_.namespaceName),
+              labelled(options_.watch, options_.name),
+              [](const nlohmann::json& object) { return memberSliceFromJson(object); }) {
+  const auto changed = [this](Cause cause) {
+    std::lock_guard lock(mutex_);
+    recomputeLocked(cause);
+  };
+  slices_.addHandlers({
+      .onAdd = [changed](const MemberSlice&) { changed(Cause::SliceChanged); },
+      .onUpdate = [changed](const MemberSlice&, const MemberSlice&) { changed(Cause::SliceChanged); },
+      .onDelete = [changed](const MemberSlice&) { changed(Cause::SliceDeleted); },
       .onSynced =
           [this] {
             std::lock_guard lock(mutex_);
             synced_ = true;
-            ++version_;
-            if (wake_) {
-              wake_->request_stop();
-            }
-            changed_.notify_all();
+            recomputeLocked(Cause::Synced);
           },
   });
 }
 
-ClusterTopologyStrategy::~ClusterTopologyStrategy() { informer_.stop(); }
+ClusterTopologyStrategy::~ClusterTopologyStrategy() { slices_.stop(); }
 
-void ClusterTopologyStrategy::observe(const nlohmann::json* object) {
-  std::optional<Status> status;
-  std::optional<TopologySettings> settings;
-  if (object != nullptr) {
-    if (const nlohmann::json& found = field(*object, "status"); found.is_object()) {
-      status.emplace();
-      if (const nlohmann::json& members = field(found, "members"); members.is_array()) {
-        for (const nlohmann::json& member : members) {
-          if (std::string node = text(member, "node"); !node.empty()) {
-            status->members.insert(std::move(node));
-          }
-        }
-      }
-      status->seed = text(found, "seed");
-      const nlohmann::json& truncated = field(found, "membersTruncated");
-      status->truncated = truncated.is_boolean() && truncated.get<bool>();
-    }
-    settings = readSettings(field(*object, "spec"));
-  }
-  std::lock_guard lock(mutex_);
-  const bool exists = object != nullptr;
-  if (exists == exists_ && status == status_ && settings == settings_) {
-    return; // metadata-only changes are not news
-  }
-  exists_ = exists;
-  status_ = std::move(status);
-  settings_ = std::move(settings);
+void ClusterTopologyStrategy::notifyLocked() {
   ++version_;
   if (wake_) {
     wake_->request_stop();
@@ -157,21 +125,147 @@ void ClusterTopologyStrategy::observe(const nlohmann::json* object) {
   changed_.notify_all();
 }
 
-Result<PeerSet> ClusterTopologyStrategy::discoverPeers(std::stop_token) {
+void ClusterTopologyStrategy::readTopology(std::stop_token stop) {
+  const CallOptions call{.deadline = std::chrono::steady_clock::now() + options_.getTimeout,
+                         .stop = std::move(stop)};
+  Result<nlohmann::json> object = api_.get(topologies(options_.namespaceName).object(options_.name), call);
   std::lock_guard lock(mutex_);
-  answeredVersion_ = version_;
-  if (!synced_) {
+  if (!object) {
+    if (object.error().code != Error::Code::NotFound) {
+      return; // unknown: keep what was read before, and read again next time
+    }
+    topology_.reset();
+  } else {
+    Topology topology;
+    topology.uid = metadataString(*object, "uid");
+    if (const nlohmann::json& generation = field(field(*object, "metadata"), "generation");
+        generation.is_number_integer()) {
+      topology.generation = generation.get<std::int64_t>();
+    }
+    topology.settings = readSettings(field(*object, "spec"));
+    if (const nlohmann::json& found = field(*object, "status"); found.is_object()) {
+      Topology::Status status;
+      if (const nlohmann::json& members = field(found, "members"); members.is_array()) {
+        for (const nlohmann::json& member : members) {
+          if (std::string node = text(member, "node"); !node.empty()) {
+            status.members.insert(std::move(node));
+          }
+        }
+      }
+      status.seed = text(found, "seed");
+      const nlohmann::json& truncated = field(found, "membersTruncated");
+      status.truncated = truncated.is_boolean() && truncated.get<bool>();
+      if (const nlohmann::json& count = field(found, "memberSliceCount");
+          count.is_number_integer() && count.get<long long>() > 0) {
+        status.sliceCount = static_cast<int>(std::min<long long>(count.get<long long>(), 1 << 20));
+      }
+      topology.status = std::move(status);
+    }
+    topology_ = std::move(topology);
+  }
+  read_ = true;
+  reread_ = false;
+  recomputeLocked(Cause::Read);
+}
+
+void ClusterTopologyStrategy::recomputeLocked(Cause cause) {
+  std::optional<View> view;
+  std::optional<TopologySettings> settings;
+  bool wake = cause == Cause::Synced;
+  if (!read_ || !topology_) {
+    followsSlices_ = false;
+  } else {
+    settings = topology_->settings;
+    std::vector<std::shared_ptr<const MemberSlice>> owned;
+    std::int64_t newest = 0;
+    if (synced_) {
+      for (auto& slice : slices_.store().list()) {
+        // Only the topology's own slices: not those of an earlier object of the same name.
+        if (slice->ownerUid == topology_->uid && slice->ownerName == options_.name) {
+          newest = std::max(newest, slice->topologyGeneration);
+          owned.push_back(std::move(slice));
+        }
+      }
+    }
+    const Topology::Status* status = topology_->status ? &*topology_->status : nullptr;
+    if (!followsSlices_ && status != nullptr && status->sliceCount > 0 &&
+        owned.size() >= static_cast<std::size_t>(status->sliceCount)) {
+      // Every slice the status counts has arrived (slices are written before that status): the
+      // union is the whole membership from now on.
+      followsSlices_ = true;
+    } else if (followsSlices_ && owned.empty()) {
+      followsSlices_ = false;
+    }
+    // A deleted slice is a merge, or the topology's deletion (slices go one by one after it):
+    // read the topology before answering, so a deletion is NotFound rather than a shrinking list.
+    // A slice of a newer generation brings a new spec to read; without slices, the status is
+    // read anyway on every answer.
+    // Only a slice event leads to a read, so a slice claiming a future generation costs one read
+    // per event, never a loop of them.
+    const bool reread = cause == Cause::SliceDeleted ||
+                        (followsSlices_ && cause == Cause::SliceChanged &&
+                         newest > topology_->generation);
+    if (reread && !reread_) {
+      reread_ = true;
+      wake = true;
+    }
+    if (followsSlices_) {
+      view.emplace();
+      for (const auto& slice : owned) {
+        for (const SliceMember& member : slice->members) {
+          view->members.insert(member.node);
+          // While the seed moves, two slices may mark one: the lowest name, as every agent picks.
+          if (member.seed && (view->seed.empty() || member.node < view->seed)) {
+            view->seed = member.node;
+          }
+        }
+      }
+    } else if (reread_) {
+      view = view_; // the last answer stands until the topology is read again
+    } else if (status != nullptr) {
+      view = View{status->members, status->seed, status->truncated};
+    }
+    // Without slices followed, a slice change may mean they are complete now: answer again (and
+    // discoverPeers reads the status that counts them).
+    wake = wake || (!followsSlices_ && cause != Cause::Read && !owned.empty());
+  }
+  if (view != view_ || settings != settings_) {
+    view_ = std::move(view);
+    settings_ = std::move(settings);
+    wake = true;
+  }
+  if (wake) {
+    notifyLocked();
+  }
+}
+
+Result<PeerSet> ClusterTopologyStrategy::discoverPeers(std::stop_token stop) {
+  bool read = false;
+  std::optional<TopologySettings> before;
+  {
+    std::lock_guard lock(mutex_);
+    // Without slices the status is the channel, and it is not watched: read it each time.
+    read = !read_ || reread_ || !followsSlices_;
+    before = settings_;
+  }
+  if (read) {
+    readTopology(stop);
+  }
+  std::lock_guard lock(mutex_);
+  // A spec read just now is news the caller has not acted on: the next wait returns at once.
+  answeredVersion_ = settings_ == before ? version_ : version_ - 1;
+  if (!read_) {
     return Error{Error::Code::Unavailable, "ClusterTopology " + key() + " not read yet"};
   }
-  if (!exists_) {
+  if (!topology_) {
     return Error{Error::Code::NotFound, "ClusterTopology " + key() + " not found"};
   }
-  if (!status_) {
+  if (!view_) {
     return Error{Error::Code::Unavailable,
                  "ClusterTopology " + key() +
-                     " has no status yet (is libcluster-controller running?)"};
+                     " has no members yet (is libcluster-controller running?)"};
   }
-  return status_->members;
+  return view_->members;
 }
 
 bool ClusterTopologyStrategy::waitForChange(Clock::MonotonicTime deadline, std::stop_token stop,
@@ -184,7 +278,7 @@ bool ClusterTopologyStrategy::waitForChange(Clock::MonotonicTime deadline, std::
     }
     wake_ = wake;
   }
-  // The clock's sleep ends at the deadline, on the caller's stop, or when observe() has news.
+  // The clock's sleep ends at the deadline, on the caller's stop, or when a slice brings news.
   std::stop_callback forward(stop, [&wake] { wake.request_stop(); });
   (void)clock.sleepUntil(deadline, wake.get_token());
   {
@@ -196,15 +290,15 @@ bool ClusterTopologyStrategy::waitForChange(Clock::MonotonicTime deadline, std::
 
 std::optional<NodeName> ClusterTopologyStrategy::seed() const {
   std::lock_guard lock(mutex_);
-  if (!exists_ || !status_ || status_->seed.empty()) {
+  if (!topology_ || !view_ || view_->seed.empty()) {
     return std::nullopt;
   }
-  return status_->seed;
+  return view_->seed;
 }
 
 bool ClusterTopologyStrategy::prunes() const {
   std::lock_guard lock(mutex_);
-  if (status_ && status_->truncated) {
+  if (view_ && view_->truncated) {
     return false; // members beyond the listed ones are still members
   }
   return !settings_ || settings_->disconnectOnRemoval;
@@ -212,18 +306,45 @@ bool ClusterTopologyStrategy::prunes() const {
 
 bool ClusterTopologyStrategy::listsSelf() const {
   std::lock_guard lock(mutex_);
-  return !status_ || !status_->truncated;
+  return !view_ || !view_->truncated;
+}
+
+bool ClusterTopologyStrategy::readyLocked() const {
+  return read_ && topology_ && view_ && !reread_;
 }
 
 bool ClusterTopologyStrategy::waitUntilReady(std::stop_token stop,
-                                             std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, stop, timeout, [this] { return synced_ && exists_ && status_; });
+                                             std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!stop.stop_requested()) {
+    {
+      std::lock_guard lock(mutex_);
+      if (readyLocked()) {
+        return true;
+      }
+    }
+    readTopology(stop);
+    std::unique_lock lock(mutex_);
+    // A topology without members yet is read again each second; slices wake the wait sooner.
+    const auto next = std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    if (changed_.wait_until(lock, stop, next, [this] { return readyLocked(); })) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      return false;
+    }
+  }
+  return false;
 }
 
 std::optional<TopologySettings> ClusterTopologyStrategy::settings() const {
   std::lock_guard lock(mutex_);
   return settings_;
+}
+
+bool ClusterTopologyStrategy::followsSlices() const {
+  std::lock_guard lock(mutex_);
+  return followsSlices_;
 }
 
 } // namespace libcluster

@@ -203,12 +203,14 @@ topologies:
   ASSERT_TRUE(agent->start());
   ASSERT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
 
-  api_.scriptWatch(
-      {modified(topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"))});
+  // Without member slices the strategy reads the object on each sync (it is not watched).
+  api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"));
 
   EXPECT_TRUE(eventually([&] {
     return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"};
   }));
+  // The new spec is read by a sync, and the runner restarts right after it.
+  EXPECT_TRUE(eventually([&] { return settings().size() == 2U; }));
   const auto made = settings();
   ASSERT_EQ(made.size(), 2U);
   EXPECT_EQ(made[0].connect, (Mfa{"my_cluster", "join", {}}));
@@ -253,7 +255,7 @@ topologies:
   // The owner allows it after all? No: the editor switches back to an allowed call.
   json allowed = topology({"app@10.0.0.1", "app@10.0.0.2"}, "join");
   allowed["spec"].erase("connect");
-  api_.scriptWatch({modified(allowed)});
+  api_.put(kTopologies, allowed);
 
   EXPECT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
   EXPECT_FALSE(agent->reports()[0].callNotAllowed.has_value());

@@ -109,16 +109,41 @@ TEST_F(AgentApiServerTest, ClusterTopologyStrategyFollowsTheStatusAndItsSeed) {
   EXPECT_EQ(settings->reconnectInterval, 3s);
 }
 
-TEST_F(AgentApiServerTest, ClusterTopologyStatusChangeWakesTheWaitAtOnce) {
+// The topology's status is no longer watched (docs/membership-channel.md): its member slices are.
+TEST_F(AgentApiServerTest, ClusterTopologySliceChangeWakesTheWaitAtOnce) {
+  const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                                   "/crds/clustertopologymemberslices.libcluster.dev.yaml");
+  ASSERT_EQ(crd.exitCode, 0) << crd.output;
   applyTopology("web");
+  Result<json> object = api_->get(kTopologies.object("web"));
+  ASSERT_TRUE(object) << object.error().message;
+  const ResourcePath slices{.group = "libcluster.dev",
+                            .version = "v1alpha1",
+                            .resource = "clustertopologymemberslices",
+                            .namespaceName = "default"};
+  MemberSlice slice{.namespaceName = "default",
+                    .name = "web-0",
+                    .ownerName = "web",
+                    .ownerUid = (*object)["metadata"].value("uid", ""),
+                    .topologyGeneration = 1,
+                    .members = {SliceMember{.node = "app@10.0.0.1"}}};
+  Result<json> created = api_->create(slices, toJson(slice));
+  ASSERT_TRUE(created) << created.error().message;
   writeStatus("web", {"app@10.0.0.1"});
+  ResourcePath status = kTopologies.object("web");
+  status.subresource = "status";
+  ASSERT_TRUE(api_->mergePatch(status, {{"status", {{"memberSliceCount", 1}}}}));
   auto strategy = follow("web");
   ASSERT_TRUE(strategy && strategy->waitUntilReady({}, 10s));
+  ASSERT_TRUE(eventually([&] { return strategy->followsSlices(); }));
   ASSERT_TRUE(strategy->discoverPeers({}));
 
-  std::jthread writer([this] {
+  std::jthread writer([&] {
     std::this_thread::sleep_for(200ms);
-    writeStatus("web", {"app@10.0.0.1", "app@10.0.0.3"});
+    MemberSlice grown = slice;
+    grown.resourceVersion = (*created)["metadata"].value("resourceVersion", "");
+    grown.members.push_back(SliceMember{.node = "app@10.0.0.3"});
+    EXPECT_TRUE(api_->replace(slices.object("web-0"), toJson(grown)));
   });
   const auto started = std::chrono::steady_clock::now();
   const bool running = strategy->waitForChange(clock_.now() + 30s, {}, clock_);
@@ -149,7 +174,10 @@ TEST_F(AgentApiServerTest, ClusterTopologyOnlyItsOwnObjectIsWatched) {
       if (request.value("method", "") == "GET" &&
           request.value("path", "").find("clustertopologies") != std::string::npos) {
         sawSelector = true;
-        sawOther = sawOther || request.dump().find("metadata.name") == std::string::npos;
+        // Its own object by GET (member slices carry the membership), or a name-selected list.
+        sawOther = sawOther || (request.value("path", "").find("/clustertopologies/web") ==
+                                    std::string::npos &&
+                                request.dump().find("metadata.name") == std::string::npos);
       }
     }
     return sawSelector;

@@ -19,6 +19,7 @@
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
 #include "kube/url_fetcher.h"
+#include "strategy/cluster_topology_strategy.h"
 #include "support/test_api_server.h"
 #include "support/eventually.h"
 
@@ -443,6 +444,72 @@ TEST_F(ControllerRbacTest, DeployManifestsGrantExactlyWhatTheControllerUses) {
     seen += permission.text() + "; ";
   }
   RecordProperty("controllerRequests", seen);
+}
+
+// The agent's Role in deploy/example (the chart's agent Role has the same rules) against what the
+// agent's ClusterTopologyStrategy sends while following a topology through its member slices: every
+// request allowed, and every libcluster.dev grant used (pods/status belongs to the pod reporter).
+TEST_F(ControllerRbacTest, ExampleAgentRoleGrantsWhatTheAgentStrategyUses) {
+  const auto example = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                                       "/deploy/example/myapp.yaml");
+  ASSERT_EQ(example.exitCode, 0) << example.output;
+  const ResourcePath topologies{"libcluster.dev", "v1alpha1", "clustertopologies", "myapp", "", ""};
+  const nlohmann::json topology = object(topologies.object("myapp"));
+  ASSERT_FALSE(topology.is_null());
+  MemberSlice slice{.namespaceName = "myapp",
+                    .name = "myapp-0",
+                    .ownerName = "myapp",
+                    .ownerUid = topology["metadata"].value("uid", ""),
+                    .topologyGeneration = topology["metadata"].value("generation", 1),
+                    .members = {SliceMember{.node = "myapp@10.0.0.1", .seed = true}}};
+  const ResourcePath slices{"libcluster.dev", "v1alpha1", "clustertopologymemberslices", "myapp",
+                            "", ""};
+  ASSERT_TRUE(api_->create(slices, toJson(slice)));
+  ResourcePath status = topologies.object("myapp");
+  status.subresource = "status";
+  ASSERT_TRUE(api_->mergePatch(
+      status, {{"status", {{"memberSliceCount", 1}, {"members", {{{"node", "myapp@10.0.0.1"}}}}}}}));
+  server_.clearRequests();
+
+  std::unique_ptr<HttpKubeApi> agentApi = makeApi("libcluster-agent");
+  auto strategy = ClusterTopologyStrategy::create({.namespaceName = "myapp", .name = "myapp"},
+                                                  *agentApi, clock_);
+  ASSERT_TRUE(strategy) << strategy.error().message;
+  ASSERT_TRUE((*strategy)->waitUntilReady({}, 30s));
+  ASSERT_TRUE(eventually([&] { return (*strategy)->followsSlices(); }));
+  ASSERT_TRUE((*strategy)->discoverPeers({}));
+  ASSERT_TRUE(eventually([&] { return server_.stats().value("openWatches", 0) > 0; }));
+  strategy->reset();
+  // The server logs a watch once it has ended.
+  ASSERT_TRUE(eventually([&] {
+    for (const nlohmann::json& request : server_.requests()) {
+      if (request.value("userAgent", "").starts_with("libcluster-agent") &&
+          request.value("query", "").find("watch=") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  })) << server_.requests().dump();
+
+  std::set<Permission> used;
+  for (const nlohmann::json& request : server_.requests()) {
+    if (request.value("userAgent", "").starts_with("libcluster-agent")) {
+      if (std::optional<Permission> permission = permissionOf(request)) {
+        used.insert(*permission);
+      }
+    }
+  }
+  std::vector<std::string> problems; // resourceNames are expected here: the agent's own topology
+  const std::set<Permission> granted = grants({}, {{"myapp", "myapp-libcluster-agent"}}, problems);
+  for (const Permission& request : used) {
+    EXPECT_TRUE(covers(granted, request)) << "the agent sent a request no rule allows: "
+                                          << request.text();
+  }
+  for (const Permission& grant : granted) {
+    if (grant.group == "libcluster.dev") {
+      EXPECT_TRUE(usedBy(used, grant)) << "granted but never used: " << grant.text();
+    }
+  }
 }
 
 TEST_F(ControllerRbacTest, ChartGrantsExactlyWhatTheControllerUses) {
