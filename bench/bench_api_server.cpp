@@ -313,24 +313,24 @@ public:
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server.Post("/bench/flip", [this](const httplib::Request& req, httplib::Response& res) {
+    server.Post("/bench/flip", guarded([this](const httplib::Request& req, httplib::Response& res) {
       flip(req, res);
-    });
-    server.Get("/bench/writes", [this](const httplib::Request& req, httplib::Response& res) {
+    }));
+    server.Get("/bench/writes", guarded([this](const httplib::Request& req, httplib::Response& res) {
       writes(req, res);
-    });
+    }));
     server.Post("/bench/drop-watches", [this](const httplib::Request& req, httplib::Response& res) {
       const bool abort = req.get_param_value("mode") != "clean";
       reply(res, 200, {{"dropped", dropWatches(abort)}, {"tNs", monotonicNs()}});
     });
-    server.Post("/bench/fail", [this](const httplib::Request& req, httplib::Response& res) {
-      const long ms = req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 1000;
+    server.Post("/bench/fail", guarded([this](const httplib::Request& req, httplib::Response& res) {
+      const long ms = std::clamp(req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 1000L, 0L, 3600'000L);
       const int code = req.has_param("code") ? std::stoi(req.get_param_value("code")) : 500;
       failUntilNs_ = monotonicNs() + ms * 1000000;
       failCode_ = code;
       const int dropped = dropWatches(true);
       reply(res, 200, {{"dropped", dropped}, {"tNs", monotonicNs()}, {"untilNs", failUntilNs_.load()}});
-    });
+    }));
     server.Get("/bench/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex_);
       std::size_t objects = 0;
@@ -386,6 +386,18 @@ public:
   }
 
 private:
+  /// cpp-httplib 0.11 lets a handler's exception end the process: bad parameters get a 400 instead.
+  template <typename Handler>
+  static httplib::Server::Handler guarded(Handler handler) {
+    return [handler](const httplib::Request& req, httplib::Response& res) {
+      try {
+        handler(req, res);
+      } catch (const std::exception& e) {
+        reply(res, 400, statusBody(400, "BadRequest", e.what()));
+      }
+    };
+  }
+
   static void reply(httplib::Response& res, int code, const json& body) {
     res.status = code;
     res.set_content(body.dump(), "application/json");
@@ -559,7 +571,8 @@ private:
     const Filter filter = filterOf(path, req);
     const std::string from = req.get_param_value("resourceVersion");
     const long timeoutSeconds =
-        req.has_param("timeoutSeconds") ? std::stol(req.get_param_value("timeoutSeconds")) : 1800;
+        std::clamp(req.has_param("timeoutSeconds") ? std::stol(req.get_param_value("timeoutSeconds")) : 1800L,
+                   1L, 86400L);
     std::uint64_t cursor = 0;
     std::uint64_t generation = 0;
     {
@@ -872,7 +885,8 @@ private:
     const std::string name = req.get_param_value("name");
     const bool byReadyCount = req.has_param("readyCount");
     const long readyCount = byReadyCount ? std::stol(req.get_param_value("readyCount")) : 0;
-    const long timeoutMs = req.has_param("timeoutMs") ? std::stol(req.get_param_value("timeoutMs")) : 0;
+    const long timeoutMs =
+        std::clamp(req.has_param("timeoutMs") ? std::stol(req.get_param_value("timeoutMs")) : 0L, 0L, 600'000L);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     json out = json::array();
     std::unique_lock lock(mutex_);

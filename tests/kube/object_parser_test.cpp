@@ -85,6 +85,17 @@ TEST(ObjectParser, ItemsThatAreNotObjectsAreKept) {
   EXPECT_EQ(*parsed, json::parse(text));
 }
 
+TEST(ObjectParser, SkipsValuesOfAnyShape) {
+  const std::string text =
+      R"({"type":"ADDED","object":{"metadata":{"name":"x","managedFields":"not a list",)"
+      R"("annotations":{"kubectl.kubernetes.io/last-applied-configuration":[{"a":[[]]},7]}}}})";
+
+  Result<json> parsed = parseObjectsWithoutManagedFields(text, ObjectsAt::WatchEventObject);
+
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(*parsed, json::parse(R"({"type":"ADDED","object":{"metadata":{"name":"x","annotations":{}}}})"));
+}
+
 TEST(ObjectParser, MalformedInputIsAClearError) {
   for (const std::string& text :
        {std::string(""), std::string("{"), std::string(R"({"items":[{"metadata":{"managedFields":[1,)"),
