@@ -30,6 +30,8 @@
 //        connection (what a crashing apiserver or proxy does), clean ends it as a timeout would.
 //   POST /bench/fail?ms=T[&code=500]   answers every API request with `code` for T ms and drops
 //        every watch (a 500 storm).
+//   POST /bench/delay-watch?resource=R&ms=T   delivers every watch event of R T ms late (in order), as
+//        a slow watch path would; ms=0 ends it.
 //   GET  /bench/stats   objects, resourceVersion, open watches, requests served.
 #include <algorithm>
 #include <atomic>
@@ -257,6 +259,7 @@ struct Stored {
 
 struct Event {
   std::uint64_t resourceVersion;
+  std::int64_t tNs; // when it happened
   const ResourceType* type;
   std::string namespaceName;
   std::string name;
@@ -330,6 +333,19 @@ public:
       failCode_ = code;
       const int dropped = dropWatches(true);
       reply(res, 200, {{"dropped", dropped}, {"tNs", monotonicNs()}, {"untilNs", failUntilNs_.load()}});
+    }));
+    server.Post("/bench/delay-watch", guarded([this](const httplib::Request& req, httplib::Response& res) {
+      const long ms = std::clamp(req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 0L, 0L, 60'000L);
+      const std::string resource = req.get_param_value("resource");
+      std::lock_guard lock(mutex_);
+      delayedType_ = nullptr;
+      for (const ResourceType& type : resourceTypes()) {
+        if (type.plural == resource) {
+          delayedType_ = &type;
+        }
+      }
+      delayNs_ = ms * 1000000;
+      reply(res, delayedType_ != nullptr || ms == 0 ? 200 : 404, {{"resource", resource}, {"ms", ms}});
     }));
     server.Get("/bench/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex_);
@@ -595,12 +611,20 @@ private:
     res.status = 200;
     res.set_chunked_content_provider(
         "application/json",
-        [this, filter, cursor, generation, deadline, type](std::size_t, httplib::DataSink& sink) mutable {
+        [this, filter, cursor, generation, deadline, type, dueAt = std::int64_t{0}](
+            std::size_t, httplib::DataSink& sink) mutable {
           std::vector<std::string> out;
           bool end = false;
           bool abort = false;
           {
             std::unique_lock lock(mutex_);
+            if (dueAt > 0) {
+              // The next event is held back by /bench/delay-watch until then.
+              changed_.wait_until(
+                  lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(std::min(dueAt, deadline))),
+                  [&] { return stopping_ || dropGeneration_ != generation; });
+              dueAt = 0;
+            }
             changed_.wait_until(lock,
                                 std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)),
                                 [&] {
@@ -620,13 +644,19 @@ private:
               end = true;
             } else {
               const std::uint64_t first = history_.empty() ? resourceVersion_ + 1 : history_.front().resourceVersion;
+              const std::int64_t delay = type == delayedType_ ? delayNs_ : 0;
+              const std::int64_t now = monotonicNs();
               for (std::size_t i = cursor + 1 - first; i < history_.size(); ++i) {
                 const Event& event = history_[i];
                 if (event.type == type && filter.accepts(event.namespaceName, event.name, event.labels)) {
+                  if (delay > 0 && event.tNs + delay > now) {
+                    dueAt = event.tNs + delay;
+                    break;
+                  }
                   out.push_back(event.line);
                 }
+                cursor = event.resourceVersion;
               }
-              cursor = resourceVersion_;
             }
             if (end) {
               --openWatches_;
@@ -819,7 +849,7 @@ private:
     if (seeding_) {
       return;
     }
-    history_.push_back(Event{resourceVersion_, &type, namespaceName, name, labels,
+    history_.push_back(Event{resourceVersion_, monotonicNs(), &type, namespaceName, name, labels,
                              json{{"type", eventType}, {"object", object}}.dump() + "\n"});
     while (history_.size() > historyLimit_) {
       history_.pop_front();
@@ -942,6 +972,8 @@ private:
   std::uint64_t generated_ = 0;
   std::uint64_t dropGeneration_ = 0;
   bool dropAbort_ = true;
+  const ResourceType* delayedType_ = nullptr; // its watch events are delivered delayNs_ late
+  std::int64_t delayNs_ = 0;
   int openWatches_ = 0;
   bool stopping_ = false;
   std::atomic<std::uint64_t> requests_{0};
