@@ -30,7 +30,8 @@
 //        connection (what a crashing apiserver or proxy does), clean ends it as a timeout would.
 //   POST /bench/fail?ms=T[&code=500]   answers every API request with `code` for T ms and drops
 //        every watch (a 500 storm).
-//   POST /bench/delay-watch?resource=R&ms=T   delivers every watch event of R T ms late (in order), as
+//   POST /bench/delay-watch?resource=R&ms=T   delivers every watch event of R T ms late (in order),
+//   as
 //        a slow watch path would; ms=0 ends it.
 //   GET  /bench/stats   objects, resourceVersion, open watches, requests served.
 #include <algorithm>
@@ -38,7 +39,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <thread>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +47,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -87,10 +88,22 @@ const std::vector<ResourceType>& resourceTypes() {
       {"", "v1", "events", "Event", true, false, false, {"ev"}},
       {"coordination.k8s.io", "v1", "leases", "Lease", true, false, true, {}},
       {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, false, true, {}},
-      {"libcluster.dev", "v1alpha1", "clustertopologies", "ClusterTopology", true, true, true,
+      {"libcluster.dev",
+       "v1alpha1",
+       "clustertopologies",
+       "ClusterTopology",
+       true,
+       true,
+       true,
        {"ctop"}},
-      {"libcluster.dev", "v1alpha1", "topologyreferencegrants", "TopologyReferenceGrant", true,
-       false, true, {}},
+      {"libcluster.dev",
+       "v1alpha1",
+       "topologyreferencegrants",
+       "TopologyReferenceGrant",
+       true,
+       false,
+       true,
+       {}},
   };
   return kTypes;
 }
@@ -285,7 +298,7 @@ Labels labelsOf(const json& object) {
 }
 
 json statusBody(int code, const std::string& reason, const std::string& message) {
-  return {{"kind", "Status"},  {"apiVersion", "v1"},     {"metadata", json::object()},
+  return {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
           {"status", "Failure"}, {"message", message}, {"reason", reason},
           {"code", code}};
 }
@@ -317,63 +330,74 @@ public:
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server.Post("/bench/flip", guarded([this](const httplib::Request& req, httplib::Response& res) {
-      flip(req, res);
-    }));
-    server.Get("/bench/writes", guarded([this](const httplib::Request& req, httplib::Response& res) {
-      writes(req, res);
-    }));
+                  flip(req, res);
+                }));
+    server.Get("/bench/writes", guarded([this](const httplib::Request& req,
+                                               httplib::Response& res) { writes(req, res); }));
     server.Post("/bench/drop-watches", [this](const httplib::Request& req, httplib::Response& res) {
       const bool abort = req.get_param_value("mode") != "clean";
       reply(res, 200, {{"dropped", dropWatches(abort)}, {"tNs", monotonicNs()}});
     });
-    server.Post("/bench/fail", guarded([this](const httplib::Request& req, httplib::Response& res) {
-      const long ms = std::clamp(req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 1000L, 0L, 3600'000L);
-      const int code = req.has_param("code") ? std::stoi(req.get_param_value("code")) : 500;
-      failUntilNs_ = monotonicNs() + ms * 1000000;
-      failCode_ = code;
-      const int dropped = dropWatches(true);
-      reply(res, 200, {{"dropped", dropped}, {"tNs", monotonicNs()}, {"untilNs", failUntilNs_.load()}});
-    }));
-    server.Post("/bench/delay-watch", guarded([this](const httplib::Request& req, httplib::Response& res) {
-      const long ms = std::clamp(req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 0L, 0L, 60'000L);
-      const std::string resource = req.get_param_value("resource");
-      std::lock_guard lock(mutex_);
-      delayedType_ = nullptr;
-      for (const ResourceType& type : resourceTypes()) {
-        if (type.plural == resource) {
-          delayedType_ = &type;
-        }
-      }
-      delayNs_ = ms * 1000000;
-      reply(res, delayedType_ != nullptr || ms == 0 ? 200 : 404, {{"resource", resource}, {"ms", ms}});
-    }));
+    server.Post(
+        "/bench/fail", guarded([this](const httplib::Request& req, httplib::Response& res) {
+          const long ms = std::clamp(
+              req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 1000L, 0L, 3600'000L);
+          const int code = req.has_param("code") ? std::stoi(req.get_param_value("code")) : 500;
+          failUntilNs_ = monotonicNs() + ms * 1000000;
+          failCode_ = code;
+          const int dropped = dropWatches(true);
+          reply(res, 200,
+                {{"dropped", dropped}, {"tNs", monotonicNs()}, {"untilNs", failUntilNs_.load()}});
+        }));
+    server.Post("/bench/delay-watch",
+                guarded([this](const httplib::Request& req, httplib::Response& res) {
+                  const long ms = std::clamp(
+                      req.has_param("ms") ? std::stol(req.get_param_value("ms")) : 0L, 0L, 60'000L);
+                  const std::string resource = req.get_param_value("resource");
+                  std::lock_guard lock(mutex_);
+                  delayedType_ = nullptr;
+                  for (const ResourceType& type : resourceTypes()) {
+                    if (type.plural == resource) {
+                      delayedType_ = &type;
+                    }
+                  }
+                  delayNs_ = ms * 1000000;
+                  reply(res, delayedType_ != nullptr || ms == 0 ? 200 : 404,
+                        {{"resource", resource}, {"ms", ms}});
+                }));
     server.Get("/bench/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex_);
       std::size_t objects = 0;
       for (const auto& [type, collection] : collections_) {
         objects += collection.size();
       }
-      reply(res, 200, {{"objects", objects}, {"resourceVersion", resourceVersion_},
-                       {"openWatches", openWatches_}, {"requests", requests_.load()},
-                       {"historyEvents", history_.size()}});
+      reply(res, 200,
+            {{"objects", objects},
+             {"resourceVersion", resourceVersion_},
+             {"openWatches", openWatches_},
+             {"requests", requests_.load()},
+             {"historyEvents", history_.size()}});
     });
     server.Get("/version", [](const httplib::Request&, httplib::Response& res) {
       reply(res, 200, {{"major", "1"}, {"minor", "30"}, {"gitVersion", "v1.30.0-bench"}});
     });
     server.Get("/api", [](const httplib::Request&, httplib::Response& res) {
-      reply(res, 200, {{"kind", "APIVersions"}, {"versions", {"v1"}},
-                       {"serverAddressByClientCIDRs", json::array()}});
+      reply(res, 200,
+            {{"kind", "APIVersions"},
+             {"versions", {"v1"}},
+             {"serverAddressByClientCIDRs", json::array()}});
     });
     server.Get("/apis", [](const httplib::Request&, httplib::Response& res) {
       json groups = json::array();
       for (const ResourceType& type : resourceTypes()) {
-        if (type.group.empty() ||
-            std::any_of(groups.begin(), groups.end(),
-                        [&](const json& g) { return g["name"] == type.group; })) {
+        if (type.group.empty() || std::any_of(groups.begin(), groups.end(), [&](const json& g) {
+              return g["name"] == type.group;
+            })) {
           continue;
         }
         const json version = {{"groupVersion", type.groupVersion()}, {"version", type.version}};
-        groups.push_back({{"name", type.group}, {"versions", {version}}, {"preferredVersion", version}});
+        groups.push_back(
+            {{"name", type.group}, {"versions", {version}}, {"preferredVersion", version}});
       }
       reply(res, 200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
     });
@@ -426,14 +450,15 @@ private:
 
   void handle(const httplib::Request& req, httplib::Response& res, const std::string& verb) {
     const std::vector<std::string> parts = splitPath(req.path);
-    if (verb == "GET" && ((parts.size() == 2 && parts[0] == "api") ||
-                          (parts.size() == 3 && parts[0] == "apis"))) {
+    if (verb == "GET" &&
+        ((parts.size() == 2 && parts[0] == "api") || (parts.size() == 3 && parts[0] == "apis"))) {
       discovery(parts, res);
       return;
     }
     const std::optional<ApiPath> path = parseApiPath(req.path);
     if (!path) {
-      reply(res, 404, statusBody(404, "NotFound", "the server could not find the requested resource"));
+      reply(res, 404,
+            statusBody(404, "NotFound", "the server could not find the requested resource"));
       return;
     }
     try {
@@ -469,12 +494,13 @@ private:
       if (type.group != group || type.version != version) {
         continue;
       }
-      resources.push_back({{"name", type.plural},
-                           {"singularName", ""},
-                           {"namespaced", type.namespaced},
-                           {"kind", type.kind},
-                           {"shortNames", type.shortNames},
-                           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}}});
+      resources.push_back(
+          {{"name", type.plural},
+           {"singularName", ""},
+           {"namespaced", type.namespaced},
+           {"kind", type.kind},
+           {"shortNames", type.shortNames},
+           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}}});
       if (type.hasStatus) {
         resources.push_back({{"name", type.plural + "/status"},
                              {"singularName", ""},
@@ -487,23 +513,28 @@ private:
       reply(res, 404, statusBody(404, "NotFound", "no such group version"));
       return;
     }
-    reply(res, 200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
-                     {"groupVersion", group.empty() ? version : group + "/" + version},
-                     {"resources", resources}});
+    reply(res, 200,
+          {{"kind", "APIResourceList"},
+           {"apiVersion", "v1"},
+           {"groupVersion", group.empty() ? version : group + "/" + version},
+           {"resources", resources}});
   }
 
   static Filter filterOf(const ApiPath& path, const httplib::Request& req) {
     Filter filter;
     filter.namespaceName = path.namespaceName;
     if (req.has_param("labelSelector")) {
-      std::optional<std::vector<Requirement>> labels = parseSelector(req.get_param_value("labelSelector"));
+      std::optional<std::vector<Requirement>> labels =
+          parseSelector(req.get_param_value("labelSelector"));
       if (!labels) {
-        throw std::runtime_error("unsupported labelSelector (this server knows =, ==, != and existence)");
+        throw std::runtime_error(
+            "unsupported labelSelector (this server knows =, ==, != and existence)");
       }
       filter.labels = std::move(*labels);
     }
     if (req.has_param("fieldSelector")) {
-      const std::optional<std::vector<Requirement>> fields = parseSelector(req.get_param_value("fieldSelector"));
+      const std::optional<std::vector<Requirement>> fields =
+          parseSelector(req.get_param_value("fieldSelector"));
       if (!fields) {
         throw std::runtime_error("unsupported fieldSelector");
       }
@@ -586,9 +617,9 @@ private:
   void watch(const ApiPath& path, const httplib::Request& req, httplib::Response& res) {
     const Filter filter = filterOf(path, req);
     const std::string from = req.get_param_value("resourceVersion");
-    const long timeoutSeconds =
-        std::clamp(req.has_param("timeoutSeconds") ? std::stol(req.get_param_value("timeoutSeconds")) : 1800L,
-                   1L, 86400L);
+    const long timeoutSeconds = std::clamp(
+        req.has_param("timeoutSeconds") ? std::stol(req.get_param_value("timeoutSeconds")) : 1800L,
+        1L, 86400L);
     std::uint64_t cursor = 0;
     std::uint64_t generation = 0;
     {
@@ -596,7 +627,8 @@ private:
       // "" and "0" start at the current state without replaying it: the clients measured here
       // always watch from a list's resourceVersion.
       cursor = (from.empty() || from == "0") ? resourceVersion_ : std::stoull(from);
-      const std::uint64_t oldest = history_.empty() ? resourceVersion_ : history_.front().resourceVersion - 1;
+      const std::uint64_t oldest =
+          history_.empty() ? resourceVersion_ : history_.front().resourceVersion - 1;
       if (cursor < oldest || cursor > resourceVersion_) {
         json gone = {{"type", "ERROR"},
                      {"object", statusBody(410, "Expired", "too old resource version: " + from)}};
@@ -609,76 +641,77 @@ private:
     const std::int64_t deadline = monotonicNs() + timeoutSeconds * 1000000000LL;
     const ResourceType* type = path.type;
     res.status = 200;
-    res.set_chunked_content_provider(
-        "application/json",
-        [this, filter, cursor, generation, deadline, type, dueAt = std::int64_t{0}](
-            std::size_t, httplib::DataSink& sink) mutable {
-          std::vector<std::string> out;
-          bool end = false;
-          bool abort = false;
-          {
-            std::unique_lock lock(mutex_);
-            if (dueAt > 0) {
-              // The next event is held back by /bench/delay-watch until then.
-              changed_.wait_until(
-                  lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(std::min(dueAt, deadline))),
-                  [&] { return stopping_ || dropGeneration_ != generation; });
-              dueAt = 0;
-            }
-            changed_.wait_until(lock,
-                                std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)),
-                                [&] {
-                                  return stopping_ || dropGeneration_ != generation ||
-                                         resourceVersion_ > cursor;
-                                });
-            if (stopping_ || dropGeneration_ != generation) {
-              end = true;
-              abort = stopping_ || dropAbort_;
-            } else if (monotonicNs() >= deadline) {
-              end = true;
-            } else if (!history_.empty() && cursor + 1 < history_.front().resourceVersion) {
-              out.push_back(json{{"type", "ERROR"},
-                                 {"object", statusBody(410, "Expired", "watch fell behind history")}}
-                                .dump() +
-                            "\n");
-              end = true;
-            } else {
-              const std::uint64_t first = history_.empty() ? resourceVersion_ + 1 : history_.front().resourceVersion;
-              const std::int64_t delay = type == delayedType_ ? delayNs_ : 0;
-              const std::int64_t now = monotonicNs();
-              for (std::size_t i = cursor + 1 - first; i < history_.size(); ++i) {
-                const Event& event = history_[i];
-                if (event.type == type && filter.accepts(event.namespaceName, event.name, event.labels)) {
-                  if (delay > 0 && event.tNs + delay > now) {
-                    dueAt = event.tNs + delay;
-                    break;
-                  }
-                  out.push_back(event.line);
-                }
-                cursor = event.resourceVersion;
+    res.set_chunked_content_provider("application/json", [this, filter, cursor, generation,
+                                                          deadline, type, dueAt = std::int64_t{0}](
+                                                             std::size_t,
+                                                             httplib::DataSink& sink) mutable {
+      std::vector<std::string> out;
+      bool end = false;
+      bool abort = false;
+      {
+        std::unique_lock lock(mutex_);
+        if (dueAt > 0) {
+          // The next event is held back by /bench/delay-watch until then.
+          changed_.wait_until(lock,
+                              std::chrono::steady_clock::time_point(
+                                  std::chrono::nanoseconds(std::min(dueAt, deadline))),
+                              [&] { return stopping_ || dropGeneration_ != generation; });
+          dueAt = 0;
+        }
+        changed_.wait_until(
+            lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)), [&] {
+              return stopping_ || dropGeneration_ != generation || resourceVersion_ > cursor;
+            });
+        if (stopping_ || dropGeneration_ != generation) {
+          end = true;
+          abort = stopping_ || dropAbort_;
+        } else if (monotonicNs() >= deadline) {
+          end = true;
+        } else if (!history_.empty() && cursor + 1 < history_.front().resourceVersion) {
+          out.push_back(json{{"type", "ERROR"},
+                             {"object", statusBody(410, "Expired", "watch fell behind history")}}
+                            .dump() +
+                        "\n");
+          end = true;
+        } else {
+          const std::uint64_t first =
+              history_.empty() ? resourceVersion_ + 1 : history_.front().resourceVersion;
+          const std::int64_t delay = type == delayedType_ ? delayNs_ : 0;
+          const std::int64_t now = monotonicNs();
+          for (std::size_t i = cursor + 1 - first; i < history_.size(); ++i) {
+            const Event& event = history_[i];
+            if (event.type == type &&
+                filter.accepts(event.namespaceName, event.name, event.labels)) {
+              if (delay > 0 && event.tNs + delay > now) {
+                dueAt = event.tNs + delay;
+                break;
               }
+              out.push_back(event.line);
             }
-            if (end) {
-              --openWatches_;
-            }
+            cursor = event.resourceVersion;
           }
-          for (const std::string& line : out) {
-            if (!sink.write(line.data(), line.size())) {
-              std::lock_guard lock(mutex_);
-              if (!end) {
-                --openWatches_;
-              }
-              return false;
-            }
+        }
+        if (end) {
+          --openWatches_;
+        }
+      }
+      for (const std::string& line : out) {
+        if (!sink.write(line.data(), line.size())) {
+          std::lock_guard lock(mutex_);
+          if (!end) {
+            --openWatches_;
           }
-          if (end) {
-            if (abort) {
-              return false;
-            }
-            sink.done();
-          }
-          return true;
-        });
+          return false;
+        }
+      }
+      if (end) {
+        if (abort) {
+          return false;
+        }
+        sink.done();
+      }
+      return true;
+    });
   }
 
   void get(const ApiPath& path, httplib::Response& res) {
@@ -686,7 +719,8 @@ private:
     const auto& objects = collections_[path.type];
     const auto it = objects.find(path.namespaceName + "/" + path.name);
     if (it == objects.end()) {
-      reply(res, 404, statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
+      reply(res, 404,
+            statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
       return;
     }
     replyText(res, 200, it->second.text);
@@ -730,13 +764,15 @@ private:
     auto& objects = collections_[&type];
     const std::string key = namespaceName + "/" + name;
     if (objects.count(key) != 0) {
-      return {409, statusBody(409, "AlreadyExists", type.plural + " \"" + name + "\" already exists")};
+      return {409,
+              statusBody(409, "AlreadyExists", type.plural + " \"" + name + "\" already exists")};
     }
     store(type, key, object, "ADDED");
     return {201, object};
   }
 
-  void update(const ApiPath& path, const httplib::Request& req, httplib::Response& res, bool patch) {
+  void update(const ApiPath& path, const httplib::Request& req, httplib::Response& res,
+              bool patch) {
     if (patch && req.get_header_value("Content-Type").find("merge-patch") == std::string::npos &&
         req.get_header_value("Content-Type").find("strategic-merge-patch") == std::string::npos) {
       reply(res, 415, statusBody(415, "UnsupportedMediaType", "only merge patches are served"));
@@ -755,20 +791,23 @@ private:
     const std::string key = path.namespaceName + "/" + path.name;
     const auto it = objects.find(key);
     if (it == objects.end()) {
-      reply(res, 404, statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
+      reply(res, 404,
+            statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
       return;
     }
     if (body.contains("metadata") && body["metadata"].is_object() &&
         body["metadata"].contains("resourceVersion")) {
       const json& wanted = body["metadata"]["resourceVersion"];
-      if (!wanted.is_string() || wanted.get<std::string>() != std::to_string(it->second.resourceVersion)) {
+      if (!wanted.is_string() ||
+          wanted.get<std::string>() != std::to_string(it->second.resourceVersion)) {
         record(patch ? "PATCH-CONFLICT" : "PUT-CONFLICT", *path.type, nullptr, path.namespaceName,
                path.name, req.body.size());
         reply(res, 409,
-              statusBody(409, "Conflict",
-                         "Operation cannot be fulfilled on " + path.type->plural + " \"" + path.name +
-                             "\": the object has been modified; please apply your changes to the latest "
-                             "version and try again"));
+              statusBody(
+                  409, "Conflict",
+                  "Operation cannot be fulfilled on " + path.type->plural + " \"" + path.name +
+                      "\": the object has been modified; please apply your changes to the latest "
+                      "version and try again"));
         return;
       }
     }
@@ -805,13 +844,12 @@ private:
       next["apiVersion"] = path.type->groupVersion();
       next["kind"] = path.type->kind;
       const std::int64_t generation = current["metadata"].value("generation", 1);
-      next["metadata"]["generation"] = next.value("spec", json()) != current.value("spec", json())
-                                            ? generation + 1
-                                            : generation;
+      next["metadata"]["generation"] =
+          next.value("spec", json()) != current.value("spec", json()) ? generation + 1 : generation;
     }
     store(*path.type, key, next, "MODIFIED");
-    record(patch ? "PATCH" : "PUT", *path.type, next, path.namespaceName, path.name, req.body.size(),
-           path.subresource);
+    record(patch ? "PATCH" : "PUT", *path.type, next, path.namespaceName, path.name,
+           req.body.size(), path.subresource);
     reply(res, 200, next);
   }
 
@@ -820,7 +858,8 @@ private:
     auto& objects = collections_[path.type];
     const auto it = objects.find(path.namespaceName + "/" + path.name);
     if (it == objects.end()) {
-      reply(res, 404, statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
+      reply(res, 404,
+            statusBody(404, "NotFound", path.type->plural + " \"" + path.name + "\" not found"));
       return;
     }
     json object = json::parse(it->second.text);
@@ -833,7 +872,8 @@ private:
   }
 
   /// Stores `object` (its resourceVersion set here) and emits the watch event. Under mutex_.
-  void store(const ResourceType& type, const std::string& key, json& object, const std::string& eventType) {
+  void store(const ResourceType& type, const std::string& key, json& object,
+             const std::string& eventType) {
     object["metadata"]["resourceVersion"] = std::to_string(++resourceVersion_);
     Stored stored{.namespaceName = object["metadata"]["namespace"],
                   .name = object["metadata"]["name"],
@@ -844,8 +884,9 @@ private:
     collections_[&type][key] = std::move(stored);
   }
 
-  void appendEvent(const ResourceType& type, const std::string& namespaceName, const std::string& name,
-                   const Labels& labels, const std::string& eventType, const json& object) {
+  void appendEvent(const ResourceType& type, const std::string& namespaceName,
+                   const std::string& name, const Labels& labels, const std::string& eventType,
+                   const json& object) {
     if (seeding_) {
       return;
     }
@@ -871,7 +912,8 @@ private:
                   {"bytes", bytes}};
     if (object.is_object()) {
       entry["resourceVersion"] = object["metadata"].value("resourceVersion", "");
-      if (type.plural == "clustertopologies" && object.contains("status") && object["status"].is_object()) {
+      if (type.plural == "clustertopologies" && object.contains("status") &&
+          object["status"].is_object()) {
         entry["readyCount"] = object["status"].value("readyCount", -1);
         entry["memberCount"] = object["status"].value("memberCount", -1);
       }
@@ -884,7 +926,8 @@ private:
   }
 
   void flip(const httplib::Request& req, httplib::Response& res) {
-    const std::string namespaceName = req.has_param("namespace") ? req.get_param_value("namespace") : "default";
+    const std::string namespaceName =
+        req.has_param("namespace") ? req.get_param_value("namespace") : "default";
     const std::string name = req.get_param_value("name");
     const bool ready = req.get_param_value("ready") != "false";
     std::lock_guard lock(mutex_);
@@ -916,7 +959,8 @@ private:
     const bool byReadyCount = req.has_param("readyCount");
     const long readyCount = byReadyCount ? std::stol(req.get_param_value("readyCount")) : 0;
     const long timeoutMs =
-        std::clamp(req.has_param("timeoutMs") ? std::stol(req.get_param_value("timeoutMs")) : 0L, 0L, 600'000L);
+        std::clamp(req.has_param("timeoutMs") ? std::stol(req.get_param_value("timeoutMs")) : 0L,
+                   0L, 600'000L);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     json out = json::array();
     std::unique_lock lock(mutex_);
@@ -924,7 +968,8 @@ private:
     while (true) {
       for (; scanned < writes_.size(); ++scanned) {
         const json& entry = writes_[scanned];
-        if ((resource.empty() || entry["resource"] == resource) && (name.empty() || entry["name"] == name) &&
+        if ((resource.empty() || entry["resource"] == resource) &&
+            (name.empty() || entry["name"] == name) &&
             (!byReadyCount || entry.value("readyCount", -2L) == readyCount)) {
           out.push_back(entry);
         }
@@ -981,7 +1026,8 @@ private:
   std::atomic<int> failCode_{0};
 };
 
-json topologyObject(const std::string& name, const std::string& namespaceName, const json& matchLabels) {
+json topologyObject(const std::string& name, const std::string& namespaceName,
+                    const json& matchLabels) {
   return {{"apiVersion", "libcluster.dev/v1alpha1"},
           {"kind", "ClusterTopology"},
           {"metadata", {{"name", name}, {"namespace", namespaceName}}},
@@ -1004,10 +1050,12 @@ int main(int argc, char** argv) {
   int threads = 128;
   cli.add_option("--dir", dir, "where to write kubeconfig")->required();
   cli.add_option("--port", port, "port on 127.0.0.1 (0: any free port)");
-  cli.add_option("--pods", pods, "realistic pods bench-0..N-1 (labels app=bench, group=i%100, half)");
+  cli.add_option("--pods", pods,
+                 "realistic pods bench-0..N-1 (labels app=bench, group=i%100, half)");
   cli.add_option("--namespace", namespaceName);
   cli.add_option("--topology", topology, "NAME:label=value[,label=value] (empty: none)");
-  cli.add_option("--small-topologies", smallTopologies, "also bench-<i> selecting group=i (100 pods each)");
+  cli.add_option("--small-topologies", smallTopologies,
+                 "also bench-<i> selecting group=i (100 pods each)");
   cli.add_option("--history", history, "watch events kept (older resourceVersions are 410 Gone)");
   cli.add_option("--threads", threads, "server threads (each open watch holds one)");
   CLI11_PARSE(cli, argc, argv);
@@ -1029,7 +1077,8 @@ int main(int argc, char** argv) {
     const std::size_t colon = topology.find(':');
     json matchLabels = json::object();
     const std::vector<Requirement> labels =
-        parseSelector(colon == std::string::npos ? "" : topology.substr(colon + 1)).value_or(std::vector<Requirement>{});
+        parseSelector(colon == std::string::npos ? "" : topology.substr(colon + 1))
+            .value_or(std::vector<Requirement>{});
     for (const Requirement& r : labels) {
       matchLabels[r.key] = r.value;
     }
@@ -1042,12 +1091,15 @@ int main(int argc, char** argv) {
   }
 
   httplib::Server server;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(300);
   server.set_payload_max_length(64 << 20);
   api.install(server);
-  const int bound = port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port) ? port : -1);
+  const int bound = port == 0 ? server.bind_to_any_port("127.0.0.1")
+                              : (server.bind_to_port("127.0.0.1", port) ? port : -1);
   if (bound <= 0) {
     std::cerr << "cannot bind 127.0.0.1:" << port << "\n";
     return 2;
@@ -1056,8 +1108,11 @@ int main(int argc, char** argv) {
   const std::string kubeconfig = (std::filesystem::path(dir) / "kubeconfig").string();
   {
     std::ofstream out(kubeconfig);
-    out << "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: http://127.0.0.1:"
-        << bound << "\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n    user: bench\n    namespace: "
+    out << "apiVersion: v1\nkind: Config\nclusters:\n- name: bench\n  cluster:\n    server: "
+           "http://127.0.0.1:"
+        << bound
+        << "\ncontexts:\n- name: bench\n  context:\n    cluster: bench\n    user: bench\n    "
+           "namespace: "
         << namespaceName << "\ncurrent-context: bench\nusers:\n- name: bench\n  user: {}\n";
   }
   // Signals are taken by this thread alone, so shutting down is not done in a signal handler.
@@ -1067,7 +1122,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread serving([&] { server.listen_after_bind(); });
-  std::cout << json{{"port", bound}, {"kubeconfig", kubeconfig}, {"pid", getpid()}}.dump() << std::endl;
+  std::cout << json{{"port", bound}, {"kubeconfig", kubeconfig}, {"pid", getpid()}}.dump()
+            << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
   api.shutdown();

@@ -141,8 +141,8 @@ private:
 Result<nlohmann::json> parseObjectsWithoutManagedFields(std::string_view text, ObjectsAt where,
                                                         std::size_t maxDepth) {
   if (const std::size_t depth = jsonTextDepth(text); depth > maxDepth) {
-    return Error{Error::Code::Invalid, "JSON nested deeper than " + std::to_string(maxDepth) +
-                                           " levels"};
+    return Error{Error::Code::Invalid,
+                 "JSON nested deeper than " + std::to_string(maxDepth) + " levels"};
   }
   SkippingBuilder builder(where);
   bool parsed = false;
@@ -152,8 +152,8 @@ Result<nlohmann::json> parseObjectsWithoutManagedFields(std::string_view text, O
     return Error{Error::Code::Invalid, std::string("not JSON (") + e.what() + ")"};
   }
   if (!parsed) {
-    return Error{Error::Code::Invalid, builder.errorMessage().empty() ? std::string("not JSON")
-                                                                      : builder.errorMessage()};
+    return Error{Error::Code::Invalid,
+                 builder.errorMessage().empty() ? std::string("not JSON") : builder.errorMessage()};
   }
   return builder.takeResult();
 }

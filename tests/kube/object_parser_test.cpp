@@ -27,7 +27,8 @@ json podWithManagedFields(const std::string& name) {
             // Same names, not the object's own metadata: kept.
             {"template", {{"metadata", {{"managedFields", {1}}}}}},
             {"managedFields", "spec's own"}}},
-          {"status", {{"podIP", "10.0.0.1"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
+          {"status",
+           {{"podIP", "10.0.0.1"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
 }
 
 /// What stripping after parsing gave: the object minus its own managedFields and last-applied.
@@ -93,14 +94,16 @@ TEST(ObjectParser, SkipsValuesOfAnyShape) {
   Result<json> parsed = parseObjectsWithoutManagedFields(text, ObjectsAt::WatchEventObject);
 
   ASSERT_TRUE(parsed) << parsed.error().message;
-  EXPECT_EQ(*parsed, json::parse(R"({"type":"ADDED","object":{"metadata":{"name":"x","annotations":{}}}})"));
+  EXPECT_EQ(*parsed,
+            json::parse(R"({"type":"ADDED","object":{"metadata":{"name":"x","annotations":{}}}})"));
 }
 
 TEST(ObjectParser, MalformedInputIsAClearError) {
   for (const std::string& text :
-       {std::string(""), std::string("{"), std::string(R"({"items":[{"metadata":{"managedFields":[1,)"),
-        std::string(R"({"items":[]} trailing)"), std::string(R"({"items":[{"metadata":{"managedFields":]}}]})"),
-        std::string("\xff\xfe")}) {
+       {std::string(""), std::string("{"),
+        std::string(R"({"items":[{"metadata":{"managedFields":[1,)"),
+        std::string(R"({"items":[]} trailing)"),
+        std::string(R"({"items":[{"metadata":{"managedFields":]}}]})"), std::string("\xff\xfe")}) {
     Result<json> parsed = parseObjectsWithoutManagedFields(text, ObjectsAt::ListItems);
 
     ASSERT_FALSE(parsed) << text;
