@@ -20,6 +20,7 @@
 #include "core/secret_file.h"
 #include "kube/http_protocol.h"
 #include "kube/json_limits.h"
+#include "kube/object_parser.h"
 #include "kube/line_splitter.h"
 #include "kube/token_source.h"
 
@@ -673,7 +674,7 @@ private:
 namespace {
 
 Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
-                                std::string_view what) {
+                                std::string_view what, bool omitManagedFields = false) {
   if (!reply) {
     return reply.error();
   }
@@ -682,7 +683,9 @@ Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
     std::lock_guard lock((*reply)->mutex);
     body = std::move((*reply)->body);
   }
-  Result<nlohmann::json> parsed = parseJsonWithLimits(body);
+  Result<nlohmann::json> parsed =
+      omitManagedFields ? parseObjectsWithoutManagedFields(body, ObjectsAt::ListItems)
+                        : parseJsonWithLimits(body);
   if (!parsed) {
     return makeError(Error::Code::Invalid,
                      std::string(what) + ": response is " + parsed.error().message + ": " +
@@ -779,7 +782,8 @@ Result<nlohmann::json> HttpKubeApi::list(const ResourcePath& collection,
                                          const ListOptions& options, const CallOptions& call) {
   RequestSpec spec{
       .method = "GET", .target = collection.url() + listQuery(options), .idempotent = true};
-  return jsonBody(transport_->send(spec, call.stop, call.deadline), "LIST " + spec.target);
+  return jsonBody(transport_->send(spec, call.stop, call.deadline), "LIST " + spec.target,
+                  options.omitManagedFields);
 }
 
 Result<nlohmann::json> HttpKubeApi::create(const ResourcePath& collection,
@@ -863,7 +867,11 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
 
   // Handles one line; an Error ends the watch.
   const auto handleLine = [&](const std::string& line) -> std::optional<Error> {
-    Result<nlohmann::json> parsed = parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+    Result<nlohmann::json> parsed =
+        options.omitManagedFields
+            ? parseObjectsWithoutManagedFields(line, ObjectsAt::WatchEventObject,
+                                               transport_->options().maxJsonDepth)
+            : parseJsonWithLimits(line, transport_->options().maxJsonDepth);
     if (!parsed || !parsed->is_object()) {
       return makeError(Error::Code::Invalid,
                        what + ": malformed watch event (" +

@@ -39,6 +39,9 @@ struct ListOptions {
   std::string continueToken{};
   /// "" asks for a consistent read; "0" lets the server answer from its cache.
   std::string resourceVersion{};
+  /// Leave each item's metadata.managedFields and kubectl last-applied-configuration annotation
+  /// out of the result (they are skipped while parsing, never built): for caches.
+  bool omitManagedFields = false;
 };
 
 /// Options of a WATCH. `timeout` 0 leaves the server's default.
@@ -48,6 +51,8 @@ struct WatchOptions {
   std::string resourceVersion{};
   std::chrono::seconds timeout{0};
   bool allowBookmarks = true;
+  /// As ListOptions::omitManagedFields, for each event's object.
+  bool omitManagedFields = false;
 };
 
 /// Options of a server-side apply.

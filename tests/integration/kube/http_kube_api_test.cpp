@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -157,6 +158,53 @@ TEST_F(HttpKubeApiTest, CreatesGetsReplacesAndDeletesAPod) {
   ASSERT_FALSE(afterDelete);
   EXPECT_EQ(afterDelete.error().code, Error::Code::NotFound);
   EXPECT_THAT(afterDelete.error().message, HasSubstr("web-0"));
+}
+
+TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "managed");
+  const ResourcePath pods = podsIn("managed");
+  nlohmann::json annotated = pod("web-0", {{"app", "web"}});
+  annotated["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", "{}"}, {"team", "a"}};
+  ASSERT_TRUE(api->create(pods, annotated));
+
+  const Result<nlohmann::json> full = api->list(pods, {});
+  const Result<nlohmann::json> lean = api->list(pods, {.omitManagedFields = true});
+
+  ASSERT_TRUE(full) << full.error().message;
+  ASSERT_TRUE(lean) << lean.error().message;
+  nlohmann::json expected = full->at("items").at(0);
+  ASSERT_TRUE(expected["metadata"].contains("managedFields")); // the server sets them
+  expected["metadata"].erase("managedFields");
+  expected["metadata"]["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
+  EXPECT_EQ(lean->at("items").at(0), expected);
+  EXPECT_EQ(lean->at("items").at(0)["metadata"]["annotations"], nlohmann::json({{"team", "a"}}));
+
+  std::optional<nlohmann::json> watched;
+  std::jthread watcher([&](std::stop_token stop) {
+    (void)api->watch(
+        pods,
+        {.resourceVersion = lean->at("metadata").at("resourceVersion"),
+         .timeout = 20s,
+         .omitManagedFields = true},
+        [&](const RawWatchEvent& event) {
+          if (event.type != "MODIFIED") {
+            return true;
+          }
+          watched = event.object;
+          return false;
+        },
+        stop);
+  });
+  ASSERT_TRUE(api->mergePatch(pods.object("web-0"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
+  watcher.join();
+
+  ASSERT_TRUE(watched.has_value());
+  EXPECT_EQ(watched->at("metadata").at("labels").at("x"), "1");
+  EXPECT_FALSE(watched->at("metadata").contains("managedFields"));
+  EXPECT_EQ(watched->at("metadata").at("annotations"), nlohmann::json({{"team", "a"}}));
 }
 
 TEST_F(HttpKubeApiTest, CreatesListsAndDeletesNamespaces) {

@@ -1,0 +1,161 @@
+#include "kube/object_parser.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace libcluster {
+namespace {
+
+constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// nlohmann's SAX interface, building the same tree as json::parse but skipping the values of the
+/// keys isSkipped() names. Skipped values are consumed by counting nesting, never built.
+class SkippingBuilder {
+public:
+  using json = nlohmann::json;
+
+  explicit SkippingBuilder(ObjectsAt where) : where_(where) {}
+
+  json takeResult() { return std::move(root_); }
+  const std::string& errorMessage() const { return error_; }
+
+  bool null() { return scalar(json(nullptr)); }
+  bool boolean(bool value) { return scalar(json(value)); }
+  bool number_integer(json::number_integer_t value) { return scalar(json(value)); }
+  bool number_unsigned(json::number_unsigned_t value) { return scalar(json(value)); }
+  bool number_float(json::number_float_t value, const std::string&) { return scalar(json(value)); }
+  bool string(std::string& value) { return scalar(json(std::move(value))); }
+  bool binary(json::binary_t& value) { return scalar(json::binary(std::move(value))); }
+
+  bool start_object(std::size_t) { return open(json::value_t::object); }
+  bool start_array(std::size_t) { return open(json::value_t::array); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(std::string& key) {
+    if (skipping_ > 0) {
+      return true;
+    }
+    if (isSkipped(key)) {
+      skipNext_ = true;
+      return true;
+    }
+    keys_.back() = std::move(key);
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    error_ = "not JSON (at byte " + std::to_string(position) + ": " + e.what() + ")";
+    return false;
+  }
+
+private:
+  /// Whether the value of `key`, a key of the innermost open object, is one we leave out.
+  bool isSkipped(const std::string& key) const {
+    // Levels of the open containers: for a List, 0 the List, 1 items, 2 an item, 3 its metadata,
+    // 4 its annotations; for a watch event, 0 the event, 1 its object, 2 metadata, 3 annotations.
+    const std::size_t itemLevel = where_ == ObjectsAt::ListItems ? 2 : 1;
+    const std::size_t level = stack_.size() - 1;
+    if (level != itemLevel + 1 && level != itemLevel + 2) {
+      return false;
+    }
+    if (where_ == ObjectsAt::ListItems) {
+      if (keys_[0] != "items" || !stack_[1]->is_array()) {
+        return false;
+      }
+    } else if (keys_[0] != "object") {
+      return false;
+    }
+    if (keys_[itemLevel] != "metadata") {
+      return false;
+    }
+    if (level == itemLevel + 1) {
+      return key == "managedFields";
+    }
+    return keys_[itemLevel + 1] == "annotations" && key == kLastApplied;
+  }
+
+  bool scalar(json&& value) {
+    if (skipping_ > 0) {
+      return true;
+    }
+    if (skipNext_) {
+      skipNext_ = false;
+      return true;
+    }
+    (void)place(std::move(value));
+    return true;
+  }
+
+  bool open(json::value_t type) {
+    if (skipping_ > 0 || skipNext_) {
+      skipNext_ = false;
+      ++skipping_;
+      return true;
+    }
+    stack_.push_back(place(json(type)));
+    keys_.emplace_back();
+    return true;
+  }
+
+  bool close() {
+    if (skipping_ > 0) {
+      --skipping_;
+      return true;
+    }
+    stack_.pop_back();
+    keys_.pop_back();
+    return true;
+  }
+
+  /// Puts `value` where the parse is (the root, the end of an array, or the current key of an
+  /// object) and returns where it now lives.
+  json* place(json&& value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    json& parent = *stack_.back();
+    if (parent.is_array()) {
+      parent.get_ref<json::array_t&>().push_back(std::move(value));
+      return &parent.get_ref<json::array_t&>().back();
+    }
+    // A repeated key keeps the last value, as json::parse does.
+    json& slot = parent.get_ref<json::object_t&>()[keys_.back()];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  const ObjectsAt where_;
+  json root_;
+  std::vector<json*> stack_;
+  std::vector<std::string> keys_; // the current key of each open container ("" in arrays)
+  std::size_t skipping_ = 0;      // nesting inside a skipped value
+  bool skipNext_ = false;         // the next value is a skipped key's
+  std::string error_;
+};
+
+} // namespace
+
+Result<nlohmann::json> parseObjectsWithoutManagedFields(std::string_view text, ObjectsAt where,
+                                                        std::size_t maxDepth) {
+  if (const std::size_t depth = jsonTextDepth(text); depth > maxDepth) {
+    return Error{Error::Code::Invalid,
+                 "JSON nested deeper than " + std::to_string(maxDepth) + " levels"};
+  }
+  SkippingBuilder builder(where);
+  bool parsed = false;
+  try {
+    parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
+  } catch (const nlohmann::json::exception& e) {
+    return Error{Error::Code::Invalid, std::string("not JSON (") + e.what() + ")"};
+  }
+  if (!parsed) {
+    return Error{Error::Code::Invalid,
+                 builder.errorMessage().empty() ? std::string("not JSON") : builder.errorMessage()};
+  }
+  return builder.takeResult();
+}
+
+} // namespace libcluster
