@@ -10,12 +10,18 @@
 #include <sstream>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "beam/beam_node.h"
 #include "integration/agent/agent_process.h"
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
+#include "support/loopback_port.h"
 #include "support/test_api_server.h"
 
 namespace libcluster {
@@ -32,6 +38,44 @@ std::int64_t nowMs() {
 }
 
 void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+/// GET http://127.0.0.1:port/path, the whole response (headers and body); empty on failure.
+std::string httpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return "";
+  }
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t got = 0; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+        response.append(buffer, static_cast<std::size_t>(got));
+      }
+    }
+  }
+  ::close(fd);
+  return response;
+}
+
+/// The value of one Prometheus sample line starting with `series` (0 when absent).
+double metricValue(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return 0;
+}
 
 /// One change of a node's nodes(): when (system time, ms) and the new set.
 struct Sample {
@@ -131,6 +175,7 @@ spec:
               "topologies:\n  app:\n    strategy: ClusterTopology\n    config: {name: " + topology +
                   "}\n");
     std::map<std::string, std::string> env{{"LOG_LEVEL", "debug"}};
+    metricsPorts_[local] = closedLoopbackPort();
     if (!pod.empty()) {
       env["POD_NAME"] = pod;
       env["POD_NAMESPACE"] = "default";
@@ -141,7 +186,8 @@ spec:
                                  std::to_string(testbed_->port()), "--cookie-file",
                                  testbed_->dir() + "/cookie", "--kubeconfig",
                                  server_.kubeconfigPath(), "--namespace", "default",
-                                 "--metrics-bind-address", "0"},
+                                 "--metrics-bind-address",
+                                 "127.0.0.1:" + std::to_string(metricsPorts_[local])},
         env, testbed_->dir() + "/mesh-agent-" + tag + ".log");
     ASSERT_TRUE(agents_[local]->started());
   }
@@ -350,6 +396,7 @@ spec:
   TestApiServer server_{TestApiServer::Options{.bookmarkIntervalSeconds = 1}};
   std::unique_ptr<HttpKubeApi> api_;
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
+  std::map<std::string, int> metricsPorts_;
 };
 
 TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
@@ -418,6 +465,34 @@ TEST_F(AgentMeshBeamTest, ForcedDisconnectAndGlobalsCascadeAreRepairedOnNodedown
             << "; connections lost on the way: " << survivorLossesAfter(cut, kAll) << "\n";
   std::this_thread::sleep_for(5s);
   EXPECT_EQ(changesAfter(*reached), 0) << describe(meshOf(kAll), false);
+}
+
+// A member whose node died stays listed (its pod is not deleted yet): the agents that heard its
+// nodedown retry with per-peer backoff (100 ms doubling, capped at 10 s) instead of hammering it.
+TEST_F(AgentMeshBeamTest, DeadMemberIsRetriedWithBackoffNotHammered) {
+  applyTopology("app", "", /*interval=*/60);
+  formMesh(kAll);
+  const int port = metricsPorts_[k2];
+  const auto failedConnects = [&] {
+    const std::string metrics = httpGet(port, "/metrics");
+    double failed = 0;
+    for (const char* result : {"unreachable", "error", "timeout", "other"}) {
+      failed += metricValue(metrics, std::string("libcluster_agent_connect_attempts_total{"
+                                                 "topology=\"app\",result=\"") +
+                                         result + "\"}");
+    }
+    return failed;
+  };
+  const double before = failedConnects();
+
+  node(k5).kill();
+  std::this_thread::sleep_for(6s);
+  const double retries = failedConnects() - before;
+
+  std::cout << "[ figures  ] connects to a dead member from one agent in 6 s: " << retries << "\n";
+  EXPECT_GE(retries, 1) << agents_[k2]->log(); // it did try (the event path heard nodedown)
+  EXPECT_LE(retries, 10) << agents_[k2]->log();
+  ASSERT_TRUE(node(k5).start());
 }
 
 TEST_F(AgentMeshBeamTest, AgentKilledAndRestartedLeavesTheMeshUntouched) {
