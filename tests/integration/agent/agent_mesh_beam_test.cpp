@@ -83,20 +83,38 @@ struct Sample {
   Nodes nodes;
 };
 
-class AgentMeshBeamTest : public testing::Test {
+/// app@127.0.0.2 ... app@127.0.0.<count + 1>.
+std::vector<std::string> nodeNames(int count) {
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) {
+    names.push_back("app@127.0.0." + std::to_string(i + 2));
+  }
+  return names;
+}
+
+/// `kNodes` real nodes with one agent each. LIBCLUSTER_MESH_GLOBAL=off in the environment starts
+/// the nodes with prevent_overlapping_partitions false (for bench/agent_mesh_bench.sh, which
+/// compares); by default they run with OTP's defaults.
+template <int kNodes>
+class AgentMesh : public testing::Test {
 protected:
   static constexpr const char* k2 = "app@127.0.0.2";
   static constexpr const char* k3 = "app@127.0.0.3";
   static constexpr const char* k4 = "app@127.0.0.4";
   static constexpr const char* k5 = "app@127.0.0.5";
-  static inline const std::vector<std::string> kAll{k2, k3, k4, k5};
+  static inline const std::vector<std::string> kAll = nodeNames(kNodes);
 
   static void SetUpTestSuite() {
     testbed_ = new BeamTestbed();
-    for (const std::string& name : kAll) {
-      testbed_->add(name, {}, /*isolated=*/false);
+    const char* global = std::getenv("LIBCLUSTER_MESH_GLOBAL");
+    std::vector<std::string> args;
+    if (global != nullptr && std::string(global) == "off") {
+      args = {"-kernel", "prevent_overlapping_partitions", "false"};
     }
-    Result<void> started = testbed_->startAll();
+    for (const std::string& name : kAll) {
+      testbed_->add(name, args, /*isolated=*/false);
+    }
+    Result<void> started = testbed_->startAll(std::chrono::seconds(30 + 3 * kNodes));
     ASSERT_TRUE(started) << started.error().message;
     writeFile(testbed_->dir() + "/cookie", testbed_->cookie() + "\n");
   }
@@ -345,6 +363,34 @@ spec:
     return changes;
   }
 
+  /// The longest time (ms) after `since` during which some survivor lacked another survivor in
+  /// its nodes(): how long the survivors were not all meshed (0: never).
+  std::int64_t longestSurvivorGap(std::int64_t since, const std::vector<std::string>& survivors) {
+    std::int64_t longest = 0;
+    for (const std::string& name : survivors) {
+      std::int64_t gapFrom = -1; // when the current gap began; -1: no gap
+      for (const Sample& sample : samples(name)) {
+        if (sample.at <= since) {
+          continue;
+        }
+        bool whole = true;
+        for (const std::string& other : survivors) {
+          whole = whole && (other == name || sample.nodes.contains(other));
+        }
+        if (!whole && gapFrom < 0) {
+          gapFrom = sample.at;
+        } else if (whole && gapFrom >= 0) {
+          longest = std::max(longest, sample.at - gapFrom);
+          gapFrom = -1;
+        }
+      }
+      if (gapFrom >= 0) {
+        longest = std::max(longest, nowMs() - gapFrom);
+      }
+    }
+    return longest;
+  }
+
   /// Flaps among `survivors` after `since`: how many times one of them recorded a nodes() that
   /// lacked another survivor (a connection among them dropped).
   int survivorLossesAfter(std::int64_t since, const std::vector<std::string>& survivors) {
@@ -399,6 +445,8 @@ spec:
   std::map<std::string, int> metricsPorts_;
 };
 
+using AgentMeshBeamTest = AgentMesh<4>;
+
 TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
   applyTopology("app");
   formMesh(kAll);
@@ -427,6 +475,42 @@ TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
   std::this_thread::sleep_for(8s);
   EXPECT_TRUE(meshIs(want)) << describe(want);
   EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+}
+
+// The node of a deleted pod stops; the controller then drops it from the members. The survivors
+// must never lose each other on the way (`global` must not cut them apart).
+TEST_F(AgentMeshBeamTest, DeletedPodsNodeStopsAndTheSurvivorsStayMeshed) {
+  applyTopology("app");
+  formMesh(kAll);
+  ASSERT_TRUE(waitForStableMesh(meshOf(kAll), 2s)) << describe(meshOf(kAll));
+
+  const std::int64_t deleted = nowMs();
+  node(k5).kill();
+  writeMembers({k2, k3, k4});
+
+  const auto want = meshOf({k2, k3, k4});
+  ASSERT_TRUE(waitForStableMesh(want)) << describe(want);
+  std::cout << "[ figures  ] pod deleted, node stopped: longest gap among the survivors "
+            << longestSurvivorGap(deleted, {k2, k3, k4}) << " ms\n";
+  EXPECT_EQ(survivorLossesAfter(deleted, {k2, k3, k4}), 0) << describe(want, false);
+  ASSERT_TRUE(node(k5).start());
+}
+
+// A node that is running with its agent becomes a member (its pod turned Ready).
+TEST_F(AgentMeshBeamTest, OneNodeJoinsAndEveryNodeConnectsToIt) {
+  applyTopology("app");
+  formMesh({k2, k3, k4});
+  startAgent(k5);
+  ASSERT_TRUE(waitForStableMesh(meshOf({k2, k3, k4}, {k5}), 2s))
+      << describe(meshOf({k2, k3, k4}, {k5}));
+
+  const std::int64_t admitted = nowMs();
+  writeMembers(kAll);
+
+  const std::optional<std::int64_t> reached = waitForMesh(meshOf(kAll));
+  ASSERT_TRUE(reached) << describe(meshOf(kAll));
+  std::cout << "[ figures  ] join: every node connected to the new one after "
+            << (*reached - admitted) << " ms\n";
 }
 
 TEST_F(AgentMeshBeamTest, RemovedNodeComesBackWhenItIsAMemberAgain) {
@@ -554,6 +638,37 @@ TEST_F(AgentMeshBeamTest, ACallTheAgentDoesNotAllowIsNeverRun) {
   EXPECT_EQ(reason, "CallNotAllowed") << agents_[k2]->log();
   EXPECT_FALSE(std::filesystem::exists(marker));
   EXPECT_FALSE(node(k2).nodes()->contains(k3)); // nothing at all was run
+}
+
+} // namespace
+} // namespace libcluster
+
+namespace libcluster {
+namespace {
+
+// 20 nodes, 20 agents: the ClusterTopology's first status (what the controller writes when it
+// starts) to a full mesh. Its own CTest test (agent_mesh_20_integration_tests, label heavy).
+using AgentMesh20BeamTest = AgentMesh<20>;
+
+TEST_F(AgentMesh20BeamTest, TwentyNodesFormAFullMesh) {
+  applyTopology("app");
+  for (const std::string& name : kAll) {
+    startSampler(name);
+  }
+  for (const std::string& name : kAll) {
+    startAgent(name);
+  }
+  // Every agent waits for the status; give them time to be up and watching.
+  std::this_thread::sleep_for(3s);
+
+  const std::int64_t published = nowMs();
+  writeMembers(kAll);
+
+  const std::optional<std::int64_t> reached = waitForMesh(meshOf(kAll), 120s);
+  ASSERT_TRUE(reached) << describe(meshOf(kAll), false);
+  std::cout << "[ figures  ] 20 nodes: status published to full mesh " << (*reached - published)
+            << " ms\n";
+  EXPECT_TRUE(waitForStableMesh(meshOf(kAll), 3s, 60s)) << describe(meshOf(kAll), false);
 }
 
 } // namespace
