@@ -532,19 +532,18 @@ TEST_F(AgentMeshBeamTest, ForcedDisconnectAndGlobalsCascadeAreRepairedOnNodedown
   formMesh(kAll);
 
   const std::int64_t cut = nowMs();
-  Result<std::string> done = node(k2).eval("erlang:disconnect_node('app@127.0.0.3').");
+  // The cut itself must have happened, or the mesh from before would count as repaired. Asked
+  // in the same breath as the cut: the repair may be quicker than the 20 ms sampler.
+  Result<std::string> done = node(k2).eval(
+      "erlang:disconnect_node('app@127.0.0.3'), lists:member('app@127.0.0.3', nodes()).");
   ASSERT_TRUE(done) << done.error().message;
-  // The cut itself must be seen first, or the mesh from before would count as repaired.
-  const auto seen = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < seen && samples(k2).back().at < cut) {
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_GE(samples(k2).back().at, cut);
+  ASSERT_NE(done->find("false"), std::string::npos) << *done;
 
   const std::optional<std::int64_t> reached =
       waitForStableMesh(meshOf(kAll), /*hold=*/3s, /*timeout=*/30s);
   ASSERT_TRUE(reached) << describe(meshOf(kAll));
-  std::cout << "[ figures  ] forced disconnect: full mesh again for good after " << (*reached - cut)
+  std::cout << "[ figures  ] forced disconnect: full mesh again for good after "
+            << std::max<std::int64_t>(*reached - cut, 0)
             << " ms; nodes() changes on the way: " << changesAfter(cut)
             << "; connections lost on the way: " << survivorLossesAfter(cut, kAll) << "\n";
   std::this_thread::sleep_for(5s);
