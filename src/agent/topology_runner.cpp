@@ -176,7 +176,8 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   if (leaving.size() > 1) {
     std::optional<Result<void>> left = connector_.disconnectAtOnce(leaving, options_.callTimeout);
     if (left && *left) {
-      disconnectAttempts_.withLabels({options_.topology, "ok"}).inc(static_cast<double>(leaving.size()));
+      disconnectAttempts_.withLabels({options_.topology, "ok"})
+          .inc(static_cast<double>(leaving.size()));
       logInfo("left the topology: disconnected from every member at once",
               {{"topology", options_.topology}, {"nodes", leaving.size()}});
       disconnected = leaving;
@@ -400,9 +401,9 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
       } else {
         cut.erase(event.node);
         if (view.wants(event.node)) {
-          logDebug("desired peer went down", {{"topology", options_.topology},
-                                              {"node", event.node},
-                                              {"reason", event.reason}});
+          logDebug(
+              "desired peer went down",
+              {{"topology", options_.topology}, {"node", event.node}, {"reason", event.reason}});
           retries.try_emplace(event.node, Retry{Backoff(clock_, options_.reconnectBackoff), now});
         }
       }
@@ -445,9 +446,8 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
   }
 }
 
-TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
-                                                          Clock::MonotonicTime deadline,
-                                                          bool repair) {
+TopologyRunner::ConnectResult
+TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline, bool repair) {
   const auto count = [&](const char* result) {
     connectAttempts_.withLabels({options_.topology, result}).inc();
   };
@@ -494,7 +494,8 @@ TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
   case CallOutcome::True:
     count("ok");
     if (repair) {
-      logInfo("reconnected to peer after nodedown", {{"topology", options_.topology}, {"node", peer}});
+      logInfo("reconnected to peer after nodedown",
+              {{"topology", options_.topology}, {"node", peer}});
     } else {
       logInfo("connected to peer", {{"topology", options_.topology}, {"node", peer}});
     }

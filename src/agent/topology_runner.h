@@ -44,10 +44,11 @@ struct TopologyRunnerOptions {
   /// Each wait between two syncs is the poll interval times a random factor in
   /// [1 - pollJitter, 1 + pollJitter], so agents that woke together do not sync together again.
   double pollJitter = 0.2;
-  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs come every
-  /// `settleInterval` instead of the poll interval: OTP's `global` (prevent_overlapping_partitions)
-  /// may cut links among the remaining members in reaction to a disconnect, and they are repaired
-  /// then, not one poll interval later. (Until the agent hears nodedown itself.)
+  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs
+  /// come every `settleInterval` instead of the poll interval: OTP's `global`
+  /// (prevent_overlapping_partitions) may cut links among the remaining members in reaction to a
+  /// disconnect, and they are repaired then, not one poll interval later. (Until the agent hears
+  /// nodedown itself.)
   std::chrono::milliseconds settleInterval{200};
   int settleChecks = 5;
   /// How long a member leaves a peer that just left the member list to leave by itself before
@@ -149,7 +150,8 @@ private:
   /// The call timeout, shortened to what is left until `deadline`.
   std::chrono::milliseconds callTimeoutUntil(Clock::MonotonicTime deadline,
                                              Clock::MonotonicTime now) const;
-  /// `repair`: a reconnect after nodedown; its failures are retried with backoff and logged at debug.
+  /// `repair`: a reconnect after nodedown; its failures are retried with backoff and logged at
+  /// debug.
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
                             bool repair = false);
   /// The event path: waits for node events and reconnects / cuts at once (see watchNodes).

@@ -309,9 +309,10 @@ Error setupError(int code, int savedErrno, const NodeName& node, const std::stri
     // ei reports a refused TCP connection and a rejected handshake alike (ERL_ERROR, EIO), so
     // look: when nothing listens on the port, the node is not running (not a cookie problem).
     if (port > 0 && !acceptsTcp(host, port, milliseconds(500))) {
-      return {Error::Code::Unavailable, "local node " + node + " is not running: nothing accepts "
-                                            "connections on " + host + ":" +
-                                            std::to_string(port)};
+      return {Error::Code::Unavailable, "local node " + node +
+                                            " is not running: nothing accepts "
+                                            "connections on " +
+                                            host + ":" + std::to_string(port)};
     }
     return {Error::Code::Unavailable, "distribution handshake with local node " + node +
                                           " failed: wrong cookie, or the node refused the agent"};
@@ -523,8 +524,8 @@ public:
     if (ei_decode_tuple_header(reply->data(), &index, &arity) < 0 || arity != 3 ||
         ei_decode_atom_as(reply->data(), &index, value, sizeof value, ERLANG_UTF8, nullptr,
                           nullptr) < 0 ||
-        ei_decode_atom_as(reply->data(), &index, left, sizeof left, ERLANG_UTF8, nullptr,
-                          nullptr) < 0 ||
+        ei_decode_atom_as(reply->data(), &index, left, sizeof left, ERLANG_UTF8, nullptr, nullptr) <
+            0 ||
         std::strcmp(value, "value") != 0 || std::strcmp(left, "ok") != 0) {
       return Result<void>(Error{Error::Code::Invalid, "disconnecting at once answered " +
                                                           printTerm(reply->data(), 0) +

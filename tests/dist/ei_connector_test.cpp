@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <thread>
 #include <vector>
@@ -470,13 +470,11 @@ TEST_F(EiConnectorTest, ReportsNodeupAndNodedownOfTheLocalNodeAsTheyHappen) {
 
   // Connections made and cut by the node itself (not through the agent) are heard too.
   ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.3')."));
-  const std::vector<NodeEvent> up = collectEvents(*connector, [](const auto& events) {
-    return hasEvent(events, NodeEvent::Kind::Up, kB);
-  });
+  const std::vector<NodeEvent> up = collectEvents(
+      *connector, [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kB); });
   ASSERT_TRUE(local().eval("erlang:disconnect_node('app@127.0.0.3')."));
-  const std::vector<NodeEvent> down = collectEvents(*connector, [](const auto& events) {
-    return hasEvent(events, NodeEvent::Kind::Down, kB);
-  });
+  const std::vector<NodeEvent> down = collectEvents(
+      *connector, [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Down, kB); });
 
   EXPECT_TRUE(hasEvent(up, NodeEvent::Kind::Up, kB));
   ASSERT_TRUE(hasEvent(down, NodeEvent::Kind::Down, kB));
@@ -493,9 +491,9 @@ TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestart
   ASSERT_TRUE(connector->waitForNodeEvents(5s, {}));
 
   // Someone kills the watcher (found as the process linked to the agent's hidden node).
-  Result<std::string> killed = local().eval(
-      "[exit(P, kill) || P <- processes(), {links, Ls} <- [process_info(P, links)], "
-      "lists:any(fun(L) -> is_pid(L) andalso node(L) =/= node() end, Ls)], ok.");
+  Result<std::string> killed =
+      local().eval("[exit(P, kill) || P <- processes(), {links, Ls} <- [process_info(P, links)], "
+                   "lists:any(fun(L) -> is_pid(L) andalso node(L) =/= node() end, Ls)], ok.");
   ASSERT_TRUE(killed) << killed.error().message;
   bool rearmed = false;
   for (int i = 0; i < 20 && !rearmed; ++i) {
@@ -504,11 +502,10 @@ TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestart
   }
   EXPECT_TRUE(rearmed);
   ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.4')."));
-  EXPECT_TRUE(hasEvent(collectEvents(*connector,
-                                     [](const auto& events) {
-                                       return hasEvent(events, NodeEvent::Kind::Up, kC);
-                                     }),
-                       NodeEvent::Kind::Up, kC));
+  EXPECT_TRUE(hasEvent(
+      collectEvents(*connector,
+                    [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kC); }),
+      NodeEvent::Kind::Up, kC));
 
   ASSERT_TRUE(local().restart());
   rearmed = false;
@@ -518,11 +515,10 @@ TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestart
   }
   EXPECT_TRUE(rearmed);
   ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.3')."));
-  EXPECT_TRUE(hasEvent(collectEvents(*connector,
-                                     [](const auto& events) {
-                                       return hasEvent(events, NodeEvent::Kind::Up, kB);
-                                     }),
-                       NodeEvent::Kind::Up, kB));
+  EXPECT_TRUE(hasEvent(
+      collectEvents(*connector,
+                    [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kB); }),
+      NodeEvent::Kind::Up, kB));
 }
 
 TEST_F(EiConnectorTest, MessagesToTheEventPidThatAreNotNodeEventsAreDropped) {

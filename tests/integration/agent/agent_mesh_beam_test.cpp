@@ -152,8 +152,7 @@ protected:
 
   /// `interval`: reconnectIntervalSeconds, the periodic sync. 60 s (±20 % jitter, so at least 48 s)
   /// leaves the event path alone to pass a test that waits less than that.
-  void applyTopology(const std::string& name, const std::string& extraSpec = "",
-                     int interval = 2) {
+  void applyTopology(const std::string& name, const std::string& extraSpec = "", int interval = 2) {
     const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
 metadata: {name: )" + name + R"(, namespace: default}
@@ -200,12 +199,11 @@ spec:
     }
     agents_[local] = std::make_unique<AgentProcess>(
         LIBCLUSTER_AGENT_BINARY,
-        std::vector<std::string>{"--config", configPath, "--node", local, "--node-port",
-                                 std::to_string(testbed_->port()), "--cookie-file",
-                                 testbed_->dir() + "/cookie", "--kubeconfig",
-                                 server_.kubeconfigPath(), "--namespace", "default",
-                                 "--metrics-bind-address",
-                                 "127.0.0.1:" + std::to_string(metricsPorts_[local])},
+        std::vector<std::string>{
+            "--config", configPath, "--node", local, "--node-port",
+            std::to_string(testbed_->port()), "--cookie-file", testbed_->dir() + "/cookie",
+            "--kubeconfig", server_.kubeconfigPath(), "--namespace", "default",
+            "--metrics-bind-address", "127.0.0.1:" + std::to_string(metricsPorts_[local])},
         env, testbed_->dir() + "/mesh-agent-" + tag + ".log");
     ASSERT_TRUE(agents_[local]->started());
   }
