@@ -97,6 +97,8 @@ AgentApp::buildRunner(Unit& unit, const ConnectorSettings& settings,
   runnerOptions.topology = unit.config.name;
   runnerOptions.pollInterval = pollInterval;
   runnerOptions.onRemoval = unit.config.onRemoval;
+  runnerOptions.removalHold = unit.config.removalHold;
+  runnerOptions.watchNodes = unit.config.watchNodes;
   auto runner =
       std::make_unique<TopologyRunner>(runnerOptions, strategy, *observed, clock_, metrics_);
   std::lock_guard lock(unit.mutex);

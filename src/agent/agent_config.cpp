@@ -150,6 +150,8 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
   reader.reject("list_nodes", "spelled listNodes here");
   const std::optional<long long> pollSeconds = reader.integer("pollIntervalSeconds", 1, 3600);
   const std::optional<std::string> onRemoval = reader.oneOf("onRemoval", {"Disconnect", "Ignore"});
+  const std::optional<long long> holdSeconds = reader.integer("removalHoldSeconds", 0, 86400);
+  const std::optional<bool> watchNodes = reader.boolean("watchNodes");
   if (Result<void> done = reader.finish(); !done) {
     return done.error();
   }
@@ -185,6 +187,10 @@ Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
                               ? std::optional(std::chrono::milliseconds(*pollSeconds * 1000))
                               : topology.strategy.pollInterval;
   topology.onRemoval = onRemoval == "Ignore" ? OnRemoval::Ignore : OnRemoval::Disconnect;
+  if (holdSeconds) {
+    topology.removalHold = std::chrono::milliseconds(*holdSeconds * 1000);
+  }
+  topology.watchNodes = watchNodes.value_or(true);
   return topology;
 }
 

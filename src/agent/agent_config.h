@@ -29,6 +29,12 @@ struct TopologyConfig {
   /// means 5 s (ClusterTopology: the spec's reconnectIntervalSeconds).
   std::optional<std::chrono::milliseconds> pollInterval;
   OnRemoval onRemoval = OnRemoval::Disconnect;
+  /// removalHoldSeconds: how long a peer that left the member list is kept disconnected
+  /// (ClusterTopology); 0 cuts it once only, as libcluster does.
+  std::chrono::milliseconds removalHold{300000};
+  /// watchNodes: hear nodeup / nodedown from a watcher process in the local node and act at
+  /// once; false leaves repair to the periodic sync.
+  bool watchNodes = true;
 };
 
 /// The calls a ClusterTopology's spec may choose when `allowedCalls` is not configured:

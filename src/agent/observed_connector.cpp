@@ -28,6 +28,20 @@ Result<CallReply> ObservedConnector::disconnect(const NodeName& peer,
   return observe(inner_->disconnect(peer, timeout));
 }
 
+std::optional<Result<void>> ObservedConnector::disconnectAtOnce(const PeerSet& peers,
+                                                                std::chrono::milliseconds timeout) {
+  std::optional<Result<void>> done = inner_->disconnectAtOnce(peers, timeout);
+  if (done) {
+    std::lock_guard lock(mutex_);
+    if (*done) {
+      lastError_.reset();
+    } else if (done->error().code != Error::Code::Cancelled) {
+      lastError_ = done->error();
+    }
+  }
+  return done;
+}
+
 Result<PeerSet> ObservedConnector::connectedPeers(std::chrono::milliseconds timeout) {
   return observe(inner_->connectedPeers(timeout));
 }

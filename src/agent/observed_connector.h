@@ -23,6 +23,14 @@ public:
   Result<CallReply> disconnect(const NodeName& peer, std::chrono::milliseconds timeout) override;
   Result<PeerSet> connectedPeers(std::chrono::milliseconds timeout) override;
   const NodeName& localNode() const override { return inner_->localNode(); }
+  std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers,
+                                               std::chrono::milliseconds timeout) override;
+  bool reportsNodeEvents() const override { return inner_->reportsNodeEvents(); }
+  /// Not observed: a watch that waits is not a call the local node failed to answer.
+  Result<NodeEvents> waitForNodeEvents(std::chrono::milliseconds timeout,
+                                       std::stop_token stop) override {
+    return inner_->waitForNodeEvents(timeout, std::move(stop));
+  }
 
 private:
   template <typename T>

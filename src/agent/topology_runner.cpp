@@ -51,6 +51,11 @@ TopologyRunner::TopologyRunner(TopologyRunnerOptions options, Strategy& strategy
 }
 
 void TopologyRunner::run(std::stop_token stop) {
+  std::jthread watcher;
+  if (options_.watchNodes && connector_.reportsNodeEvents()) {
+    // Stopped and joined when run() returns (the jthread's own token).
+    watcher = std::jthread([this](std::stop_token watching) { watchNodes(watching); });
+  }
   while (!stop.stop_requested()) {
     syncOnce(stop);
     milliseconds wait = jittered(options_.pollInterval);
@@ -127,6 +132,11 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
     return;
   }
   const PeerSet& connected = *listed;
+  publishEnforcement(Enforcement{.known = true,
+                                 .member = member,
+                                 .enforce = prune && listsSelf,
+                                 .desired = desired,
+                                 .held = listsSelf ? heldRemovals() : PeerSet{}});
 
   if (!member && !leftLogged_) {
     logInfo("this node is not a member, leaving the topology",
@@ -155,9 +165,39 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   PeerSet disconnected;
   // Disconnects are quick; one call timeout bounds them all, even with a hung local node.
   const Clock::MonotonicTime disconnectDeadline = clock_.now() + options_.callTimeout;
+  PeerSet leaving; // this node leaves: every connected node of the topology, at once
+  if (!member) {
+    for (const NodeName& peer : drop) {
+      if (connected.contains(peer)) {
+        leaving.insert(peer);
+      }
+    }
+  }
+  if (leaving.size() > 1) {
+    std::optional<Result<void>> left = connector_.disconnectAtOnce(leaving, options_.callTimeout);
+    if (left && *left) {
+      disconnectAttempts_.withLabels({options_.topology, "ok"})
+          .inc(static_cast<double>(leaving.size()));
+      logInfo("left the topology: disconnected from every member at once",
+              {{"topology", options_.topology}, {"nodes", leaving.size()}});
+      disconnected = leaving;
+    } else if (left) {
+      nlohmann::json fields = errorFields(left->error());
+      fields["topology"] = options_.topology;
+      logWarn("disconnecting from every member at once failed, one by one now", fields);
+    }
+  }
+  const Clock::MonotonicTime graceNow = clock_.now();
   for (const NodeName& peer : drop) {
-    if (!connected.contains(peer)) {
+    if (!connected.contains(peer) || disconnected.contains(peer)) {
       continue; // already gone; it simply stops being a member
+    }
+    if (member && listsSelf) {
+      const auto since = removed_.find(peer);
+      if (since != removed_.end() && graceNow - since->second < options_.leaveGrace) {
+        settle = true; // its own agent is cutting it now; a settle sync checks after the grace
+        continue;
+      }
     }
     if (disconnectPeer(peer, disconnectDeadline)) {
       disconnected.insert(peer);
@@ -286,8 +326,128 @@ bool TopologyRunner::disconnectPeer(const NodeName& peer, Clock::MonotonicTime d
   return false;
 }
 
-TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
-                                                          Clock::MonotonicTime deadline) {
+void TopologyRunner::publishEnforcement(Enforcement enforcement) {
+  std::lock_guard lock(enforcementMutex_);
+  enforcement_ = std::move(enforcement);
+}
+
+TopologyRunner::Enforcement TopologyRunner::enforcement() const {
+  std::lock_guard lock(enforcementMutex_);
+  return enforcement_;
+}
+
+void TopologyRunner::watchNodes(std::stop_token stop) {
+  struct Retry {
+    Backoff backoff;
+    Clock::MonotonicTime due;
+  };
+  std::map<NodeName, Retry> retries; // desired peers that went down, by when to connect again
+  Backoff watchFailures(clock_, Backoff::Options{.initial = milliseconds(500),
+                                                 .max = milliseconds(10000),
+                                                 .factor = 2.0,
+                                                 .jitter = 0.5,
+                                                 .resetAfter = milliseconds(60000)});
+  // Longest wait for events before looking again; bounds how late a due retry can be.
+  constexpr milliseconds kLongestWait{1000};
+  while (!stop.stop_requested()) {
+    Clock::MonotonicTime now = clock_.now();
+    milliseconds wait = kLongestWait;
+    for (const auto& [peer, retry] : retries) {
+      wait = std::min(wait, std::chrono::duration_cast<milliseconds>(retry.due - now));
+    }
+    Result<NodeEvents> got = NodeEvents{};
+    if (wait.count() > 0) {
+      got = connector_.waitForNodeEvents(wait, stop);
+    }
+    if (stop.stop_requested()) {
+      return;
+    }
+    if (!got) {
+      // The sync reports a local node that does not answer; here, only try again later.
+      logDebug("watching the local node failed",
+               {{"topology", options_.topology}, {"error", got.error().message}});
+      if (!clock_.sleepFor(watchFailures.next(), stop)) {
+        return;
+      }
+      continue;
+    }
+    const Enforcement view = enforcement();
+    if (!view.known) {
+      continue; // nothing is known to enforce before the first sync, which looks at everything
+    }
+    now = clock_.now();
+    PeerSet cut;
+    if (got->rearmed) {
+      // Whatever happened before the watch was set up was not heard: look at the whole state.
+      if (Result<PeerSet> connected = connector_.connectedPeers(options_.callTimeout); connected) {
+        for (const NodeName& node : *connected) {
+          if (view.mustCut(node)) {
+            cut.insert(node);
+          }
+        }
+        for (const NodeName& peer : view.desired) {
+          if (view.wants(peer) && !connected->contains(peer)) {
+            retries.try_emplace(peer, Retry{Backoff(clock_, options_.reconnectBackoff), now});
+          }
+        }
+      }
+    }
+    for (const NodeEvent& event : got->events) {
+      if (event.kind == NodeEvent::Kind::Up) {
+        retries.erase(event.node); // back, by our connect or another's: its backoff starts over
+        if (view.mustCut(event.node)) {
+          cut.insert(event.node);
+        }
+      } else {
+        cut.erase(event.node);
+        if (view.wants(event.node)) {
+          logDebug(
+              "desired peer went down",
+              {{"topology", options_.topology}, {"node", event.node}, {"reason", event.reason}});
+          retries.try_emplace(event.node, Retry{Backoff(clock_, options_.reconnectBackoff), now});
+        }
+      }
+    }
+    // Cut first: a removed node reconnected by `global` or by its own agent goes at once, before
+    // it can pull the survivors into a partition `global` would then resolve by cutting them.
+    const Clock::MonotonicTime disconnectDeadline = clock_.now() + options_.callTimeout;
+    for (const NodeName& node : cut) {
+      (void)disconnectPeer(node, disconnectDeadline);
+    }
+
+    PeerSet due;
+    for (auto it = retries.begin(); it != retries.end();) {
+      if (!view.wants(it->first)) {
+        it = retries.erase(it); // no longer desired: the sync decides about it
+      } else {
+        if (it->second.due <= now) {
+          due.insert(it->first);
+        }
+        ++it;
+      }
+    }
+    if (due.empty()) {
+      continue;
+    }
+    const std::map<NodeName, ConnectResult> results =
+        connectAll(due, clock_.now() + options_.callTimeout, stop, /*repair=*/true);
+    now = clock_.now();
+    for (const auto& [peer, result] : results) {
+      auto retry = retries.find(peer);
+      if (retry == retries.end()) {
+        continue;
+      }
+      if (result.member) {
+        retries.erase(retry);
+      } else {
+        retry->second.due = now + retry->second.backoff.next();
+      }
+    }
+  }
+}
+
+TopologyRunner::ConnectResult
+TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline, bool repair) {
   const auto count = [&](const char* result) {
     connectAttempts_.withLabels({options_.topology, result}).inc();
   };
@@ -309,7 +469,11 @@ TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
     fields["topology"] = options_.topology;
     fields["node"] = peer;
     fields["reason"] = reason;
-    logWarn("unable to connect to peer", fields);
+    if (repair) {
+      logDebug("unable to reconnect to peer", fields);
+    } else {
+      logWarn("unable to connect to peer", fields);
+    }
     return {true, false, reason};
   }
   const auto fail = [&](const char* reason) -> ConnectResult {
@@ -318,13 +482,23 @@ TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
     if (reply->outcome == CallOutcome::Other) {
       fields["reply"] = reply->term;
     }
-    logWarn("unable to connect to peer", fields);
+    if (repair) {
+      // Retried with backoff; the periodic sync warns about a peer that stays unreachable.
+      logDebug("unable to reconnect to peer", fields);
+    } else {
+      logWarn("unable to connect to peer", fields);
+    }
     return {true, false, reason};
   };
   switch (reply->outcome) {
   case CallOutcome::True:
     count("ok");
-    logInfo("connected to peer", {{"topology", options_.topology}, {"node", peer}});
+    if (repair) {
+      logInfo("reconnected to peer after nodedown",
+              {{"topology", options_.topology}, {"node", peer}});
+    } else {
+      logInfo("connected to peer", {{"topology", options_.topology}, {"node", peer}});
+    }
     return {true, true, ""};
   case CallOutcome::False:
     return fail("unreachable");
@@ -339,7 +513,7 @@ TopologyRunner::ConnectResult TopologyRunner::connectPeer(const NodeName& peer,
 
 std::map<NodeName, TopologyRunner::ConnectResult>
 TopologyRunner::connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
-                           std::stop_token stop) {
+                           std::stop_token stop, bool repair) {
   const std::vector<NodeName> queue(peers.begin(), peers.end());
   std::vector<ConnectResult> results(queue.size());
   std::atomic<std::size_t> next{0};
@@ -348,7 +522,7 @@ TopologyRunner::connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
       if (stop.stop_requested()) {
         results[i] = {false, false, "stopped"};
       } else {
-        results[i] = connectPeer(queue[i], deadline);
+        results[i] = connectPeer(queue[i], deadline, repair);
       }
     }
   };

@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <string>
 
+#include "core/backoff.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "dist/connector.h"
@@ -43,12 +44,31 @@ struct TopologyRunnerOptions {
   /// Each wait between two syncs is the poll interval times a random factor in
   /// [1 - pollJitter, 1 + pollJitter], so agents that woke together do not sync together again.
   double pollJitter = 0.2;
-  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs come every
-  /// `settleInterval` instead of the poll interval: OTP's `global` (prevent_overlapping_partitions)
-  /// may cut links among the remaining members in reaction to a disconnect, and they are repaired
-  /// then, not one poll interval later. (Until the agent hears nodedown itself.)
+  /// After a sync that saw a member leave or disconnected a peer, the next `settleChecks` syncs
+  /// come every `settleInterval` instead of the poll interval: OTP's `global`
+  /// (prevent_overlapping_partitions) may cut links among the remaining members in reaction to a
+  /// disconnect, and they are repaired then, not one poll interval later. (Until the agent hears
+  /// nodedown itself.)
   std::chrono::milliseconds settleInterval{200};
   int settleChecks = 5;
+  /// How long a member leaves a peer that just left the member list to leave by itself before
+  /// cutting it: the removed node's agent disconnects from every member at once, which `global`
+  /// takes calmly; members each cutting it at slightly different instants make `global`
+  /// (prevent_overlapping_partitions) cut links among the members. A settle sync after the grace
+  /// cuts a removed node that did not leave (its agent is down).
+  std::chrono::milliseconds leaveGrace{150};
+  /// Hear the local node's nodeup / nodedown (when the connector reports them) and act at once:
+  /// a desired peer that went down is reconnected, a node that must stay cut (held as removed, or
+  /// any node of the topology while this node is not a member) is disconnected as soon as it
+  /// comes up. The periodic sync stays as the safety net.
+  bool watchNodes = true;
+  /// Per peer, the waits between reconnects of a desired peer that stays down (event path only;
+  /// reset when it comes up), so a dead peer is not hammered.
+  Backoff::Options reconnectBackoff{.initial = std::chrono::milliseconds{100},
+                                    .max = std::chrono::milliseconds{10000},
+                                    .factor = 2.0,
+                                    .jitter = 0.5,
+                                    .resetAfter = std::chrono::milliseconds{60000}};
 };
 
 /// What the runner saw at its last sync, for reports (the pod condition) and /metrics.
@@ -93,7 +113,8 @@ public:
   TopologyRunner(TopologyRunnerOptions options, Strategy& strategy, Connector& connector,
                  Clock& clock, MetricsRegistry& metrics);
 
-  /// Syncs, then waits for the strategy's news or the poll interval, until `stop`.
+  /// Syncs, then waits for the strategy's news or the poll interval, until `stop`. Beside it, on a
+  /// second thread, reacts to the local node's nodeup / nodedown (watchNodes).
   void run(std::stop_token stop);
   /// One sync. Blocks for at most about connectDeadline + 3 × callTimeout (list nodes, all
   /// disconnects, all connects, list nodes).
@@ -103,6 +124,20 @@ public:
   const std::string& topology() const { return options_.topology; }
 
 private:
+  /// What the event path acts on, as the last sync left it.
+  struct Enforcement {
+    bool known = false;   // a sync has discovered the peers
+    bool member = true;   // this node is a member
+    bool enforce = false; // listsSelf, prunes and onRemoval is Disconnect
+    PeerSet desired;      // without this node; every member when this node is not one
+    PeerSet held;         // removed peers kept disconnected
+
+    bool mustCut(const NodeName& node) const {
+      return enforce && (held.contains(node) || (!member && desired.contains(node)));
+    }
+    bool wants(const NodeName& node) const { return member && desired.contains(node); }
+  };
+
   struct ConnectResult {
     bool attempted = false;
     bool member = false;
@@ -115,7 +150,14 @@ private:
   /// The call timeout, shortened to what is left until `deadline`.
   std::chrono::milliseconds callTimeoutUntil(Clock::MonotonicTime deadline,
                                              Clock::MonotonicTime now) const;
-  ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline);
+  /// `repair`: a reconnect after nodedown; its failures are retried with backoff and logged at
+  /// debug.
+  ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
+                            bool repair = false);
+  /// The event path: waits for node events and reconnects / cuts at once (see watchNodes).
+  void watchNodes(std::stop_token stop);
+  void publishEnforcement(Enforcement enforcement);
+  Enforcement enforcement() const;
   /// Remembers the peers that left `desired` since the last sync and forgets expired ones; true
   /// when a peer left since the last sync.
   bool trackRemovals(const PeerSet& desired);
@@ -123,7 +165,7 @@ private:
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
   /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
   std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
-                                               std::stop_token stop);
+                                               std::stop_token stop, bool repair = false);
 
   const TopologyRunnerOptions options_;
   Strategy& strategy_;
@@ -141,6 +183,9 @@ private:
   bool leftLogged_ = false;
   int settleChecksLeft_ = 0;
   std::mt19937 random_{std::random_device{}()};
+
+  mutable std::mutex enforcementMutex_;
+  Enforcement enforcement_;
 
   mutable std::mutex snapshotMutex_;
   TopologySnapshot snapshot_;

@@ -1,7 +1,10 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <stop_token>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "strategy/strategy.h"
@@ -21,6 +24,24 @@ struct CallReply {
   std::string term; // the reply printed as an Erlang term, for logs
 };
 
+/// A change of the local node's connections, as `net_kernel:monitor_nodes` reports it.
+struct NodeEvent {
+  enum class Kind { Up, Down };
+  Kind kind;
+  NodeName node;
+  std::string reason; // nodedown's reason, printed; empty for Up
+
+  bool operator==(const NodeEvent&) const = default;
+};
+
+/// What one wait for node events brought.
+struct NodeEvents {
+  /// A new watch was set up in the local node (first wait, local node restarted, watcher died):
+  /// whatever happened before it was not reported, so the caller should look at the whole state.
+  bool rearmed = false;
+  std::vector<NodeEvent> events;
+};
+
 /// Makes the local BEAM node run libcluster's three operations (connect / disconnect / list
 /// nodes, each a configurable MFA with the peer appended). Thread-safe: several connects may run
 /// in parallel. An Error means the local node could not be asked (down, wrong cookie, RPC
@@ -35,6 +56,30 @@ public:
   virtual Result<PeerSet> connectedPeers(std::chrono::milliseconds timeout) = 0;
   /// The local node's name (what "self" is for the runner).
   virtual const NodeName& localNode() const = 0;
+
+  /// Disconnects the local node from every node of `peers` in ONE call, so that all the links drop
+  /// at the same instant and `global` (prevent_overlapping_partitions) on the peers never sees
+  /// some of them still connected to this node while others report it lost. nullopt: this
+  /// connector cannot (a custom disconnect call), disconnect one by one.
+  virtual std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers,
+                                                       std::chrono::milliseconds timeout) {
+    (void)peers;
+    (void)timeout;
+    return std::nullopt;
+  }
+
+  /// Whether waitForNodeEvents works; a connector that cannot watch the local node answers false
+  /// and the runner relies on its periodic sync alone.
+  virtual bool reportsNodeEvents() const { return false; }
+  /// Waits up to `timeout` (or until `stop`) for nodeup / nodedown of the local node's visible
+  /// peers, setting the watch up first when there is none. Empty events: nothing happened. An
+  /// Error means the local node could not be watched (down, RPC failed).
+  virtual Result<NodeEvents> waitForNodeEvents(std::chrono::milliseconds timeout,
+                                               std::stop_token stop) {
+    (void)timeout;
+    (void)stop;
+    return Error{Error::Code::Internal, "this connector does not report node events"};
+  }
 };
 
 } // namespace libcluster

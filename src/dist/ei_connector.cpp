@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -38,6 +39,45 @@ constexpr std::size_t kMaxTermText = 512;
 constexpr std::uint32_t kPidNums = 0x7fff;
 constexpr std::uint32_t kPidSerials = 0x2000;
 constexpr std::size_t kMaxAtomBytes = 255;
+/// Node events kept for a waiter that does not come; beyond this the watch is reported as
+/// re-armed (the caller looks at the whole state) instead of growing without bound.
+constexpr std::size_t kMaxQueuedEvents = 4096;
+
+/// How a node leaves: disconnects from every node of `Nodes` with `global` suspended meanwhile:
+///   catch sys:suspend(global_name_server, 1000),
+///   Left = (catch lists:foreach(fun erlang:disconnect_node/1, Nodes)),
+///   catch sys:resume(global_name_server, 1000),
+///   Left.
+/// With `global` running, its nodedown of the first peer reaches the others while they are still
+/// connected to this node, and each of them then disconnects that peer "to prevent overlapping
+/// partitions": the survivors cut each other. Suspended, `global` learns of the nodedowns when
+/// no link is left to report them over. A fixed text; `Nodes` is bound to the peers (atoms).
+constexpr const char* kLeaveExprs =
+    "[{'catch',1,{call,1,{remote,1,{atom,1,sys},{atom,1,suspend}},"
+    "[{atom,1,global_name_server},{integer,1,1000}]}},"
+    "{match,1,{var,1,'Left'},{'catch',1,{call,1,{remote,1,{atom,1,lists},{atom,1,foreach}},"
+    "[{'fun',1,{function,{atom,1,erlang},{atom,1,disconnect_node},{integer,1,1}}},"
+    "{var,1,'Nodes'}]}}},"
+    "{'catch',1,{call,1,{remote,1,{atom,1,sys},{atom,1,resume}},"
+    "[{atom,1,global_name_server},{integer,1,1000}]}},"
+    "{var,1,'Left'}]";
+
+/// The node watcher the agent starts in the local node, as erl_eval's abstract format of:
+///   link(Agent),
+///   ok = net_kernel:monitor_nodes(true, [nodedown_reason]),
+///   Forward = fun Loop() -> receive Event -> Agent ! Event, Loop() end end,
+///   Forward().
+/// A fixed text compiled into the agent (no input reaches it); `Agent` is bound to the agent's
+/// event pid. The link ends the watcher when the agent's connection goes, and tells the agent
+/// when the watcher dies.
+constexpr const char* kWatcherExprs =
+    "[{call,1,{atom,1,link},[{var,1,'Agent'}]},"
+    "{match,1,{atom,1,ok},{call,1,{remote,1,{atom,1,net_kernel},{atom,1,monitor_nodes}},"
+    "[{atom,1,true},{cons,1,{atom,1,nodedown_reason},{nil,1}}]}},"
+    "{match,1,{var,1,'Forward'},{named_fun,1,'Loop',[{clause,1,[],[],[{'receive',1,"
+    "[{clause,1,[{var,1,'Event'}],[],[{op,1,'!',{var,1,'Agent'},{var,1,'Event'}},"
+    "{call,1,{var,1,'Loop'},[]}]}]}]}]}},"
+    "{call,1,{var,1,'Forward'},[]}]";
 
 bool initErlInterface() {
   static const bool ok = ei_init() == 0;
@@ -159,6 +199,37 @@ struct EncodedMfa {
   int arity = 0;                 // of the call, peer included when one is appended
 };
 
+bool samePid(const erlang_pid& a, const erlang_pid& b) {
+  return a.num == b.num && a.serial == b.serial && a.creation == b.creation &&
+         std::strcmp(a.node, b.node) == 0;
+}
+
+/// erlang:spawn(erl_eval, exprs, [Watcher, [{'Agent', EventPid}]]): starts the node watcher.
+EncodedMfa watcherCall(const erlang_pid& eventPid) {
+  EncodedMfa call{"erlang", "spawn", {}, 3};
+  XBuff module;
+  ei_x_encode_atom(module.get(), "erl_eval");
+  XBuff function;
+  ei_x_encode_atom(function.get(), "exprs");
+  XBuff args;
+  ei_x_encode_list_header(args.get(), 2);
+  XBuff exprs;
+  if (ei_x_format_wo_ver(exprs.get(), kWatcherExprs) < 0) {
+    std::abort(); // a constant of this file: a broken text is a bug, caught by every test
+  }
+  ei_x_append_buf(args.get(), exprs.data(), exprs.size());
+  ei_x_encode_list_header(args.get(), 1);
+  ei_x_encode_tuple_header(args.get(), 2);
+  ei_x_encode_atom(args.get(), "Agent");
+  ei_x_encode_pid(args.get(), &eventPid);
+  ei_x_encode_empty_list(args.get());
+  ei_x_encode_empty_list(args.get());
+  for (XBuff* part : {&module, &function, &args}) {
+    call.args.emplace_back(part->data(), static_cast<std::size_t>(part->size()));
+  }
+  return call;
+}
+
 Result<EncodedMfa> encodeMfa(const Mfa& mfa, bool appendsPeer, std::string_view what) {
   if (!isAtomText(mfa.module) || !isAtomText(mfa.function)) {
     return Error{Error::Code::Invalid,
@@ -238,9 +309,10 @@ Error setupError(int code, int savedErrno, const NodeName& node, const std::stri
     // ei reports a refused TCP connection and a rejected handshake alike (ERL_ERROR, EIO), so
     // look: when nothing listens on the port, the node is not running (not a cookie problem).
     if (port > 0 && !acceptsTcp(host, port, milliseconds(500))) {
-      return {Error::Code::Unavailable, "local node " + node + " is not running: nothing accepts "
-                                            "connections on " + host + ":" +
-                                            std::to_string(port)};
+      return {Error::Code::Unavailable, "local node " + node +
+                                            " is not running: nothing accepts "
+                                            "connections on " +
+                                            host + ":" + std::to_string(port)};
     }
     return {Error::Code::Unavailable, "distribution handshake with local node " + node +
                                           " failed: wrong cookie, or the node refused the agent"};
@@ -307,7 +379,8 @@ public:
       : options_(std::move(options)), cnode_(cnode), sendTemplate_(cnode),
         agentNode_(std::move(agentNode)), connect_(std::move(connect)),
         disconnect_(std::move(disconnect)), listNodes_(std::move(listNodes)),
-        host_(options_.localNode.substr(options_.localNode.find('@') + 1)) {}
+        host_(options_.localNode.substr(options_.localNode.find('@') + 1)),
+        eventPid_(makeEventPid(cnode)), watcher_(watcherCall(eventPid_)) {}
 
   ~Link() {
     {
@@ -315,6 +388,7 @@ public:
       stopping_ = true;
     }
     cv_.notify_all();
+    eventsCv_.notify_all();
     {
       std::lock_guard connecting(connectMutex_);
       {
@@ -407,6 +481,85 @@ public:
     return nodes;
   }
 
+  std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers, milliseconds timeout) {
+    if (!(disconnect_.module == "erlang" && disconnect_.function == "disconnect_node" &&
+          disconnect_.args.empty())) {
+      return std::nullopt; // a custom call may do more than disconnect: one by one, as configured
+    }
+    for (const NodeName& peer : peers) {
+      if (!isNodeName(peer)) {
+        return Result<void>(Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""});
+      }
+    }
+    // erl_eval:exprs(Leave, [{'Nodes', Peers}]): see kLeaveExprs.
+    EncodedMfa call{"erl_eval", "exprs", {}, 2};
+    XBuff exprs;
+    if (ei_x_format_wo_ver(exprs.get(), kLeaveExprs) < 0) {
+      std::abort(); // a constant of this file: a broken text is a bug, caught by every test
+    }
+    XBuff bindings;
+    ei_x_encode_list_header(bindings.get(), 1);
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "Nodes");
+    if (!peers.empty()) {
+      ei_x_encode_list_header(bindings.get(), static_cast<long>(peers.size()));
+      for (const NodeName& peer : peers) {
+        ei_x_encode_atom_len_as(bindings.get(), peer.data(), static_cast<int>(peer.size()),
+                                ERLANG_UTF8, ERLANG_UTF8);
+      }
+    }
+    ei_x_encode_empty_list(bindings.get());
+    ei_x_encode_empty_list(bindings.get());
+    call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
+    call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
+    Result<std::string> reply = rpc(call, nullptr, timeout);
+    if (!reply) {
+      return Result<void>(reply.error());
+    }
+    // {value, Value, Bindings}: the value of the last expression, lists:foreach's ok.
+    int index = 0;
+    int arity = 0;
+    char value[MAXATOMLEN_UTF8];
+    char left[MAXATOMLEN_UTF8];
+    if (ei_decode_tuple_header(reply->data(), &index, &arity) < 0 || arity != 3 ||
+        ei_decode_atom_as(reply->data(), &index, value, sizeof value, ERLANG_UTF8, nullptr,
+                          nullptr) < 0 ||
+        ei_decode_atom_as(reply->data(), &index, left, sizeof left, ERLANG_UTF8, nullptr, nullptr) <
+            0 ||
+        std::strcmp(value, "value") != 0 || std::strcmp(left, "ok") != 0) {
+      return Result<void>(Error{Error::Code::Invalid, "disconnecting at once answered " +
+                                                          printTerm(reply->data(), 0) +
+                                                          ", not {value, ok, _}"});
+    }
+    return Result<void>();
+  }
+
+  /// See Connector::waitForNodeEvents.
+  Result<NodeEvents> waitForNodeEvents(milliseconds timeout, std::stop_token stop) {
+    const auto deadline = SteadyClock::now() + timeout;
+    Result<std::uint64_t> generation = connectUntil(deadline);
+    if (!generation) {
+      return generation.error();
+    }
+    bool armed = false;
+    {
+      std::lock_guard lock(mutex_);
+      armed = watcherArmed_ && watcherGeneration_ == *generation && !eventsOverflowed_;
+    }
+    if (!armed) {
+      return armWatcher(*generation, timeout);
+    }
+    std::unique_lock lock(mutex_);
+    eventsCv_.wait_until(lock, stop, deadline, [&] {
+      return !events_.empty() || !watcherArmed_ || eventsOverflowed_ || !open_ ||
+             generation_ != *generation || stopping_;
+    });
+    NodeEvents out;
+    out.events.assign(events_.begin(), events_.end());
+    events_.clear();
+    return out;
+  }
+
 private:
   struct Pending {
     bool done = false;
@@ -458,6 +611,77 @@ private:
     logInfo("connected to local node",
             {{"node", options_.localNode}, {"agent", agentNode_}, {"connections", made}});
     return generation;
+  }
+
+  static erlang_pid makeEventPid(const ei_cnode& cnode) {
+    // RPCs send from pids numbered 1 and up; number 0 is the one the node watcher sends to.
+    erlang_pid pid = cnode.self;
+    pid.num = 0;
+    pid.serial = 0;
+    return pid;
+  }
+
+  Result<NodeEvents> armWatcher(std::uint64_t generation, milliseconds timeout) {
+    Result<std::string> reply = rpc(watcher_, nullptr, timeout);
+    if (!reply) {
+      return reply.error();
+    }
+    erlang_pid watcher{};
+    int index = 0;
+    if (ei_decode_pid(reply->data(), &index, &watcher) < 0) {
+      return Error{Error::Code::Invalid,
+                   "local node " + options_.localNode +
+                       " did not start the node watcher: " + printTerm(reply->data(), 0)};
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!open_ || generation_ != generation) {
+        return Error{Error::Code::Unavailable,
+                     "lost the connection to local node " + options_.localNode};
+      }
+      watcherPid_ = watcher;
+      watcherArmed_ = true;
+      watcherGeneration_ = generation;
+      eventsOverflowed_ = false;
+      // Events queued before are from an old watcher; the caller looks at the whole state now.
+      events_.clear();
+    }
+    logDebug("watching the local node's connections", {{"node", options_.localNode}});
+    return NodeEvents{.rearmed = true, .events = {}};
+  }
+
+  /// Queues {nodeup, Node, Info} / {nodedown, Node, Info} from the watcher; anything else sent to
+  /// the event pid is dropped.
+  void deliverEvent(const char* buffer) {
+    int index = 0;
+    int version = 0;
+    int arity = 0;
+    char tag[MAXATOMLEN_UTF8];
+    char node[MAXATOMLEN_UTF8];
+    if (ei_decode_version(buffer, &index, &version) < 0 ||
+        ei_decode_tuple_header(buffer, &index, &arity) < 0 || arity != 3 ||
+        ei_decode_atom_as(buffer, &index, tag, sizeof tag, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+        ei_decode_atom_as(buffer, &index, node, sizeof node, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+        !isNodeName(node)) {
+      return;
+    }
+    NodeEvent event{NodeEvent::Kind::Up, node, ""};
+    if (std::strcmp(tag, "nodedown") == 0) {
+      event.kind = NodeEvent::Kind::Down;
+      event.reason = printTerm(buffer, index);
+    } else if (std::strcmp(tag, "nodeup") != 0) {
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (events_.size() >= kMaxQueuedEvents) {
+        eventsOverflowed_ = true;
+        events_.clear();
+      } else {
+        events_.push_back(std::move(event));
+      }
+    }
+    eventsCv_.notify_all();
   }
 
   Result<std::string> rpc(const EncodedMfa& mfa, const NodeName* peer, milliseconds timeout) {
@@ -601,8 +825,12 @@ private:
       if (got == ERL_ERROR) {
         break; // closed by the node, shut down by us, or a packet that did not arrive whole
       }
-      if (message.msgtype == ERL_SEND) {
+      if (message.msgtype == ERL_SEND && message.to.num == 0) {
+        deliverEvent(buffer.data());
+      } else if (message.msgtype == ERL_SEND) {
         deliver(message.to, buffer.data());
+      } else if (message.msgtype == ERL_EXIT || message.msgtype == ERL_EXIT2) {
+        watcherExited(message.from);
       }
     }
 
@@ -614,9 +842,24 @@ private:
       for (auto& [id, pending] : pending_) {
         pending->lost = true;
       }
+      watcherArmed_ = false; // it ends with the connection (linked)
     }
     cv_.notify_all();
+    eventsCv_.notify_all();
     ei_close_connection(fd);
+  }
+
+  void watcherExited(const erlang_pid& from) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!watcherArmed_ || !samePid(from, watcherPid_)) {
+        return;
+      }
+      watcherArmed_ = false;
+    }
+    logInfo("the node watcher in the local node ended, starting another",
+            {{"node", options_.localNode}});
+    eventsCv_.notify_all();
   }
 
   /// Hands {rex, Reply} to the call that sent from `to`; anything else is not ours and dropped.
@@ -656,11 +899,14 @@ private:
   const EncodedMfa disconnect_;
   const EncodedMfa listNodes_;
   const std::string host_;
+  const erlang_pid eventPid_;
+  const EncodedMfa watcher_;
 
   std::mutex connectMutex_;
   std::mutex writeMutex_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
+  std::condition_variable_any eventsCv_; // waits with a stop_token
   int fd_ = -1;
   bool open_ = false;
   bool stopping_ = false;
@@ -669,6 +915,11 @@ private:
   std::uint32_t nextCall_ = 0;
   std::size_t inFlight_ = 0;
   std::map<std::uint32_t, Pending*> pending_;
+  bool watcherArmed_ = false;
+  std::uint64_t watcherGeneration_ = 0;
+  erlang_pid watcherPid_{};
+  bool eventsOverflowed_ = false;
+  std::deque<NodeEvent> events_;
   std::thread reader_;
 };
 
@@ -762,5 +1013,15 @@ Result<void> EiConnector::ensureConnected(std::chrono::milliseconds timeout) {
 bool EiConnector::isConnected() const { return link_->isConnected(); }
 
 std::uint64_t EiConnector::connectionsMade() const { return link_->connectionsMade(); }
+
+std::optional<Result<void>> EiConnector::disconnectAtOnce(const PeerSet& peers,
+                                                          std::chrono::milliseconds timeout) {
+  return link_->disconnectAtOnce(peers, timeout);
+}
+
+Result<NodeEvents> EiConnector::waitForNodeEvents(std::chrono::milliseconds timeout,
+                                                  std::stop_token stop) {
+  return link_->waitForNodeEvents(timeout, std::move(stop));
+}
 
 } // namespace libcluster

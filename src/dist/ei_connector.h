@@ -66,6 +66,15 @@ public:
   /// The list nodes answer without the agent's own hidden node.
   Result<PeerSet> connectedPeers(std::chrono::milliseconds timeout) override;
   const NodeName& localNode() const override;
+  /// With the default disconnect call only: lists:foreach(fun erlang:disconnect_node/1, Peers).
+  std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers,
+                                               std::chrono::milliseconds timeout) override;
+  bool reportsNodeEvents() const override { return true; }
+  /// Starts, once per connection to the local node, a watcher process in it (erlang:spawn of
+  /// erl_eval with a fixed expression: net_kernel:monitor_nodes, forwarding each message to the
+  /// agent, linked to the agent), and waits for what it forwards.
+  Result<NodeEvents> waitForNodeEvents(std::chrono::milliseconds timeout,
+                                       std::stop_token stop) override;
 
   /// The agent's hidden node name, as the local node sees it in nodes(hidden).
   const NodeName& agentNode() const;

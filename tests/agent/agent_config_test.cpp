@@ -69,6 +69,8 @@ topologies:
     connect: {module: net_kernel, function: connect_node, args: []}
     listNodes: {module: erlang, function: nodes, args: [connected]}
     pollIntervalSeconds: 5
+    removalHoldSeconds: 60
+    watchNodes: false
   dns:
     strategy: Cluster.Strategy.DNSPoll
     config:
@@ -96,6 +98,29 @@ topologies:
   EXPECT_EQ(web.listNodes, (Mfa{"erlang", "nodes", {"connected"}}));
   EXPECT_EQ(web.pollInterval, 5000ms);
   EXPECT_EQ(web.onRemoval, OnRemoval::Disconnect);
+  EXPECT_EQ(web.removalHold, 60000ms);
+  EXPECT_FALSE(web.watchNodes);
+  EXPECT_EQ(dns.removalHold, 300000ms); // the default: 5 minutes
+  EXPECT_TRUE(dns.watchNodes);
+}
+
+TEST(ParseAgentConfig, RemovalHoldAndWatchNodesAreValidated) {
+  const auto problem = [](const std::string& keys) {
+    const auto config = parseAgentConfig(
+        "topologies:\n  web:\n    strategy: ClusterTopology\n    config: {name: web}\n" + keys,
+        environment());
+    return config ? std::string("accepted") : config.error().message;
+  };
+
+  EXPECT_EQ(problem("    removalHoldSeconds: 0\n"), "accepted");
+  EXPECT_NE(problem("    removalHoldSeconds: -1\n").find("topologies.web.removalHoldSeconds"),
+            std::string::npos);
+  EXPECT_NE(problem("    removalHoldSeconds: 86401\n").find("topologies.web.removalHoldSeconds"),
+            std::string::npos);
+  EXPECT_NE(problem("    removalHoldSeconds: soon\n").find("topologies.web.removalHoldSeconds"),
+            std::string::npos);
+  EXPECT_NE(problem("    watchNodes: maybe\n").find("topologies.web.watchNodes"),
+            std::string::npos);
 }
 
 TEST(ParseAgentConfig, DefaultsAreLibclusters) {
@@ -157,7 +182,8 @@ TEST(ParseAgentConfig, ProblemsAreOneLineNamingTheKey) {
        "topologies.web.onRemoval: must be one of Disconnect, Ignore, got \"disconnect\""},
       {"topologies:\n  web:\n    strategy: LocalEpmd\n    polling_interval: 5\n",
        "topologies.web.polling_interval: unknown option (known: config, connect, disconnect, "
-       "listNodes, list_nodes, onRemoval, pollIntervalSeconds, strategy)"},
+       "listNodes, list_nodes, onRemoval, pollIntervalSeconds, removalHoldSeconds, strategy, "
+       "watchNodes)"},
       {"topologies:\n  \"we b\":\n    strategy: LocalEpmd\n",
        "topologies.we b: a topology name is letters, digits, '_', '-' and '.', at most 63"},
       {"topologies:\n  web:\n    strategy: Kubernetes\n    config: {kubernetesSelector: app=x}\n",

@@ -546,11 +546,30 @@ TEST_F(TopologyRunnerTest, NotAMemberWithOnRemovalIgnoreConnectsNobodyAndCutsNot
   EXPECT_FALSE(ignoring.snapshot().member);
 }
 
+TEST_F(TopologyRunnerTest, GivesARemovedPeerTheGraceToLeaveByItselfThenCutsIt) {
+  strategy_.setListsSelf(true);
+  strategy_.answer(PeerSet{kSelf, kA, kB});
+  runner_.syncOnce();
+  strategy_.answer(PeerSet{kSelf, kA});
+
+  runner_.syncOnce();
+  const PeerSet duringGrace = connector_.connected();
+  clock_.advance(200ms); // the settle sync after the 150 ms grace: B's agent did not cut it
+  runner_.syncOnce();
+
+  // Its own agent cuts it from every member at once; members cutting it one after another would
+  // make `global` cut links among them.
+  EXPECT_EQ(duringGrace, (PeerSet{kA, kB}));
+  EXPECT_EQ(connector_.connected(), PeerSet{kA});
+}
+
 TEST_F(TopologyRunnerTest, KeepsARemovedPeerDisconnectedWhileHeld) {
   strategy_.setListsSelf(true);
   strategy_.answer(PeerSet{kSelf, kA, kB});
   runner_.syncOnce();
   strategy_.answer(PeerSet{kSelf, kA});
+  runner_.syncOnce();
+  clock_.advance(200ms); // past the grace in which it may leave by itself
   runner_.syncOnce();
   ASSERT_EQ(connector_.connected(), PeerSet{kA});
   connector_.addConnected(kB); // the removed node's agent, or global, connected it again

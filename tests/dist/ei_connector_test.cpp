@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <thread>
 #include <vector>
@@ -436,6 +438,139 @@ TEST_F(EiConnectorTest, CallsBeyondTheParallelLimitWaitForASlot) {
   EXPECT_EQ(waiting.error().code, Error::Code::Timeout);
   ASSERT_TRUE(slowReply) << slowReply.error().message;
   EXPECT_TRUE(afterwards) << afterwards.error().message;
+}
+
+/// Waits (bounded) for node events until `done` says enough; returns everything seen.
+std::vector<NodeEvent> collectEvents(EiConnector& connector,
+                                     const std::function<bool(const std::vector<NodeEvent>&)>& done,
+                                     std::chrono::milliseconds timeout = 10s) {
+  std::vector<NodeEvent> seen;
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline && !done(seen)) {
+    Result<NodeEvents> got = connector.waitForNodeEvents(500ms, {});
+    if (got) {
+      seen.insert(seen.end(), got->events.begin(), got->events.end());
+    }
+  }
+  return seen;
+}
+
+bool hasEvent(const std::vector<NodeEvent>& events, NodeEvent::Kind kind, const std::string& node) {
+  return std::any_of(events.begin(), events.end(), [&](const NodeEvent& event) {
+    return event.kind == kind && event.node == node;
+  });
+}
+
+TEST_F(EiConnectorTest, ReportsNodeupAndNodedownOfTheLocalNodeAsTheyHappen) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  Result<NodeEvents> armed = connector->waitForNodeEvents(5s, {});
+  ASSERT_TRUE(armed) << armed.error().message;
+  ASSERT_TRUE(armed->rearmed);
+
+  // Connections made and cut by the node itself (not through the agent) are heard too.
+  ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.3')."));
+  const std::vector<NodeEvent> up = collectEvents(
+      *connector, [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kB); });
+  ASSERT_TRUE(local().eval("erlang:disconnect_node('app@127.0.0.3')."));
+  const std::vector<NodeEvent> down = collectEvents(
+      *connector, [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Down, kB); });
+
+  EXPECT_TRUE(hasEvent(up, NodeEvent::Kind::Up, kB));
+  ASSERT_TRUE(hasEvent(down, NodeEvent::Kind::Down, kB));
+  EXPECT_THAT(down.back().reason, HasSubstr("disconnect"));
+  // The agent is a hidden node: never reported as a peer.
+  for (const NodeEvent& event : up) {
+    EXPECT_NE(event.node, connector->agentNode());
+  }
+}
+
+TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestarts) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->waitForNodeEvents(5s, {}));
+
+  // Someone kills the watcher (found as the process linked to the agent's hidden node).
+  Result<std::string> killed =
+      local().eval("[exit(P, kill) || P <- processes(), {links, Ls} <- [process_info(P, links)], "
+                   "lists:any(fun(L) -> is_pid(L) andalso node(L) =/= node() end, Ls)], ok.");
+  ASSERT_TRUE(killed) << killed.error().message;
+  bool rearmed = false;
+  for (int i = 0; i < 20 && !rearmed; ++i) {
+    Result<NodeEvents> got = connector->waitForNodeEvents(500ms, {});
+    rearmed = got && got->rearmed;
+  }
+  EXPECT_TRUE(rearmed);
+  ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.4')."));
+  EXPECT_TRUE(hasEvent(
+      collectEvents(*connector,
+                    [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kC); }),
+      NodeEvent::Kind::Up, kC));
+
+  ASSERT_TRUE(local().restart());
+  rearmed = false;
+  for (int i = 0; i < 20 && !rearmed; ++i) {
+    Result<NodeEvents> got = connector->waitForNodeEvents(500ms, {});
+    rearmed = got && got->rearmed;
+  }
+  EXPECT_TRUE(rearmed);
+  ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.3')."));
+  EXPECT_TRUE(hasEvent(
+      collectEvents(*connector,
+                    [](const auto& events) { return hasEvent(events, NodeEvent::Kind::Up, kB); }),
+      NodeEvent::Kind::Up, kB));
+}
+
+TEST_F(EiConnectorTest, MessagesToTheEventPidThatAreNotNodeEventsAreDropped) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->waitForNodeEvents(5s, {}));
+
+  // Whoever finds the watcher can send it anything; it forwards it all to the agent.
+  Result<std::string> sent = local().eval(
+      "[[P ! M || M <- [junk, {nodeup}, {nodeup, 42, []}, {nodeup, 'not a node', []}, "
+      "{other, 'x@y', []}, {nodeup, 'app@127.0.0.77', [], extra}]] || P <- processes(), "
+      "{links, Ls} <- [process_info(P, links)], "
+      "lists:any(fun(L) -> is_pid(L) andalso node(L) =/= node() end, Ls)], ok.");
+  ASSERT_TRUE(sent) << sent.error().message;
+  std::vector<NodeEvent> seen;
+  for (int i = 0; i < 4; ++i) {
+    Result<NodeEvents> got = connector->waitForNodeEvents(250ms, {});
+    ASSERT_TRUE(got) << got.error().message;
+    seen.insert(seen.end(), got->events.begin(), got->events.end());
+  }
+
+  EXPECT_TRUE(seen.empty());
+  EXPECT_TRUE(connector->connectedPeers(5s)); // the connection survived it
+}
+
+TEST_F(EiConnectorTest, DisconnectsFromEveryPeerAtOnce) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
+  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
+
+  std::optional<Result<void>> left = connector->disconnectAtOnce({kB, kC, kDead}, 5s);
+
+  ASSERT_TRUE(left);
+  ASSERT_TRUE(*left) << left->error().message;
+  EXPECT_EQ(withoutProbes(local().nodes().value()), std::set<std::string>{});
+  // `global` was suspended only meanwhile: it still answers.
+  Result<std::string> global = local().eval("global:registered_names(), ok.");
+  ASSERT_TRUE(global) << global.error().message;
+  EXPECT_THAT(*global, HasSubstr("ok"));
+  EXPECT_FALSE(connector->disconnectAtOnce({"not a node"}, 5s)->has_value());
+}
+
+TEST_F(EiConnectorTest, ACustomDisconnectCallIsNotReplacedByDisconnectingAtOnce) {
+  EiConnectorOptions custom = options();
+  custom.disconnect = Mfa{"erlang", "disconnect_node", {}};
+  custom.disconnect.module = "net_kernel";
+  custom.disconnect.function = "disconnect";
+  std::unique_ptr<EiConnector> connector = make(custom);
+  ASSERT_NE(connector, nullptr);
+
+  EXPECT_FALSE(connector->disconnectAtOnce({kB}, 5s).has_value());
 }
 
 TEST_F(EiConnectorTest, EachStartIsANewHiddenNode) {
