@@ -34,7 +34,7 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
   {
     std::lock_guard lock(writtenMutex_);
     const auto last = written_.find(topology.key());
-    if (last != written_.end() && last->second.basedOn == topology.resourceVersion) {
+    if (last != written_.end() && last->second.supersedes(topology.resourceVersion)) {
       resourceVersion = last->second.produced;
       ownStatus = last->second.status;
       current = &*ownStatus;
@@ -180,10 +180,24 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
     }
     call = std::move(*fence);
   }
+  std::vector<std::string> superseded;
   {
     // Recorded before sending: the watch may bring the write back before its response does.
     std::lock_guard lock(writtenMutex_);
-    written_[topology.key()] = LastWrite{topology.resourceVersion, "", status};
+    LastWrite& last = written_[topology.key()];
+    superseded = std::move(last.superseded);
+    for (const std::string* version :
+         std::initializer_list<const std::string*>{&last.basedOn, &last.produced, &resourceVersion}) {
+      if (!version->empty() && version->compare(topology.resourceVersion) != 0 &&
+          std::find(superseded.begin(), superseded.end(), *version) == superseded.end()) {
+        superseded.push_back(*version);
+      }
+    }
+    if (superseded.size() > kMaxSuperseded) {
+      superseded.erase(superseded.begin(),
+                       superseded.begin() + static_cast<std::ptrdiff_t>(superseded.size() - kMaxSuperseded));
+    }
+    last = LastWrite{topology.resourceVersion, "", status, superseded};
   }
   Result<nlohmann::json> written = api_.mergePatch(path, patch, call);
   if (!written) {
@@ -193,12 +207,18 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
   }
   {
     std::lock_guard lock(writtenMutex_);
-    written_[topology.key()] =
-        LastWrite{topology.resourceVersion, metadataString(*written, "resourceVersion"), status};
+    written_[topology.key()] = LastWrite{topology.resourceVersion,
+                                         metadataString(*written, "resourceVersion"), status,
+                                         std::move(superseded)};
   }
   ++statusWrites_;
   writes_.inc();
   return {};
+}
+
+bool TopologyReconciler::LastWrite::supersedes(const std::string& resourceVersion) const {
+  return resourceVersion == basedOn ||
+         std::find(superseded.begin(), superseded.end(), resourceVersion) != superseded.end();
 }
 
 bool TopologyReconciler::isOwnWrite(const ClusterTopology& topology) const {
@@ -231,8 +251,10 @@ bool TopologyReconciler::isOwnWrite(const ClusterTopology& old, const ClusterTop
   }
   std::lock_guard lock(writtenMutex_);
   const auto last = written_.find(now.key());
-  return last != written_.end() && last->second.status == now.status && old.uid == now.uid &&
-         old.generation == now.generation && old.spec == now.spec;
+  // Our status, or a late echo of an earlier write of ours (a version our last write superseded).
+  return last != written_.end() &&
+         (last->second.status == now.status || last->second.supersedes(now.resourceVersion)) &&
+         old.uid == now.uid && old.generation == now.generation && old.spec == now.spec;
 }
 
 void TopologyReconciler::forget(const std::string& namespaceName, const std::string& name) {

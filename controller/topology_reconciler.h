@@ -115,7 +115,13 @@ private:
     std::string basedOn;
     std::string produced;
     TopologyStatus status;
+    /// Versions older than this write (what earlier writes of ours were based on and produced):
+    /// a late echo of an earlier write of ours must not be taken for what the server holds.
+    std::vector<std::string> superseded;
+    bool supersedes(const std::string& resourceVersion) const;
   };
+  /// At most this many superseded versions are remembered per topology.
+  static constexpr std::size_t kMaxSuperseded = 32;
   mutable std::mutex writtenMutex_;
   std::map<std::string, LastWrite> written_;
 };

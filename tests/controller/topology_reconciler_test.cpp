@@ -207,6 +207,24 @@ TEST_F(FencedTopologyReconcilerTest, BuildsOnItsOwnWriteUntilTheCacheCatchesUp) 
   EXPECT_EQ(stored().status.memberCount, 3);
 }
 
+TEST_F(FencedTopologyReconcilerTest, ALateEchoOfAnOlderOwnWriteDoesNotHideAChangeBack) {
+  // Found by bench/run-controller-bench: a flip that restores an older status was never written.
+  const ClusterTopology read = stored();
+  ASSERT_TRUE(fenced_.reconcile(read));
+  const ClusterTopology firstEcho = stored();  // our first write (2 members), not delivered yet
+  applyPod({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")});
+  ASSERT_TRUE(fenced_.reconcile(read));  // the cache still holds `read`: 3 members written
+  ASSERT_EQ(stored().status.memberCount, 3);
+
+  // The first write's echo arrives late, and the pod that joined goes again: 2 members wanted,
+  // which is what that stale echo says, but the server holds 3.
+  applyPod({WatchEvent::Type::Deleted, podJson("web-2", "10.0.0.3")});
+  ASSERT_TRUE(fenced_.reconcile(firstEcho));
+
+  EXPECT_EQ(stored().status.memberCount, 2);
+  EXPECT_EQ(statusPatches(), 3u);
+}
+
 TEST_F(FencedTopologyReconcilerTest, RecognisesItsOwnWriteComingBackThroughTheWatch) {
   ASSERT_TRUE(fenced_.reconcile(stored()));
   const ClusterTopology echoed = stored();
