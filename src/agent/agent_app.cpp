@@ -6,6 +6,7 @@
 
 #include "agent/observed_connector.h"
 #include "core/log.h"
+#include "core/names.h"
 #include "strategy/cluster_topology_strategy.h"
 
 namespace libcluster {
