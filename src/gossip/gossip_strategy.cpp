@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/log.h"
+#include "core/log_json.h"
 #include "core/names.h"
 
 namespace libcluster {
