@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/log.h"
+#include "core/log_json.h"
 
 namespace libcluster {
 

@@ -1,7 +1,6 @@
 // libcluster-controller: the composition root. Reads flags, builds the concrete KubeApi, Resolver
 // and fetcher, runs ControllerApp until SIGTERM/SIGINT.
 #include <atomic>
-#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -11,22 +10,16 @@
 
 #include "controller/controller_app.h"
 #include "core/log.h"
-#include "core/version.h"
 #include "dns/cares_resolver.h"
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
 #include "kube/url_fetcher.h"
+#include "ops/startup.h"
+#include "ops/startup_cli.h"
 
 namespace {
 
-volatile std::sig_atomic_t gStopSignal = 0;
-
-void onSignal(int signal) { gStopSignal = signal; }
-
-int fail(const std::string& message) {
-  libcluster::logError("startup failed", {{"error", message}});
-  return 2;
-}
+int fail(const std::string& message) { return libcluster::startupFailed(message); }
 
 } // namespace
 
@@ -78,18 +71,12 @@ int main(int argc, char** argv) {
   cli.add_flag("--no-endpointslices", noEndpointSlices,
                "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
       ->envname("NO_ENDPOINTSLICES");
-  cli.add_option("--log-level", logLevel, "debug, info, warn or error")
-      ->envname("LOG_LEVEL")
-      ->capture_default_str();
-  cli.set_version_flag("--version", versionLine("libcluster-controller"),
-                       "Print the version and the git commit it was built from, then exit");
+  addStartupOptions(cli, logLevel, "libcluster-controller");
   CLI11_PARSE(cli, argc, argv);
 
-  const std::optional<LogLevel> level = parseLogLevel(logLevel);
-  if (!level) {
-    return fail("--log-level: unknown level \"" + logLevel + "\" (debug, info, warn, error)");
+  if (Result<void> applied = applyLogLevel(logLevel); !applied) {
+    return fail(applied.error().message);
   }
-  setLogLevel(*level);
   options.watchEndpointSlices = !noEndpointSlices;
   std::erase(options.rancherAllowedHosts, std::string());
   if (Result<UrlAllowList> hosts = UrlAllowList::parse(options.rancherAllowedHosts); !hosts) {
@@ -131,8 +118,7 @@ int main(int argc, char** argv) {
                                      "Number of HTTP requests, partitioned by status code and method.",
                                      {"code", "method"});
 
-  std::signal(SIGTERM, onSignal);
-  std::signal(SIGINT, onSignal);
+  installStopSignalHandlers();
   if (Result<void> started = app.start(); !started) {
     return fail(started.error().message);
   }
@@ -140,10 +126,8 @@ int main(int argc, char** argv) {
                       {"config", config->source},
                       {"metricsPort", app.metricsPort()},
                       {"healthPort", app.healthPort()}});
-  while (gStopSignal == 0) {
-    (void)clock.sleepFor(std::chrono::milliseconds(100), std::stop_token{});
-  }
-  logInfo("shutting down", {{"signal", static_cast<int>(gStopSignal)}});
+  const int signal = waitForStopSignal(clock);
+  logInfo("shutting down", {{"signal", signal}});
   app.stop();
   return 0;
 }

@@ -2,26 +2,17 @@
 
 #include <algorithm>
 
+#include "core/json_field.h"
+
 namespace libcluster {
-namespace {
-
-std::string stringAt(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) {
-    return "";
-  }
-  auto found = object.find(key);
-  return found != object.end() && found->is_string() ? found->get<std::string>() : "";
-}
-
-} // namespace
 
 std::optional<ReferenceGrant> referenceGrantFromJson(const nlohmann::json& object) {
   if (!object.is_object() || !object.contains("metadata")) {
     return std::nullopt;
   }
   ReferenceGrant grant;
-  grant.namespaceName = stringAt(object["metadata"], "namespace");
-  grant.name = stringAt(object["metadata"], "name");
+  grant.namespaceName = stringField(object["metadata"], "namespace");
+  grant.name = stringField(object["metadata"], "name");
   if (grant.namespaceName.empty()) {
     return std::nullopt;
   }
@@ -30,7 +21,7 @@ std::optional<ReferenceGrant> referenceGrantFromJson(const nlohmann::json& objec
     auto from = spec->find("from");
     if (from != spec->end() && from->is_array()) {
       for (const nlohmann::json& entry : *from) {
-        ReferenceGrant::From item{stringAt(entry, "namespace"), stringAt(entry, "name")};
+        ReferenceGrant::From item{stringField(entry, "namespace"), stringField(entry, "name")};
         if (!item.namespaceName.empty()) {
           grant.from.push_back(std::move(item));
         }

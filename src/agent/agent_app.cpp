@@ -6,6 +6,7 @@
 
 #include "agent/observed_connector.h"
 #include "core/log.h"
+#include "core/names.h"
 #include "strategy/cluster_topology_strategy.h"
 
 namespace libcluster {
@@ -187,11 +188,13 @@ Result<void> AgentApp::start() {
     return isReady() ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}
                      : HttpResponse{503, "text/plain; charset=utf-8", "peers not discovered yet\n"};
   });
+  // Assigned before the server starts: its handlers read units_ from the server's thread.
+  units_ = std::move(units);
   if (Result<void> serving = server_.start(); !serving) {
+    units_.clear();
     return Error{serving.error().code, "metrics-bind-address: " + serving.error().message};
   }
 
-  units_ = std::move(units);
   for (const std::unique_ptr<Unit>& unit : units_) {
     Unit* raw = unit.get();
     unit->thread = std::jthread([this, raw](std::stop_token stop) { runUnit(*raw, stop); });

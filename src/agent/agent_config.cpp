@@ -1,11 +1,11 @@
 #include "agent/agent_config.h"
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/names.h"
 #include "core/secret_file.h"
 #include "dist/ei_connector.h"
 #include "strategy/option_reader.h"
@@ -27,10 +27,6 @@ std::string position(const YAML::Mark& mark) {
 
 /// YAML 1.2 core schema resolution of a plain scalar.
 json plainScalar(const std::string& text) {
-  static const std::regex integer("^[-+]?[0-9]+$");
-  static const std::regex octal("^0o[0-7]+$");
-  static const std::regex hex("^0x[0-9a-fA-F]+$");
-  static const std::regex floating("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$");
   if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
     return nullptr;
   }
@@ -41,17 +37,17 @@ json plainScalar(const std::string& text) {
     return false;
   }
   try {
-    if (std::regex_match(text, integer)) {
+    switch (yamlNumberForm(text)) {
+    case YamlNumberForm::Integer:
       return std::stoll(text);
-    }
-    if (std::regex_match(text, octal)) {
+    case YamlNumberForm::Octal:
       return std::stoll(text.substr(2), nullptr, 8);
-    }
-    if (std::regex_match(text, hex)) {
+    case YamlNumberForm::Hex:
       return std::stoll(text.substr(2), nullptr, 16);
-    }
-    if (std::regex_match(text, floating)) {
+    case YamlNumberForm::Float:
       return std::stod(text);
+    case YamlNumberForm::NotANumber:
+      break;
     }
   } catch (const std::exception&) {
     // Out of range: keep the text; the reader then says what it expected.
@@ -107,21 +103,6 @@ Result<json> convert(const YAML::Node& node, int depth) {
   return json(nullptr);
 }
 
-const std::regex& moduleName() {
-  static const std::regex pattern("^([a-z][A-Za-z0-9_@.]*|Elixir\\.[A-Za-z0-9_.]+)$");
-  return pattern;
-}
-
-const std::regex& functionName() {
-  static const std::regex pattern("^[a-z][A-Za-z0-9_@]*$");
-  return pattern;
-}
-
-const std::regex& topologyName() {
-  static const std::regex pattern("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$");
-  return pattern;
-}
-
 std::string scalarText(const json& value) {
   if (value.is_string()) {
     return value.get<std::string>();
@@ -135,7 +116,7 @@ std::string scalarText(const json& value) {
 Result<TopologyConfig> parseTopology(const std::string& name, const json& entry,
                                      const StrategyEnvironment& env) {
   const std::string path = "topologies." + name;
-  if (!std::regex_match(name, topologyName())) {
+  if (!isTopologyName(name)) {
     return invalid(path + ": a topology name is letters, digits, '_', '-' and '.', at most 63");
   }
   OptionReader reader(entry, path);
@@ -213,11 +194,11 @@ Result<Mfa> parseMfa(const json& value, const std::string& path) {
   OptionReader reader(value, path);
   Mfa call;
   call.module = reader.nonEmpty("module", true).value_or("");
-  if (reader.ok() && !std::regex_match(call.module, moduleName())) {
+  if (reader.ok() && !isErlangModuleName(call.module)) {
     reader.fail("module", "must be an Erlang module name, got \"" + call.module + "\"");
   }
   call.function = reader.nonEmpty("function", true).value_or("");
-  if (reader.ok() && !std::regex_match(call.function, functionName())) {
+  if (reader.ok() && !isErlangFunctionName(call.function)) {
     reader.fail("function", "must be an Erlang function name, got \"" + call.function + "\"");
   }
   const json& args = reader.raw("args");

@@ -1,6 +1,5 @@
 // libcluster-agent: the composition root. Reads flags and the configuration, builds the concrete
 // KubeApi, CaresResolvers and EiConnectors, runs AgentApp until SIGTERM/SIGINT.
-#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -9,23 +8,17 @@
 #include "agent/agent_app.h"
 #include "agent/agent_config.h"
 #include "core/log.h"
-#include "core/version.h"
 #include "dist/ei_connector.h"
 #include "dns/cares_resolver.h"
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
 #include "kube/url_fetcher.h"
+#include "ops/startup.h"
+#include "ops/startup_cli.h"
 
 namespace {
 
-volatile std::sig_atomic_t gStopSignal = 0;
-
-void onSignal(int signal) { gStopSignal = signal; }
-
-int fail(const std::string& message) {
-  libcluster::logError("startup failed", {{"error", message}});
-  return 2;
-}
+int fail(const std::string& message) { return libcluster::startupFailed(message); }
 
 std::string environment(const char* name) {
   const char* value = std::getenv(name);
@@ -77,24 +70,18 @@ int main(int argc, char** argv) {
                  "Address of /metrics, /healthz and /readyz; \"0\" disables them")
       ->envname("METRICS_BIND_ADDRESS")
       ->capture_default_str();
-  cli.add_option("--log-level", logLevel, "debug, info, warn or error")
-      ->envname("LOG_LEVEL")
-      ->capture_default_str();
   cli.add_option("--namespace", options.podNamespace,
                  "The agent's namespace: the default of namespace options, and where its pod is")
       ->envname("POD_NAMESPACE");
   cli.add_option("--pod-name", options.podName,
                  "The agent's pod; when set (with the namespace) the agent reports on its status")
       ->envname("POD_NAME");
-  cli.set_version_flag("--version", versionLine("libcluster-agent"),
-                       "Print the version and the git commit it was built from, then exit");
+  addStartupOptions(cli, logLevel, "libcluster-agent");
   CLI11_PARSE(cli, argc, argv);
 
-  const std::optional<LogLevel> level = parseLogLevel(logLevel);
-  if (!level) {
-    return fail("--log-level: unknown level \"" + logLevel + "\" (debug, info, warn, error)");
+  if (Result<void> applied = applyLogLevel(logLevel); !applied) {
+    return fail(applied.error().message);
   }
-  setLogLevel(*level);
 
   // Not fatal yet: only some strategies, and reporting, need the API.
   Result<KubeConfig> kube = loadDefaultConfig(kubeconfig, "");
@@ -184,15 +171,12 @@ int main(int argc, char** argv) {
   SystemClock clock;
   AgentApp app(std::move(*config), options, clock, api.get(), makeUrlFetcher(), makeResolver,
                makeConnector);
-  std::signal(SIGTERM, onSignal);
-  std::signal(SIGINT, onSignal);
+  installStopSignalHandlers();
   if (Result<void> started = app.start(); !started) {
     return fail(started.error().message);
   }
-  while (gStopSignal == 0) {
-    (void)clock.sleepFor(std::chrono::milliseconds(100), std::stop_token{});
-  }
-  logInfo("shutting down", {{"signal", static_cast<int>(gStopSignal)}});
+  const int signal = waitForStopSignal(clock);
+  logInfo("shutting down", {{"signal", signal}});
   app.stop();
   return 0;
 }

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/log.h"
+#include "core/log_json.h"
 
 namespace libcluster {
 namespace {

@@ -1,8 +1,9 @@
 #include "api/topology.h"
 
 #include <algorithm>
-#include <regex>
 #include <set>
+
+#include "core/names.h"
 
 namespace libcluster {
 namespace {
@@ -103,21 +104,6 @@ private:
   std::optional<Error> error_;
 };
 
-const std::regex& basenamePattern() {
-  static const std::regex pattern("^[A-Za-z0-9_-]{1,64}$");
-  return pattern;
-}
-
-const std::regex& nodeNamePattern() {
-  static const std::regex pattern("^[A-Za-z0-9_-]+@[A-Za-z0-9_.:-]+$");
-  return pattern;
-}
-
-const std::regex& atomPattern() {
-  static const std::regex pattern("^([a-z][A-Za-z0-9_@.]*|Elixir\\.[A-Za-z0-9_.]+)$");
-  return pattern;
-}
-
 std::optional<Mfa> readMfa(const json& object, const std::string& path, Mfa fallback,
                            FieldReader& parent) {
   if (object.is_null()) {
@@ -131,10 +117,10 @@ std::optional<Mfa> readMfa(const json& object, const std::string& path, Mfa fall
   Mfa mfa;
   mfa.module = reader.string("module");
   mfa.function = reader.string("function");
-  if (!std::regex_match(mfa.module, atomPattern())) {
+  if (!isErlangModuleName(mfa.module)) {
     reader.fail(reader.field("module"), "must be an Erlang module name, got \"" + mfa.module + "\"");
   }
-  if (!std::regex_match(mfa.function, std::regex("^[a-z][A-Za-z0-9_@]*$"))) {
+  if (!isErlangFunctionName(mfa.function)) {
     reader.fail(reader.field("function"),
                 "must be an Erlang function name, got \"" + mfa.function + "\"");
   }
@@ -229,7 +215,7 @@ TopologySource readSource(const json& object, const std::string& path, FieldRead
   FieldReader reader(object, path);
   source.name = reader.string("name");
   source.nodeBasename = reader.string("nodeBasename");
-  if (reader.has("nodeBasename") && !std::regex_match(source.nodeBasename, basenamePattern())) {
+  if (reader.has("nodeBasename") && !isNodeBasename(source.nodeBasename)) {
     reader.fail(reader.field("nodeBasename"), "must match ^[A-Za-z0-9_-]{1,64}$");
   }
   const int kinds = static_cast<int>(reader.has("kubernetes")) + static_cast<int>(reader.has("dns")) +
@@ -310,7 +296,7 @@ TopologySource readSource(const json& object, const std::string& path, FieldRead
     } else {
       for (std::size_t i = 0; i < nodes->size(); ++i) {
         const json& node = (*nodes)[i];
-        if (!node.is_string() || !std::regex_match(node.get<std::string>(), nodeNamePattern())) {
+        if (!node.is_string() || !isNodeName(node.get<std::string>())) {
           e.fail(e.field("nodes") + "[" + std::to_string(i) + "]",
                  "must be a node name like app@host, got " + node.dump());
         } else {
@@ -372,7 +358,7 @@ Result<TopologySpec> parseTopologySpec(const json& spec) {
   FieldReader reader(spec, "spec");
   TopologySpec out;
   out.nodeBasename = reader.string("nodeBasename");
-  if (!std::regex_match(out.nodeBasename, basenamePattern())) {
+  if (!isNodeBasename(out.nodeBasename)) {
     reader.fail(reader.field("nodeBasename"),
                 out.nodeBasename.empty() ? "required"
                                          : "must match ^[A-Za-z0-9_-]{1,64}$, got \"" +

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/log_json.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +10,8 @@
 #include <ctime>
 #include <mutex>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace libcluster {
 namespace {
@@ -79,24 +83,68 @@ void setLogLevel(LogLevel level) { currentLevel().store(level); }
 
 LogLevel logLevel() { return currentLevel().load(); }
 
-void logAt(LogLevel level, std::string_view message, const nlohmann::json& fields) {
-  if (level < logLevel()) {
-    return;
-  }
+namespace {
+
+nlohmann::ordered_json lineStart(LogLevel level, std::string_view message) {
   nlohmann::ordered_json line;
   line["ts"] = timestamp();
   line["level"] = levelName(level);
   line["msg"] = message;
-  if (fields.is_object()) {
-    for (const auto& [key, value] : fields.items()) {
-      line[key] = value;
-    }
-  }
+  return line;
+}
+
+void write(const nlohmann::ordered_json& line) {
   // Invalid UTF-8 in a field (e.g. a peer's garbage) must not throw out of a log call.
   const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+nlohmann::ordered_json toJson(const LogValue& value) {
+  return std::visit(
+      [](const auto& v) -> nlohmann::ordered_json {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, LogValue::Json>) {
+          // Made by jsonLogValue from a valid value, so it parses; a failure would be a bug here.
+          return nlohmann::ordered_json::parse(v.serialized, nullptr, false);
+        } else if constexpr (std::is_same_v<V, std::string_view>) {
+          return std::string(v);
+        } else {
+          return v;
+        }
+      },
+      value.value());
+}
+
+} // namespace
+
+void logAt(LogLevel level, std::string_view message, LogFields fields) {
+  if (level < logLevel()) {
+    return;
+  }
+  nlohmann::ordered_json line = lineStart(level, message);
+  for (const LogField& field : fields) {
+    line[std::string(field.key)] = toJson(field.value);
+  }
+  write(line);
+}
+
+void logAt(LogLevel level, std::string_view message, const nlohmann::json& fields) {
+  if (level < logLevel()) {
+    return;
+  }
+  nlohmann::ordered_json line = lineStart(level, message);
+  if (fields.is_object()) {
+    for (const auto& [key, value] : fields.items()) {
+      line[key] = value;
+    }
+  }
+  write(line);
+}
+
+LogValue jsonLogValue(const nlohmann::json& value) {
+  return LogValue::Json{value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 } // namespace libcluster

@@ -22,6 +22,7 @@
 #include <ei.h>
 
 #include "core/log.h"
+#include "core/names.h"
 #include "core/secret_file.h"
 
 namespace libcluster {
@@ -123,13 +124,6 @@ std::string printTerm(const char* buffer, int index) {
 
 bool isAtomText(const std::string& text) {
   return !text.empty() && text.size() <= kMaxAtomBytes && text.find('\0') == std::string::npos;
-}
-
-/// "alive@host" with both parts present: what a peer or the local node must look like.
-bool isNodeName(const std::string& name) {
-  const std::size_t at = name.find('@');
-  return isAtomText(name) && at != std::string::npos && at > 0 && at + 1 < name.size() &&
-         name.find('@', at + 1) == std::string::npos;
 }
 
 bool isAliveText(const std::string& alive) {

@@ -6,7 +6,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "core/log.h"
+#include "core/json_field.h"
+#include "core/log_json.h"
 
 namespace libcluster {
 namespace {
@@ -15,22 +16,8 @@ namespace {
 /// must leave room for that.
 constexpr double kJitterFactor = 1.2;
 
-const nlohmann::json& field(const nlohmann::json& object, const char* name) {
-  static const nlohmann::json kNull;
-  if (!object.is_object()) {
-    return kNull;
-  }
-  const auto found = object.find(name);
-  return found == object.end() ? kNull : *found;
-}
-
-std::string stringField(const nlohmann::json& object, const char* name) {
-  const nlohmann::json& value = field(object, name);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
-
 std::int64_t intField(const nlohmann::json& object, const char* name) {
-  const nlohmann::json& value = field(object, name);
+  const nlohmann::json& value = fieldOrNull(object, name);
   return value.is_number_integer() ? value.get<std::int64_t>() : 0;
 }
 
@@ -295,7 +282,7 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
 
 void LeaderElector::observe(const nlohmann::json& lease, bool ownWrite) {
   observedLease_ = lease;
-  const nlohmann::json& spec = field(lease, "spec");
+  const nlohmann::json& spec = fieldOrNull(lease, "spec");
   // client-go's observedTime: the Lease is judged by when *we* saw it change, not by its
   // timestamps.
   if (ownWrite || spec != observedSpec_) {

@@ -8,7 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/log.h"
+#include "core/log_json.h"
+#include "core/names.h"
 
 namespace libcluster {
 namespace {
@@ -44,7 +45,7 @@ Result<std::unique_ptr<GossipStrategy>> GossipStrategy::start(const GossipOption
                                                               NodeName self, std::string topology,
                                                               Clock& clock,
                                                               MetricsRegistry& metrics) {
-  if (!isValidNodeName(self)) {
+  if (!isNodeName(self)) {
     return Error{Error::Code::Invalid,
                  "gossip: this node's name cannot be sent in a heartbeat: " + self,
                  {}};

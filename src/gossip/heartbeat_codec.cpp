@@ -10,6 +10,7 @@
 #include <ei.h>
 
 #include "core/check.h"
+#include "core/names.h"
 
 namespace libcluster {
 namespace {
@@ -20,7 +21,6 @@ constexpr int kMaxDepth = 32;
 // binary_to_term refuses atoms of more than 255 characters: 255 bytes in Latin-1, 4 × 255 in UTF-8.
 constexpr std::size_t kMaxLatin1AtomBytes = 255;
 constexpr std::size_t kMaxUtf8AtomBytes = 255 * 4;
-constexpr std::size_t kMaxNodeNameBytes = 255;
 
 bool isAtomTag(std::uint8_t tag) {
   return tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT ||
@@ -168,7 +168,7 @@ bool skipTerm(BoundedReader& in, int depth) {
 
 /// One atom through ei, at an index the bounded walk has already vouched for. An atom holding a
 /// NUL byte is returned raw (ei's C string would cut it short), so it can neither equal "node"
-/// nor pass isValidNodeName.
+/// nor pass isNodeName.
 bool decodeAtom(std::span<const std::uint8_t> term, int& index, std::string& out) {
   BoundedReader header(term, static_cast<std::size_t>(index));
   std::uint32_t tag = 0;
@@ -213,17 +213,10 @@ void appendAtom(std::vector<std::uint8_t>& out, std::string_view name, AtomEncod
   out.insert(out.end(), name.begin(), name.end());
 }
 
-bool isNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
-bool isHostChar(char c) { return isNameChar(c) || c == '.' || c == ':'; }
-
 } // namespace
 
 std::vector<std::uint8_t> encodeNodeTerm(std::string_view node, AtomEncoding encoding) {
-  CHECK(isValidNodeName(node), "only valid node names are sent");
+  CHECK(isNodeName(node), "only valid node names are sent");
   std::vector<std::uint8_t> out{kVersionMagic, ERL_MAP_EXT, 0, 0, 0, 1};
   out.reserve(out.size() + 2 * 3 + 4 + node.size());
   appendAtom(out, "node", encoding);
@@ -298,7 +291,7 @@ HeartbeatDecoding decodeNodeTerm(std::span<const std::uint8_t> term) {
   if (!nodeKeyHoldsAtom) {
     return {GossipOutcome::UnexpectedTerm, {}};
   }
-  if (!isValidNodeName(*node)) {
+  if (!isNodeName(*node)) {
     return {GossipOutcome::InvalidNode, {}};
   }
   return {GossipOutcome::Accepted, std::move(*node)};
@@ -310,23 +303,6 @@ HeartbeatDecoding decodeHeartbeat(std::span<const std::uint8_t> packet) {
     return {GossipOutcome::NotHeartbeat, {}};
   }
   return decodeNodeTerm(packet.subspan(kHeartbeatPrefix.size()));
-}
-
-bool isValidNodeName(std::string_view node) {
-  std::size_t at = node.find('@');
-  if (node.size() > kMaxNodeNameBytes || at == std::string_view::npos || at == 0 ||
-      at + 1 == node.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    if (i == at) {
-      continue;
-    }
-    if (i < at ? !isNameChar(node[i]) : !isHostChar(node[i])) {
-      return false;
-    }
-  }
-  return true;
 }
 
 } // namespace libcluster

@@ -19,7 +19,9 @@ inline constexpr std::string_view kHeartbeatPrefix = "heartbeat::";
 /// default. Every OTP since R16 decodes both.
 enum class AtomEncoding { Latin1, Utf8 };
 
-/// term_to_binary(%{node: :'<node>'}) byte for byte. `node` must satisfy isValidNodeName.
+/// term_to_binary(%{node: :'<node>'}) byte for byte. `node` must satisfy isNodeName
+/// (core/names.h: stricter than OTP's host rule on purpose, as names from the network end up in
+/// logs and RPCs).
 std::vector<std::uint8_t> encodeNodeTerm(std::string_view node,
                                          AtomEncoding encoding = AtomEncoding::Latin1);
 
@@ -43,11 +45,5 @@ HeartbeatDecoding decodeNodeTerm(std::span<const std::uint8_t> term);
 
 /// decodeNodeTerm after the prefix; NotHeartbeat when the prefix is missing.
 HeartbeatDecoding decodeHeartbeat(std::span<const std::uint8_t> packet);
-
-/// An Erlang node name as a heartbeat may carry: `name@host`, name of [A-Za-z0-9_-] (OTP's
-/// rule for the name part), host of [A-Za-z0-9._:-] (host names, IPv4 and IPv6 literals), at
-/// most 255 bytes (the atom limit). Stricter than OTP's host rule (any printable Latin-1) on
-/// purpose: names from the network end up in logs and RPCs.
-bool isValidNodeName(std::string_view node);
 
 } // namespace libcluster

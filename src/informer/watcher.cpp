@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "core/log.h"
+#include "core/log_json.h"
 #include "informer/label_selector.h"
 #include "informer/object_store.h"
 #include "kube/json_limits.h"

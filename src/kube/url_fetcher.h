@@ -27,7 +27,7 @@ struct UrlFetchOptions {
   /// The whole exchange, from connect to the last body byte; a slow server is cut off here.
   std::chrono::milliseconds timeout{15'000};
   /// Bodies are read in pieces and the transfer is aborted as soon as it passes this.
-  std::size_t maxBodyBytes = 1024 * 1024;
+  std::size_t maxBodyBytes = std::size_t{1024} * 1024;
 };
 
 /// A fetcher with its own HTTP client per call (libcluster used a 15 s timeout).

@@ -1,6 +1,6 @@
 #include "strategy/cluster_topology_strategy.h"
 
-#include <regex>
+#include "core/names.h"
 
 namespace libcluster {
 namespace {
@@ -17,11 +17,6 @@ ResourcePath memberSlices(const std::string& namespaceName) {
                       .version = "v1alpha1",
                       .resource = "clustertopologymemberslices",
                       .namespaceName = namespaceName};
-}
-
-bool isDnsName(const std::string& name) {
-  static const std::regex pattern("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$");
-  return name.size() <= 253 && std::regex_match(name, pattern);
 }
 
 const nlohmann::json& field(const nlohmann::json& object, const char* key) {
@@ -77,11 +72,11 @@ Watcher::Options labelled(Watcher::Options watch, const std::string& name) {
 
 Result<std::unique_ptr<ClusterTopologyStrategy>>
 ClusterTopologyStrategy::create(Options options, KubeApi& api, Clock& clock) {
-  if (!isDnsName(options.namespaceName)) {
+  if (!isDns1123Label(options.namespaceName)) {
     return Error{Error::Code::Invalid, "namespace: must be a Kubernetes namespace name, got \"" +
                                            options.namespaceName + "\""};
   }
-  if (!isDnsName(options.name)) {
+  if (!isDns1123Subdomain(options.name)) {
     return Error{Error::Code::Invalid,
                  "name: must be a ClusterTopology name, got \"" + options.name + "\""};
   }

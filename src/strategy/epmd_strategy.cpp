@@ -2,18 +2,9 @@
 
 #include <algorithm>
 
-namespace libcluster {
+#include "core/names.h"
 
-bool isNodeName(std::string_view node) {
-  const std::size_t at = node.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == node.size() ||
-      node.find('@', at + 1) != std::string_view::npos) {
-    return false;
-  }
-  return std::none_of(node.begin(), node.end(), [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\'' || c == '"';
-  });
-}
+namespace libcluster {
 
 Result<std::unique_ptr<EpmdStrategy>> EpmdStrategy::create(Options options) {
   if (options.hosts.empty()) {

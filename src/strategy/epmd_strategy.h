@@ -30,7 +30,4 @@ private:
   PeerSet hosts_;
 };
 
-/// Whether `node` looks like an Erlang node name "name@host" (both parts non-empty, no spaces).
-bool isNodeName(std::string_view node);
-
 } // namespace libcluster

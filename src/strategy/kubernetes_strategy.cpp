@@ -3,6 +3,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/json_field.h"
 #include "informer/label_selector.h"
 #include "membership/membership.h"
 #include "membership/node_name.h"
@@ -20,46 +21,29 @@ struct Address {
   std::string hostname;
 };
 
-std::string text(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return {};
-  }
-  const auto found = object.find(key);
-  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
-}
-
-const json& child(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) {
-    return kNull;
-  }
-  const auto found = object.find(key);
-  return found != object.end() ? *found : kNull;
-}
-
 /// Endpoints: the ready `addresses` of every subset (notReadyAddresses are left out, as in
 /// libcluster). An address without targetRef takes the queried namespace instead of crashing.
 void endpointsAddresses(const json& item, const std::string& queried, std::vector<Address>& out) {
-  const json& subsets = child(item, "subsets");
+  const json& subsets = fieldOrNull(item, "subsets");
   if (!subsets.is_array()) {
     return;
   }
   for (const json& subset : subsets) {
-    const json& addresses = child(subset, "addresses");
+    const json& addresses = fieldOrNull(subset, "addresses");
     if (!addresses.is_array()) {
       continue;
     }
     for (const json& address : addresses) {
-      const json& target = child(address, "targetRef");
-      std::string namespaceName = text(target, "namespace");
+      const json& target = fieldOrNull(address, "targetRef");
+      std::string namespaceName = stringField(target, "namespace");
       if (namespaceName.empty()) {
-        namespaceName = text(child(item, "metadata"), "namespace");
+        namespaceName = stringField(fieldOrNull(item, "metadata"), "namespace");
       }
-      std::string hostname = text(address, "hostname");
-      if (hostname.empty() && text(target, "kind") == "Pod") {
-        hostname = text(target, "name");
+      std::string hostname = stringField(address, "hostname");
+      if (hostname.empty() && stringField(target, "kind") == "Pod") {
+        hostname = stringField(target, "name");
       }
-      out.push_back({text(address, "ip"), namespaceName.empty() ? queried : namespaceName,
+      out.push_back({stringField(address, "ip"), namespaceName.empty() ? queried : namespaceName,
                      std::move(hostname)});
     }
   }
@@ -127,7 +111,7 @@ void slicePeers(const json& items, const KubernetesStrategy::Options& options, P
       continue;
     }
     json slice = item;
-    if (text(child(slice, "metadata"), "namespace").empty()) {
+    if (stringField(fieldOrNull(slice, "metadata"), "namespace").empty()) {
       if (!slice["metadata"].is_object()) {
         slice["metadata"] = json::object();
       }
@@ -215,7 +199,7 @@ ListOptions KubernetesStrategy::listOptions() const {
 }
 
 Result<PeerSet> KubernetesStrategy::parseList(const json& list, const Options& options) {
-  const json& items = child(list, "items");
+  const json& items = fieldOrNull(list, "items");
   if (!items.is_array()) {
     if (list.is_object() && list.contains("items") && items.is_null()) {
       return PeerSet{}; // Go encodes an empty list's items as null

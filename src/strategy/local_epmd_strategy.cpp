@@ -1,5 +1,6 @@
 #include "strategy/local_epmd_strategy.h"
 
+#include "core/names.h"
 #include "strategy/epmd_strategy.h"
 
 namespace libcluster {

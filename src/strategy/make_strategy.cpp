@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/names.h"
 #include "core/secret_file.h"
 #include "gossip/gossip_strategy.h"
 

@@ -8,6 +8,7 @@
 #include <span>
 
 #include "core/check.h"
+#include "core/names.h"
 #include "gossip/gossip_codec.h"
 #include "gossip/heartbeat_codec.h"
 
@@ -33,7 +34,7 @@ GossipSecurity security(GossipMode mode) {
 
 void check(const HeartbeatDecoding& decoded) {
   if (decoded.outcome == GossipOutcome::Accepted) {
-    CHECK(libcluster::isValidNodeName(decoded.node), "only valid node names are accepted");
+    CHECK(libcluster::isNodeName(decoded.node), "only valid node names are accepted");
   } else {
     CHECK(decoded.node.empty(), "a dropped datagram names no node");
   }

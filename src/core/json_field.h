@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace libcluster {
+
+/// The string at `object[key]`, or "" when `object` is not an object, has no such key, or the
+/// value is not a string. Never throws (nlohmann's value() does on a type mismatch, which
+/// untrusted API objects can cause on any thread). The project's one "string field or empty".
+std::string stringField(const nlohmann::json& object, std::string_view key);
+
+/// The member `object[key]`, or a null JSON when `object` is not an object or has no such key.
+const nlohmann::json& fieldOrNull(const nlohmann::json& object, std::string_view key);
+
+} // namespace libcluster
