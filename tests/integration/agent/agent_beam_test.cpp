@@ -20,6 +20,7 @@
 #include "membership/pod.h"
 #include "strategy/erlang_hosts_strategy.h"
 #include "strategy/local_epmd_strategy.h"
+#include "support/publish_members.h"
 #include "support/test_api_server.h"
 #include "support/eventually.h"
 
@@ -228,7 +229,9 @@ TEST_F(AgentBinaryBeamTest, AgentsFollowTheirClusterTopologyAndReportOnTheirPods
   TestApiServer server(TestApiServer::Options{.bookmarkIntervalSeconds = 1});
   ASSERT_TRUE(server.started()) << server.error();
   const auto crd = server.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                                  "/crds/clustertopologies.libcluster.dev.yaml");
+                                  "/crds/clustertopologies.libcluster.dev.yaml -f " +
+                                  LIBCLUSTER_SOURCE_DIR +
+                                  "/crds/clustertopologymemberslices.libcluster.dev.yaml");
   ASSERT_EQ(crd.exitCode, 0) << crd.output;
   const auto topology = server.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
@@ -252,20 +255,10 @@ spec:
                {"metadata", {{"name", pod}}},
                {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
   }
+  // The controller's part, as libcluster-controller writes it: member slices, then status.
   auto writeMembers = [&](const std::vector<std::string>& members) {
-    json status{
-        {"members", json::array()}, {"memberCount", members.size()}, {"seed", members.front()}};
-    for (const std::string& member : members) {
-      status["members"].push_back({{"node", member}});
-    }
-    ResourcePath path{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologies",
-                      .namespaceName = "default",
-                      .name = "app",
-                      .subresource = "status"};
-    Result<json> patched = (*api)->mergePatch(path, {{"status", status}});
-    ASSERT_TRUE(patched) << patched.error().message;
+    Result<void> published = publishMembers(**api, "default", "app", members);
+    ASSERT_TRUE(published) << published.error().message;
   };
   auto connectedCondition = [&](const std::string& pod) -> std::optional<bool> {
     Result<json> object = (*api)->get(pods.object(pod));

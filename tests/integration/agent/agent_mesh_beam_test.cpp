@@ -22,6 +22,7 @@
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
 #include "support/loopback_port.h"
+#include "support/publish_members.h"
 #include "support/test_api_server.h"
 
 namespace libcluster {
@@ -127,7 +128,9 @@ protected:
     ASSERT_NE(testbed_, nullptr);
     ASSERT_TRUE(server_.started()) << server_.error();
     const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologies.libcluster.dev.yaml");
+                                     "/crds/clustertopologies.libcluster.dev.yaml -f " +
+                                     LIBCLUSTER_SOURCE_DIR +
+                                     "/crds/clustertopologymemberslices.libcluster.dev.yaml");
     ASSERT_EQ(crd.exitCode, 0) << crd.output;
     Result<KubeConfig> kube = loadKubeconfig(server_.kubeconfigPath());
     ASSERT_TRUE(kube) << kube.error().message;
@@ -165,23 +168,11 @@ spec:
     ASSERT_EQ(applied.exitCode, 0) << applied.output;
   }
 
-  /// The controller's part: status.members of ClusterTopology `name`.
+  /// The controller's part: the member slices and status of ClusterTopology `name`, as
+  /// libcluster-controller writes them (agents follow the slices).
   void writeMembers(const std::vector<std::string>& members, const std::string& name = "app") {
-    json status{{"members", json::array()}, {"memberCount", members.size()}};
-    if (!members.empty()) {
-      status["seed"] = members.front();
-    }
-    for (const std::string& member : members) {
-      status["members"].push_back({{"node", member}});
-    }
-    ResourcePath path{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologies",
-                      .namespaceName = "default",
-                      .name = name,
-                      .subresource = "status"};
-    Result<json> patched = api_->mergePatch(path, {{"status", status}});
-    ASSERT_TRUE(patched) << patched.error().message;
+    Result<void> published = publishMembers(*api_, "default", name, members);
+    ASSERT_TRUE(published) << published.error().message;
   }
 
   void startAgent(const std::string& local, const std::string& topology = "app",
