@@ -266,6 +266,19 @@ Result<void> MemberSlices::write(const std::string& topologyKey, const MemberSli
   if (!call) {
     return Error{Error::Code::Cancelled, "not leading: member slices not written"};
   }
+  {
+    // Recorded before sending: the watch may bring the write back before its response does
+    // (produced stays "" until the response names the version).
+    std::lock_guard lock(mutex_);
+    Written& pending = written_[topologyKey][slice.name];
+    pending.basedOn = create ? std::string() : slice.resourceVersion;
+    pending.produced.clear();
+    pending.slice.reset();
+    if (!remove) {
+      pending.slice = slice;
+      pending.slice->resourceVersion.clear();
+    }
+  }
   const ResourcePath collection = memberSlicesPath(slice.namespaceName);
   Result<nlohmann::json> written = nlohmann::json();
   if (remove) {
@@ -356,8 +369,16 @@ bool MemberSlices::isOwnWrite(const MemberSlice& slice, bool deleted) const {
   if (deleted) {
     return entry != mine->second.end() && !entry->second.slice;
   }
-  return entry != mine->second.end() && entry->second.slice &&
-         !entry->second.produced.empty() && *entry->second.slice == slice;
+  if (entry == mine->second.end() || !entry->second.slice) {
+    return false;
+  }
+  if (entry->second.produced.empty()) {
+    // In flight: the echo can beat the response; ours when it holds exactly what we sent.
+    MemberSlice sent = slice;
+    sent.resourceVersion.clear();
+    return *entry->second.slice == sent;
+  }
+  return *entry->second.slice == slice;
 }
 
 } // namespace libcluster
