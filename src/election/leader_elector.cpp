@@ -149,8 +149,20 @@ Clock::MonotonicTime LeaderElector::step(std::stop_token stop) {
     }
     // Jittered, so that replicas that failed together do not retry together.
     std::uniform_real_distribution<double> extra(0.0, kJitterFactor);
-    return clock_.now() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              options_.retryPeriod * (1.0 + extra(random_)));
+    const Clock::MonotonicTime after = clock_.now();
+    Clock::MonotonicTime next = after + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            options_.retryPeriod * (1.0 + extra(random_)));
+    if (observedLease_ && isObservedLeaseValid(after)) {
+      // Try again when the holder's Lease expires by our own observation, not up to a jittered
+      // retry period later (client-go waits for its next tick): a dead leader is replaced within
+      // leaseDuration of the last renewal we saw, plus a little jitter.
+      std::uniform_real_distribution<double> late(0.0, 0.1);
+      const Clock::MonotonicTime expires =
+          observedAt_ + std::chrono::seconds(intField(observedSpec_, "leaseDurationSeconds")) +
+          std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retryPeriod * late(random_));
+      next = std::min(next, expires);
+    }
+    return next;
   }
 
   const Clock::MonotonicTime deadline = renewDeadlineAt();

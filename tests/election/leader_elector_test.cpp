@@ -417,6 +417,21 @@ TEST_F(LeaderElectorTest, AcquireRetriesAreJitteredWithinClientGoBounds) {
   }
 }
 
+TEST_F(LeaderElectorTest, TriesAgainWhenTheObservedLeaseExpiresNotATickLater) {
+  kube_.put(kLeases, leaseHeldBy("b", 15, 0));
+  auto a = elector("a");
+  (void)a->step(); // observes b's Lease now: it expires 15 s from here
+  clock_.advance(14s);
+
+  const Clock::MonotonicTime next = a->step();
+
+  EXPECT_GE(next - clock_.now(), 1s) << "not before the Lease expires";
+  EXPECT_LE(next - clock_.now(), 1s + 200ms) << "a jittered 2-4.4 s retry would overshoot";
+  clock_.advance(next - clock_.now());
+  (void)a->step();
+  EXPECT_TRUE(a->isLeader());
+}
+
 TEST_F(LeaderElectorTest, TwoElectorsNeverLeadAtTheSameTime) {
   auto a = elector("a");
   auto b = elector("b");
