@@ -4,24 +4,9 @@
 #include <cstdio>
 #include <set>
 
+#include "core/json_field.h"
+
 namespace libcluster {
-namespace {
-
-const nlohmann::json& field(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json kNull;
-  if (!object.is_object()) {
-    return kNull;
-  }
-  const auto found = object.find(key);
-  return found == object.end() ? kNull : *found;
-}
-
-std::string text(const nlohmann::json& object, const char* key) {
-  const nlohmann::json& value = field(object, key);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
-
-} // namespace
 
 std::string memberSliceLabelValue(const std::string& topologyName) {
   constexpr std::size_t kMaxLabelValue = 63;
@@ -41,49 +26,49 @@ std::string memberSliceLabelValue(const std::string& topologyName) {
 }
 
 std::optional<MemberSlice> memberSliceFromJson(const nlohmann::json& object) {
-  const nlohmann::json& metadata = field(object, "metadata");
+  const nlohmann::json& metadata = fieldOrNull(object, "metadata");
   MemberSlice slice;
-  slice.name = text(metadata, "name");
+  slice.name = stringField(metadata, "name");
   if (slice.name.empty()) {
     return std::nullopt;
   }
-  slice.namespaceName = text(metadata, "namespace");
-  slice.resourceVersion = text(metadata, "resourceVersion");
-  slice.label = text(field(metadata, "labels"), kMemberSliceTopologyLabel);
-  if (const nlohmann::json& owners = field(metadata, "ownerReferences"); owners.is_array()) {
+  slice.namespaceName = stringField(metadata, "namespace");
+  slice.resourceVersion = stringField(metadata, "resourceVersion");
+  slice.label = stringField(fieldOrNull(metadata, "labels"), kMemberSliceTopologyLabel);
+  if (const nlohmann::json& owners = fieldOrNull(metadata, "ownerReferences"); owners.is_array()) {
     for (const nlohmann::json& owner : owners) {
-      const nlohmann::json& controller = field(owner, "controller");
+      const nlohmann::json& controller = fieldOrNull(owner, "controller");
       if (controller.is_boolean() && controller.get<bool>() &&
-          text(owner, "kind") == "ClusterTopology") {
-        slice.ownerName = text(owner, "name");
-        slice.ownerUid = text(owner, "uid");
+          stringField(owner, "kind") == "ClusterTopology") {
+        slice.ownerName = stringField(owner, "name");
+        slice.ownerUid = stringField(owner, "uid");
         break;
       }
     }
   }
-  if (const nlohmann::json& generation = field(object, "topologyGeneration");
+  if (const nlohmann::json& generation = fieldOrNull(object, "topologyGeneration");
       generation.is_number_integer()) {
     slice.topologyGeneration = generation.get<std::int64_t>();
   }
   std::set<std::string> seen;
-  if (const nlohmann::json& members = field(object, "members"); members.is_array()) {
+  if (const nlohmann::json& members = fieldOrNull(object, "members"); members.is_array()) {
     for (const nlohmann::json& entry : members) {
       SliceMember member;
-      member.node = text(entry, "node");
+      member.node = stringField(entry, "node");
       if (member.node.empty() || !seen.insert(member.node).second) {
         continue;
       }
-      member.pod = text(entry, "pod");
-      if (const nlohmann::json& ips = field(entry, "ips"); ips.is_array()) {
+      member.pod = stringField(entry, "pod");
+      if (const nlohmann::json& ips = fieldOrNull(entry, "ips"); ips.is_array()) {
         for (const nlohmann::json& ip : ips) {
           if (ip.is_string()) {
             member.ips.push_back(ip.get<std::string>());
           }
         }
       }
-      const nlohmann::json& ready = field(entry, "ready");
+      const nlohmann::json& ready = fieldOrNull(entry, "ready");
       member.ready = !ready.is_boolean() || ready.get<bool>();
-      const nlohmann::json& seed = field(entry, "seed");
+      const nlohmann::json& seed = fieldOrNull(entry, "seed");
       member.seed = seed.is_boolean() && seed.get<bool>();
       slice.members.push_back(std::move(member));
     }

@@ -1,5 +1,6 @@
 #include "strategy/cluster_topology_strategy.h"
 
+#include "core/json_field.h"
 #include "core/names.h"
 
 namespace libcluster {
@@ -19,27 +20,13 @@ ResourcePath memberSlices(const std::string& namespaceName) {
                       .namespaceName = namespaceName};
 }
 
-const nlohmann::json& field(const nlohmann::json& object, const char* key) {
-  static const nlohmann::json kNull;
-  if (!object.is_object()) {
-    return kNull;
-  }
-  const auto found = object.find(key);
-  return found == object.end() ? kNull : *found;
-}
-
-std::string text(const nlohmann::json& object, const char* key) {
-  const nlohmann::json& value = field(object, key);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
-
 std::optional<Mfa> readCall(const nlohmann::json& spec, const char* key) {
-  const nlohmann::json& call = field(spec, key);
-  Mfa out{text(call, "module"), text(call, "function"), {}};
+  const nlohmann::json& call = fieldOrNull(spec, key);
+  Mfa out{stringField(call, "module"), stringField(call, "function"), {}};
   if (out.module.empty() || out.function.empty()) {
     return std::nullopt;
   }
-  if (const nlohmann::json& args = field(call, "args"); args.is_array()) {
+  if (const nlohmann::json& args = fieldOrNull(call, "args"); args.is_array()) {
     for (const nlohmann::json& arg : args) {
       if (arg.is_string()) {
         out.args.push_back(arg.get<std::string>());
@@ -54,12 +41,12 @@ TopologySettings readSettings(const nlohmann::json& spec) {
   settings.connect = readCall(spec, "connect");
   settings.disconnect = readCall(spec, "disconnect");
   settings.listNodes = readCall(spec, "listNodes");
-  if (const nlohmann::json& interval = field(spec, "reconnectIntervalSeconds");
+  if (const nlohmann::json& interval = fieldOrNull(spec, "reconnectIntervalSeconds");
       interval.is_number_integer() && interval.get<long long>() > 0 &&
       interval.get<long long>() <= 3600) {
     settings.reconnectInterval = std::chrono::seconds(interval.get<long long>());
   }
-  settings.disconnectOnRemoval = text(spec, "onRemoval") != "Ignore";
+  settings.disconnectOnRemoval = stringField(spec, "onRemoval") != "Ignore";
   return settings;
 }
 
@@ -133,24 +120,24 @@ void ClusterTopologyStrategy::readTopology(std::stop_token stop) {
   } else {
     Topology topology;
     topology.uid = metadataString(*object, "uid");
-    if (const nlohmann::json& generation = field(field(*object, "metadata"), "generation");
+    if (const nlohmann::json& generation = fieldOrNull(fieldOrNull(*object, "metadata"), "generation");
         generation.is_number_integer()) {
       topology.generation = generation.get<std::int64_t>();
     }
-    topology.settings = readSettings(field(*object, "spec"));
-    if (const nlohmann::json& found = field(*object, "status"); found.is_object()) {
+    topology.settings = readSettings(fieldOrNull(*object, "spec"));
+    if (const nlohmann::json& found = fieldOrNull(*object, "status"); found.is_object()) {
       Topology::Status status;
-      if (const nlohmann::json& members = field(found, "members"); members.is_array()) {
+      if (const nlohmann::json& members = fieldOrNull(found, "members"); members.is_array()) {
         for (const nlohmann::json& member : members) {
-          if (std::string node = text(member, "node"); !node.empty()) {
+          if (std::string node = stringField(member, "node"); !node.empty()) {
             status.members.insert(std::move(node));
           }
         }
       }
-      status.seed = text(found, "seed");
-      const nlohmann::json& truncated = field(found, "membersTruncated");
+      status.seed = stringField(found, "seed");
+      const nlohmann::json& truncated = fieldOrNull(found, "membersTruncated");
       status.truncated = truncated.is_boolean() && truncated.get<bool>();
-      if (const nlohmann::json& count = field(found, "memberSliceCount");
+      if (const nlohmann::json& count = fieldOrNull(found, "memberSliceCount");
           count.is_number_integer() && count.get<long long>() > 0) {
         status.sliceCount = static_cast<int>(std::min<long long>(count.get<long long>(), 1 << 20));
       }
