@@ -8,17 +8,12 @@
 #include <openssl/rand.h>
 
 #include "core/check.h"
+#include "gossip/cipher_context.h"
 
 namespace libcluster {
 namespace {
 
-using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
-
-CipherContext newContext() {
-  CipherContext context(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-  CHECK(context != nullptr, "OpenSSL could not allocate a cipher context");
-  return context;
-}
+using gossip_detail::CipherContext;
 
 std::vector<std::uint8_t> associatedData(std::span<const std::uint8_t> header,
                                          const std::string& label) {
@@ -31,7 +26,7 @@ std::vector<std::uint8_t> associatedData(std::span<const std::uint8_t> header,
 bool tryOpen(const GossipKey& key, std::span<const std::uint8_t> nonce,
              std::span<const std::uint8_t> aad, std::span<const std::uint8_t> ciphertext,
              std::span<const std::uint8_t> tag, std::vector<std::uint8_t>& plaintext) {
-  CipherContext context = newContext();
+  CipherContext context = gossip_detail::newCipherContext();
   int written = 0;
   int finalWritten = 0;
   plaintext.assign(ciphertext.size(), 0);
@@ -83,7 +78,7 @@ AuthenticatedCipher::sealWithNonce(std::span<const std::uint8_t> plaintext,
   std::vector<std::uint8_t> out(kHeaderBytes + plaintext.size() + kTagBytes);
   std::copy(header.begin(), header.end(), out.begin());
 
-  CipherContext context = newContext();
+  CipherContext context = gossip_detail::newCipherContext();
   int written = 0;
   int finalWritten = 0;
   std::uint8_t* body = out.data() + kHeaderBytes;

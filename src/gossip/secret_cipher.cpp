@@ -8,19 +8,11 @@
 #include <openssl/sha.h>
 
 #include "core/check.h"
+#include "gossip/cipher_context.h"
 
 namespace libcluster {
-namespace {
 
-using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
-
-CipherContext newContext() {
-  CipherContext context(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-  CHECK(context != nullptr, "OpenSSL could not allocate a cipher context");
-  return context;
-}
-
-} // namespace
+using gossip_detail::CipherContext;
 
 SecretCipher::SecretCipher(std::string_view secret) {
   SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), key_.data());
@@ -46,7 +38,7 @@ SecretCipher::sealWithIv(std::span<const std::uint8_t> plaintext,
 
   std::vector<std::uint8_t> out(iv.begin(), iv.end());
   out.resize(kIvBytes + padded.size());
-  CipherContext context = newContext();
+  CipherContext context = gossip_detail::newCipherContext();
   int written = 0;
   int finalWritten = 0;
   bool ok =
@@ -72,7 +64,7 @@ SecretCipher::open(std::span<const std::uint8_t> datagram) const {
   }
 
   std::vector<std::uint8_t> plaintext(ciphertext.size());
-  CipherContext context = newContext();
+  CipherContext context = gossip_detail::newCipherContext();
   int written = 0;
   int finalWritten = 0;
   // Padding is checked below rather than by OpenSSL, so that a bad pad is an outcome and the

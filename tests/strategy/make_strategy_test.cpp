@@ -5,12 +5,11 @@
 #include "fakes/fake_clock.h"
 #include "fakes/fake_kube_api.h"
 #include "fakes/fake_resolver.h"
+#include "support/loopback_port.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -308,18 +307,6 @@ TEST(ParseStrategyConfig, GossipProblemsNameTheKeyInCamelCase) {
             "topologies.web.config.multicast_addr: unknown option");
 }
 
-int freeUdpPort() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 TEST(MakeStrategy, GossipReadsItsSecretFileAndStarts) {
   const std::filesystem::path secret =
       std::filesystem::temp_directory_path() / ("gossip-secret-" + std::to_string(::getpid()));
@@ -329,7 +316,7 @@ TEST(MakeStrategy, GossipReadsItsSecretFileAndStarts) {
   StrategyDeps deps{
       .clock = clock, .self = "app@127.0.0.1", .topology = "web", .metrics = &metrics};
   const auto parsed = parse("Gossip", R"({"broadcastOnly": true, "multicastAddr": "127.255.255.255",
-      "ifAddr": "127.0.0.1", "port": )" + std::to_string(freeUdpPort()) +
+      "ifAddr": "127.0.0.1", "port": )" + std::to_string(closedLoopbackPort(SOCK_DGRAM)) +
                                           R"(, "secretFile": ")" + secret.string() + R"("})");
   ASSERT_TRUE(parsed) << parsed.error().message;
 
@@ -433,6 +420,21 @@ struct CamelCase {
   const char* out;
 };
 
+// How gtest shows a row: the input with bytes outside printable ASCII as \xNN.
+void PrintTo(const CamelCase& row, std::ostream* out) {
+  *out << '"';
+  for (const char c : std::string_view(row.in)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f) {
+      *out << c;
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      *out << "\\x" << kHex[byte >> 4] << kHex[byte & 0xf];
+    }
+  }
+  *out << '"';
+}
+
 class CamelCaseOptionNamesTest : public testing::TestWithParam<CamelCase> {};
 
 TEST_P(CamelCaseOptionNamesTest, RewritesOnlyWholeSnakeCaseWords) {
@@ -443,17 +445,31 @@ INSTANTIATE_TEST_SUITE_P(
     Table, CamelCaseOptionNamesTest,
     testing::Values(
         CamelCase{"", ""}, CamelCase{"port", "port"},
-        CamelCase{"multicast_addr: not a multicast address", "multicastAddr: not a multicast address"},
+        CamelCase{"multicast_addr: not a multicast address",
+                  "multicastAddr: not a multicast address"},
         CamelCase{"multicast_addr and multicast_ttl", "multicastAddr and multicastTtl"},
         CamelCase{"a_b_c_d", "aBCD"}, CamelCase{"x.broadcast_only=1", "x.broadcastOnly=1"},
         CamelCase{"(secret_file)", "(secretFile)"}, CamelCase{"end with_it", "end withIt"},
         // Not wholly lowercase words joined by single underscores: kept.
         CamelCase{"snake_Case", "snake_Case"}, CamelCase{"a_1", "a_1"}, CamelCase{"_x", "_x"},
         CamelCase{"x_", "x_"}, CamelCase{"x__y", "x__y"}, CamelCase{"__init__", "__init__"},
-        CamelCase{"1multicast_addr", "1multicast_addr"}, CamelCase{"Multicast_addr", "Multicast_addr"},
-        CamelCase{"ARES_ENODATA", "ARES_ENODATA"}, CamelCase{"multicast_addr2", "multicast_addr2"},
+        CamelCase{"1multicast_addr", "1multicast_addr"},
+        CamelCase{"Multicast_addr", "Multicast_addr"}, CamelCase{"ARES_ENODATA", "ARES_ENODATA"},
+        CamelCase{"multicast_addr2", "multicast_addr2"},
         // Bytes that are not word characters end a word, as \b did.
-        CamelCase{"caf\xc3\xa9_x multicast_if\xe2\x80\x94", "caf\xc3\xa9_x multicastIf\xe2\x80\x94"}));
+        CamelCase{"caf\xc3\xa9_x multicast_if\xe2\x80\x94",
+                  "caf\xc3\xa9_x multicastIf\xe2\x80\x94"}),
+    [](const testing::TestParamInfo<CamelCase>& info) {
+      // gtest names must be [A-Za-z0-9_]: the row number, then the input's letters and digits.
+      std::string name = "row" + std::to_string(info.index) + "_";
+      for (const char c : std::string_view(info.param.in)) {
+        if (std::isalnum(static_cast<unsigned char>(c)) != 0 &&
+            static_cast<unsigned char>(c) < 0x80) {
+          name += c;
+        }
+      }
+      return name;
+    });
 
 TEST(CamelCaseOptionNames, KeepsEmbeddedNulBytes) {
   const std::string in("multicast_addr\0multicast_ttl", 28);

@@ -9,9 +9,11 @@
 
 namespace libcluster {
 
-/// A loopback TCP port nothing listens on (bound, then closed, so a connect is refused).
-inline std::uint16_t closedLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+/// A loopback port of `type` (SOCK_STREAM or SOCK_DGRAM) that the kernel just handed out and that
+/// nothing holds any more (bound, then closed): a TCP connect to it is refused, and a test may bind
+/// it next.
+inline std::uint16_t closedLoopbackPort(int type = SOCK_STREAM) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
