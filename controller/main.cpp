@@ -36,8 +36,7 @@ int main(int argc, char** argv) {
   ControllerApp::Options options;
   std::string logLevel = "info";
   bool noEndpointSlices = false;
-  cli.add_option("--kubeconfig", kubeconfig,
-                 "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
+  addKubeconfigOption(cli, kubeconfig);
   cli.add_option("--context", context, "kubeconfig context to use (default: current-context)");
   cli.add_option("--namespace", options.namespaceName,
                  "Watch ClusterTopologies and pods in this namespace only (default: all namespaces)")

@@ -63,9 +63,7 @@ int main(int argc, char** argv) {
                  "A file holding the distribution cookie (default: $RELEASE_COOKIE, else the "
                  "configuration's cookieFile)")
       ->envname("LIBCLUSTER_COOKIE_FILE");
-  cli.add_option(
-      "--kubeconfig", kubeconfig,
-      "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
+  addKubeconfigOption(cli, kubeconfig);
   cli.add_option("--metrics-bind-address", options.metricsBindAddress,
                  "Address of /metrics, /healthz and /readyz; \"0\" disables them")
       ->envname("METRICS_BIND_ADDRESS")

@@ -20,4 +20,12 @@ inline void addStartupOptions(CLI::App& cli, std::string& logLevel, const std::s
                        "Print the version and the git commit it was built from, then exit");
 }
 
+/// --kubeconfig (into `path`; empty: in-cluster, else $KUBECONFIG, else ~/.kube/config, which is
+/// what loadDefaultConfig does with it).
+inline void addKubeconfigOption(CLI::App& cli, std::string& path) {
+  cli.add_option(
+      "--kubeconfig", path,
+      "Path to a kubeconfig. Default: in-cluster config, else $KUBECONFIG, else ~/.kube/config");
+}
+
 } // namespace libcluster
