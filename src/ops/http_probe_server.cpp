@@ -44,6 +44,8 @@ bool waitFor(int fd, short events, SteadyTime deadline) {
   }
 }
 
+bool isTransient(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
 void numericAddress(int fd, decltype(&::getpeername) which, std::string& ip, int& port) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
@@ -68,7 +70,7 @@ public:
   bool is_readable() const override { return begin_ < end_ || waitFor(fd_, POLLIN, readDeadline_); }
   bool is_writable() const override { return !late_ && waitFor(fd_, POLLOUT, writeDeadline_); }
   ssize_t read(char* out, std::size_t size) override {
-    if (begin_ == end_) {
+    while (begin_ == end_) {
       if (budget_ == 0) {
         return -1;
       }
@@ -78,6 +80,9 @@ public:
       }
       const ssize_t got =
           ::recv(fd_, buffer_.data(), std::min(buffer_.size(), budget_), MSG_DONTWAIT);
+      if (got < 0 && isTransient(errno)) {
+        continue;
+      }
       if (got <= 0) {
         return got;
       }
@@ -91,11 +96,16 @@ public:
     return static_cast<ssize_t>(copied);
   }
   ssize_t write(const char* data, std::size_t size) override {
-    // A client too slow to send its request gets no answer, not a 400.
-    if (late_ || !waitFor(fd_, POLLOUT, writeDeadline_)) {
-      return -1;
+    while (true) {
+      // A client too slow to send its request gets no answer, not a 400.
+      if (late_ || !waitFor(fd_, POLLOUT, writeDeadline_)) {
+        return -1;
+      }
+      const ssize_t sent = ::send(fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent >= 0 || !isTransient(errno)) {
+        return sent;
+      }
     }
-    return ::send(fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     numericAddress(fd_, ::getpeername, ip, port);
