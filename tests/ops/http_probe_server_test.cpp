@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -319,6 +320,26 @@ TEST_F(HttpProbeServerTest, DropsAClientThatSendsNoRequestWithinTheHeaderTimeout
   EXPECT_EQ(silent.readAll(), "");
 
   EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "held until the request timeout";
+}
+
+TEST(HttpProbeServer, DropsAClientThatDoesNotReadItsAnswerByTheRequestTimeout) {
+  HttpProbeServer server({.bindAddress = "127.0.0.1:0", .requestTimeout = 300ms});
+  const std::string big(64 << 20, 'x'); // far more than the socket buffers hold
+  server.route("/big", [&big] { return HttpResponse{.body = big}; });
+  server.route("/healthz", [] { return HttpResponse{.body = "ok"}; });
+  ASSERT_TRUE(server.start().has_value());
+  Client reader(server.port());
+  ASSERT_TRUE(reader.connected());
+  reader.send("GET /big HTTP/1.1\r\n\r\n"); // and does not read for a while
+
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(get(server.port(), "/healthz").ends_with("ok")) << "answered beside the slow reader";
+  std::this_thread::sleep_for(800ms);
+  const auto started = std::chrono::steady_clock::now();
+  const std::string got = reader.readAll();
+
+  EXPECT_LT(got.size(), big.size()) << "the write was cut off at the deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "closed, not held open";
 }
 
 TEST_F(HttpProbeServerTest, ServesManyRequestsInARow) {
