@@ -324,7 +324,7 @@ TEST_F(HttpProbeServerTest, DropsAClientThatSendsNoRequestWithinTheHeaderTimeout
 
 TEST(HttpProbeServer, DropsAClientThatDoesNotReadItsAnswerByTheRequestTimeout) {
   HttpProbeServer server({.bindAddress = "127.0.0.1:0", .requestTimeout = 300ms});
-  const std::string big(64 << 20, 'x'); // far more than the socket buffers hold
+  const std::string big(64 << 20, 'x'); // more than both socket buffers can hold here (4 + 32 MiB)
   server.route("/big", [&big] { return HttpResponse{.body = big}; });
   server.route("/healthz", [] { return HttpResponse{.body = "ok"}; });
   ASSERT_TRUE(server.start().has_value());
