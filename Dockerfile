@@ -22,15 +22,15 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
  && strip build/controller/libcluster-controller build/src/agent/libcluster-agent
 
 # The runtime root filesystem, distroless-style: Debian's own files of the packages the binaries
-# load (cpprestsdk, OpenSSL, c-ares, yaml-cpp, cpp-httplib and what they depend on), the CA certificates, the
+# load (cpprestsdk, OpenSSL, c-ares, yaml-cpp, cpp-httplib, prometheus-cpp and what they depend on), the CA certificates, the
 # package records (for scanners), and a passwd/group naming the non-root user. No shell, no
 # package manager, no coreutils.
 FROM debian:12-slim AS runtime-root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libcpprest2.10 libssl3 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 ca-certificates \
+ && apt-get install -y --no-install-recommends libcpprest2.10 libssl3 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 libprometheus-cpp-core1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 RUN set -eu; \
-    packages="base-files libc6 libgcc-s1 libstdc++6 zlib1g libbrotli1 libssl3 libcpprest2.10 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 ca-certificates"; \
+    packages="base-files libc6 libgcc-s1 libstdc++6 zlib1g libbrotli1 libssl3 libcpprest2.10 libc-ares2 libyaml-cpp0.7 libcpp-httplib0.11 libprometheus-cpp-core1.0 ca-certificates"; \
     mkdir -p /rootfs/usr/bin /rootfs/usr/sbin /rootfs/usr/lib /rootfs/usr/lib64 /rootfs/usr/local/bin \
       /rootfs/etc/ssl /rootfs/var/lib/dpkg/status.d; \
     for d in bin sbin lib lib64; do ln -s usr/$d /rootfs/$d; done; \

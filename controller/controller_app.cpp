@@ -70,7 +70,7 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                              "libcluster_external_fetch_failures_total",
                              "Failed rancher source fetches, by reason.", {"reason"})](
                             std::string_view reason) {
-                          failures->withLabels({std::string(reason)}).inc();
+                          failures->withLabels({std::string(reason)}).Increment();
                         }}),
       topologies_(api, clock, topologiesPath(options_.namespaceName), watchOptions(),
                   [](const nlohmann::json& object) { return topologyFromJson(object); }),

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   HttpKubeApi::Options apiOptions;
   apiOptions.observer = [&requests](std::string_view method, int code, std::chrono::nanoseconds) {
     if (CounterFamily* family = requests.load()) {
-      family->withLabels({std::to_string(code), std::string(method)}).inc();
+      family->withLabels({std::to_string(code), std::string(method)}).Increment();
     }
   };
   Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, apiOptions);

@@ -80,7 +80,7 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
     }
     status.memberSliceCount = slices->value_or(current->memberSliceCount);
   }
-  members_.withLabels({topology.namespaceName, topology.name}).set(status.memberCount);
+  members_.withLabels({topology.namespaceName, topology.name}).Set(status.memberCount);
   if (status != *current) {
     if (Result<void> written = writeStatus(topology, resourceVersion, status); !written) {
       return written.error();
@@ -212,7 +212,7 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
                                          std::move(superseded)};
   }
   ++statusWrites_;
-  writes_.inc();
+  writes_.Increment();
   return {};
 }
 

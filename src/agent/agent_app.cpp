@@ -167,19 +167,19 @@ Result<void> AgentApp::start() {
           .gaugeFamily("libcluster_agent_desired_peers",
                        "Peers the last discovery found, by topology.", {"topology"})
           .withLabels({snapshot.topology})
-          .set(static_cast<double>(snapshot.desired.size()));
+          .Set(static_cast<double>(snapshot.desired.size()));
       metrics_
           .gaugeFamily("libcluster_agent_missing_peers",
                        "Desired peers the local node is not connected to, by topology.",
                        {"topology"})
           .withLabels({snapshot.topology})
-          .set(static_cast<double>(missing));
+          .Set(static_cast<double>(missing));
       metrics_
           .gaugeFamily("libcluster_agent_local_node_up",
                        "1 when the local node answered the agent's last call, by topology.",
                        {"topology"})
           .withLabels({snapshot.topology})
-          .set(report.nodeError ? 0.0 : 1.0);
+          .Set(report.nodeError ? 0.0 : 1.0);
     }
     return HttpResponse{200, std::string(MetricsRegistry::kContentType), metrics_.render()};
   });

@@ -107,7 +107,7 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
   Result<PeerSet> discovered = strategy_.discoverPeers(stop);
   if (!discovered) {
     // Not knowing the peers is not the same as having none: change nothing this round.
-    discoveryErrors_.inc();
+    discoveryErrors_.Increment();
     nlohmann::json fields = errorFields(discovered.error());
     fields["topology"] = options_.topology;
     logWarn("peer discovery failed", fields);
@@ -177,7 +177,7 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
     std::optional<Result<void>> left = connector_.disconnectAtOnce(leaving, options_.callTimeout);
     if (left && *left) {
       disconnectAttempts_.withLabels({options_.topology, "ok"})
-          .inc(static_cast<double>(leaving.size()));
+          .Increment(static_cast<double>(leaving.size()));
       logInfo("left the topology: disconnected from every member at once",
               {{"topology", options_.topology}, {"nodes", leaving.size()}});
       disconnected = leaving;
@@ -235,7 +235,7 @@ void TopologyRunner::syncOnce(std::stop_token stop) {
     }
   }
   members_ = std::move(next);
-  membersGauge_.set(static_cast<double>(members_.size()));
+  membersGauge_.Set(static_cast<double>(members_.size()));
 
   PeerSet seen;
   if (Result<PeerSet> after = connector_.connectedPeers(options_.callTimeout); after) {
@@ -282,7 +282,7 @@ void TopologyRunner::failSync(const Error& error) {
 
 bool TopologyRunner::disconnectPeer(const NodeName& peer, Clock::MonotonicTime deadline) {
   const auto count = [&](const char* result) {
-    disconnectAttempts_.withLabels({options_.topology, result}).inc();
+    disconnectAttempts_.withLabels({options_.topology, result}).Increment();
   };
   const Clock::MonotonicTime now = clock_.now();
   if (now >= deadline) {
@@ -449,7 +449,7 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
 TopologyRunner::ConnectResult
 TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline, bool repair) {
   const auto count = [&](const char* result) {
-    connectAttempts_.withLabels({options_.topology, result}).inc();
+    connectAttempts_.withLabels({options_.topology, result}).Increment();
   };
   const Clock::MonotonicTime now = clock_.now();
   if (now >= deadline) {

@@ -110,7 +110,7 @@ LeaderElector::LeaderElector(Options options, Callbacks callbacks, KubeApi& kube
                                    {"name"})
                     .withLabels({options_.leaseName})),
       random_(std::random_device{}()) {
-  masterStatus_.set(0);
+  masterStatus_.Set(0);
 }
 
 LeaderElector::~LeaderElector() {
@@ -275,7 +275,7 @@ bool LeaderElector::tryAcquireOrRenew(Clock::MonotonicTime now) {
   if (holder == options_.identity) {
     keepAcquisition(spec);
     if (isLeading()) {
-      slowpath_.inc();
+      slowpath_.Increment();
     }
   } else {
     spec["leaseTransitions"] = intField(observedSpec_, "leaseTransitions") + 1;
@@ -341,7 +341,7 @@ void LeaderElector::becomeLeader(Clock::MonotonicTime renewed) {
     leading_ = true;
     renewDeadlineAt_ = renewed + options_.renewDeadline;
   }
-  masterStatus_.set(1);
+  masterStatus_.Set(1);
   logInfo("became leader", {{"lease", leaseKey_}, {"identity", options_.identity}});
   if (callbacks_.onStartedLeading) {
     leaderThread_ = std::jthread(callbacks_.onStartedLeading);
@@ -356,7 +356,7 @@ void LeaderElector::stepDown(std::string_view reason, bool expected) {
     }
     leading_ = false;
   }
-  masterStatus_.set(0);
+  masterStatus_.Set(0);
   const nlohmann::json fields = {
       {"lease", leaseKey_}, {"identity", options_.identity}, {"reason", reason}};
   if (expected) {

@@ -158,11 +158,11 @@ bool GossipStrategy::waitForChange(Clock::MonotonicTime deadline, std::stop_toke
 }
 
 std::uint64_t GossipStrategy::packets(GossipOutcome outcome) const {
-  return static_cast<std::uint64_t>(packetCounters_[outcomeIndex(outcome)]->value());
+  return static_cast<std::uint64_t>(packetCounters_[outcomeIndex(outcome)]->Value());
 }
 
 std::uint64_t GossipStrategy::heartbeatsSent() const {
-  return static_cast<std::uint64_t>(heartbeatsSent_.value());
+  return static_cast<std::uint64_t>(heartbeatsSent_.Value());
 }
 
 void GossipStrategy::run(std::stop_token stop) {
@@ -202,11 +202,11 @@ void GossipStrategy::sendHeartbeat() {
           ? socket_.send(*datagram)
           : Result<void>(Error{Error::Code::Internal, "gossip: the random generator failed", {}});
   if (sent) {
-    heartbeatsSent_.inc();
+    heartbeatsSent_.Increment();
     lastSendFailed_ = false;
     return;
   }
-  heartbeatsFailed_.inc();
+  heartbeatsFailed_.Increment();
   // libcluster ignores send errors (PR #25: the network may come up after the node); warn once
   // per run of failures rather than every heartbeat.
   nlohmann::json fields{{"topology", topology_}, {"error", sent.error().message}};
@@ -230,7 +230,7 @@ void GossipStrategy::receiveWaiting(std::vector<std::uint8_t>& buffer) {
       outcome = heartbeat.node == self_ ? GossipOutcome::Self
                                         : remember(heartbeat.node, received->source);
     }
-    packetCounters_[outcomeIndex(outcome)]->inc();
+    packetCounters_[outcomeIndex(outcome)]->Increment();
     if (outcome != GossipOutcome::Accepted && outcome != GossipOutcome::Self) {
       logDebug(
           "gossip datagram dropped",

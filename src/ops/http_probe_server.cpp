@@ -1,7 +1,5 @@
 #include "ops/http_probe_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,9 +7,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <vector>
+
+#include <httplib.h>
 
 #include "core/check.h"
 #include "core/log.h"
@@ -20,192 +23,304 @@ namespace libcluster {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+using namespace std::chrono_literals;
 
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 503:
-    return "Service Unavailable";
-  default:
-    return status < 400 ? "OK" : "Error";
+/// Waits until `fd` is ready for `events` or `deadline` passes; false at the deadline.
+bool waitFor(int fd, short events, SteadyTime deadline) {
+  while (true) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= 0ms) {
+      return false;
+    }
+    pollfd polled{.fd = fd, .events = events, .revents = 0};
+    const int ready = ::poll(&polled, 1, static_cast<int>(std::min(left, 60'000ms).count()));
+    if (ready > 0) {
+      return true; // also on hang-up or error: the next recv or send reports it
+    }
+    if (ready < 0 && errno != EINTR) {
+      return false;
+    }
   }
 }
 
-std::string serialize(const HttpResponse& response, bool withBody, std::string_view extraHeaders) {
-  std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                    std::string(reasonPhrase(response.status)) + "\r\n";
-  out += "Content-Type: " + response.contentType + "\r\n";
-  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
-  out += "Connection: close\r\n";
-  out += extraHeaders;
-  out += "\r\n";
-  if (withBody) {
-    out += response.body;
-  }
-  return out;
-}
+bool isTransient(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
 
-HttpResponse plain(int status, std::string body) {
-  return HttpResponse{
-      .status = status, .contentType = "text/plain; charset=utf-8", .body = std::move(body)};
-}
-
-void closeFd(int& fd) {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
-
-/// One accepted connection: it reads one request, then writes one response, then closes.
-struct Connection {
-  int fd = -1;
-  SteadyTime accepted;
-  SteadyTime deadline;
-  std::string in{};
-  std::string out{};
-  std::size_t written = 0;
-  bool writing = false;
-  bool finished = false;
-};
-
-std::uint16_t boundPort(int fd) {
+void numericAddress(int fd, decltype(&::getpeername) which, std::string& ip, int& port) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return 0;
+  std::array<char, NI_MAXHOST> host{};
+  std::array<char, NI_MAXSERV> service{};
+  if (which(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0 &&
+      ::getnameinfo(reinterpret_cast<sockaddr*>(&address), length, host.data(), host.size(),
+                    service.data(), service.size(), NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+    ip = host.data();
+    port = std::atoi(service.data());
   }
-  if (address.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
 }
 
-/// A listening socket on the first of `candidates` that binds; errno text of the last failure.
-Result<int> listenOn(const std::vector<std::pair<sockaddr_storage, socklen_t>>& candidates,
-                     const std::string& description) {
-  std::string lastFailure = "no address to bind";
-  for (const auto& [address, length] : candidates) {
-    const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      lastFailure = std::strerror(errno);
-      continue;
+/// One connection's socket as cpp-httplib reads and writes it, under deadlines instead of
+/// cpp-httplib's per-read timeouts, and reading at most `maxBytes`.
+class DeadlineStream final : public httplib::Stream {
+public:
+  DeadlineStream(int fd, SteadyTime readDeadline, SteadyTime writeDeadline, std::size_t maxBytes)
+      : fd_(fd), readDeadline_(readDeadline), writeDeadline_(writeDeadline), budget_(maxBytes) {}
+
+  // httplib::Stream
+  bool is_readable() const override { return begin_ < end_ || waitFor(fd_, POLLIN, readDeadline_); }
+  bool is_writable() const override { return !late_ && waitFor(fd_, POLLOUT, writeDeadline_); }
+  ssize_t read(char* out, std::size_t size) override {
+    while (begin_ == end_) {
+      if (budget_ == 0) {
+        return -1;
+      }
+      if (!waitFor(fd_, POLLIN, readDeadline_)) {
+        late_ = true;
+        return -1;
+      }
+      const ssize_t got =
+          ::recv(fd_, buffer_.data(), std::min(buffer_.size(), budget_), MSG_DONTWAIT);
+      if (got < 0 && isTransient(errno)) {
+        continue;
+      }
+      if (got <= 0) {
+        return got;
+      }
+      budget_ -= static_cast<std::size_t>(got);
+      begin_ = 0;
+      end_ = static_cast<std::size_t>(got);
     }
-    const int on = 1;
-    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (address.ss_family == AF_INET6) {
-      // Dual stack for the wildcard address, like Go's ":8080"; harmless for a specific address.
-      const int off = 0;
-      (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    const std::size_t copied = std::min(size, end_ - begin_);
+    std::memcpy(out, buffer_.data() + begin_, copied);
+    begin_ += copied;
+    return static_cast<ssize_t>(copied);
+  }
+  ssize_t write(const char* data, std::size_t size) override {
+    while (true) {
+      // A client too slow to send its request gets no answer, not a 400.
+      if (late_ || !waitFor(fd_, POLLOUT, writeDeadline_)) {
+        return -1;
+      }
+      const ssize_t sent = ::send(fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent >= 0 || !isTransient(errno)) {
+        return sent;
+      }
     }
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0 &&
-        ::listen(fd, 128) == 0) {
-      return fd;
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    numericAddress(fd_, ::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    numericAddress(fd_, ::getsockname, ip, port);
+  }
+  int socket() const override { return fd_; }
+
+private:
+  int fd_;
+  SteadyTime readDeadline_;
+  SteadyTime writeDeadline_;
+  std::size_t budget_;
+  bool late_ = false;
+  std::array<char, 4096> buffer_{};
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+/// cpp-httplib's task queue, one thread per connection instead of a fixed pool, so a free
+/// thread is never what a probe waits for; the server's displacement bounds the live ones.
+class ConnectionThreads final : public httplib::TaskQueue {
+public:
+  void enqueue(std::function<void()> task) override {
+    std::lock_guard lock(mutex_);
+    for (auto finished : finished_) {
+      finished->join();
+      threads_.erase(finished);
     }
-    lastFailure = std::strerror(errno);
-    ::close(fd);
+    finished_.clear();
+    threads_.emplace_back();
+    const auto self = std::prev(threads_.end());
+    try {
+      *self = std::thread([this, task, self] {
+        task();
+        std::lock_guard done(mutex_);
+        finished_.push_back(self);
+      });
+    } catch (const std::system_error&) {
+      // Out of threads: serve it here (the task closes its socket either way).
+      threads_.erase(self);
+      task();
+    }
   }
-  return Error{Error::Code::Unavailable, "cannot listen on " + description + ": " + lastFailure};
-}
 
-Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> resolve(const BindAddress& bind) {
-  std::vector<std::pair<sockaddr_storage, socklen_t>> candidates;
-  if (bind.host.empty()) {
-    sockaddr_storage any6{};
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&any6);
-    v6->sin6_family = AF_INET6;
-    v6->sin6_addr = in6addr_any;
-    v6->sin6_port = htons(bind.port);
-    candidates.emplace_back(any6, static_cast<socklen_t>(sizeof(sockaddr_in6)));
-    // For hosts without IPv6.
-    sockaddr_storage any4{};
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&any4);
-    v4->sin_family = AF_INET;
-    v4->sin_addr.s_addr = htonl(INADDR_ANY);
-    v4->sin_port = htons(bind.port);
-    candidates.emplace_back(any4, static_cast<socklen_t>(sizeof(sockaddr_in)));
-    return candidates;
+  void shutdown() override {
+    std::list<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      threads.swap(threads_);
+      finished_.clear();
+    }
+    for (std::thread& thread : threads) {
+      thread.join();
+    }
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(bind.port);
-  if (const int status = ::getaddrinfo(bind.host.c_str(), port.c_str(), &hints, &found);
-      status != 0) {
-    return Error{Error::Code::Unavailable,
-                 "cannot resolve bind host " + bind.host + ": " + ::gai_strerror(status)};
-  }
-  for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
-    sockaddr_storage address{};
-    std::memcpy(&address, entry->ai_addr, entry->ai_addrlen);
-    candidates.emplace_back(address, entry->ai_addrlen);
-  }
-  ::freeaddrinfo(found);
-  return candidates;
-}
 
-/// The response to a complete request head (request line plus headers).
-std::string respond(std::string_view head,
-                    const std::map<std::string, HttpProbeServer::Handler>& routes) {
-  const std::size_t lineEnd = head.find_first_of("\r\n");
-  const std::string_view line = head.substr(0, lineEnd);
-  const std::size_t firstSpace = line.find(' ');
-  const std::size_t secondSpace = firstSpace == std::string_view::npos
-                                      ? std::string_view::npos
-                                      : line.find(' ', firstSpace + 1);
-  if (secondSpace == std::string_view::npos || firstSpace == 0 ||
-      !line.substr(secondSpace + 1).starts_with("HTTP/1.")) {
-    return serialize(plain(400, "bad request\n"), true, "");
-  }
-  const std::string_view method = line.substr(0, firstSpace);
-  std::string_view target = line.substr(firstSpace + 1, secondSpace - firstSpace - 1);
-  target = target.substr(0, target.find('?'));
-  if (method != "GET" && method != "HEAD") {
-    return serialize(plain(405, "method not allowed\n"), true, "Allow: GET, HEAD\r\n");
-  }
-  const auto route = routes.find(std::string(target));
-  if (route == routes.end()) {
-    return serialize(plain(404, "not found\n"), method == "GET", "");
-  }
-  return serialize(route->second(), method == "GET", "");
-}
+private:
+  std::mutex mutex_;
+  std::list<std::thread> threads_;
+  std::vector<std::list<std::thread>::iterator> finished_;
+};
 
-/// The end of the request head, or npos while it is incomplete. Bare LF line ends are accepted
-/// as RFC 9112 allows.
-std::size_t headEnd(const std::string& in) {
-  const std::size_t crlf = in.find("\r\n\r\n");
-  const std::size_t lf = in.find("\n\n");
-  return std::min(crlf, lf);
+HttpResponse plain(int status, std::string body) {
+  return HttpResponse{.status = status, .body = std::move(body)};
 }
 
 } // namespace
+
+class HttpProbeServer::Server final : public httplib::Server {
+public:
+  Server(const HttpProbeServer::Options& options,
+         const std::map<std::string, HttpProbeServer::Handler>& routes)
+      : options_(options), routes_(routes) {
+    new_task_queue = [] { return new ConnectionThreads(); };
+    set_socket_options([](int fd) {
+      const int on = 1;
+      // Not cpp-httplib's default SO_REUSEPORT, which would let a second server share the port.
+      (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+      int domain = 0;
+      socklen_t length = sizeof domain;
+      if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && domain == AF_INET6) {
+        // Dual stack for the wildcard address, like Go's ":8080"; harmless for a specific one.
+        const int off = 0;
+        (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+      }
+    });
+    set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+      answer(request, response);
+      return HandlerResponse::Handled;
+    });
+  }
+
+  /// Binds `host` (every interface when empty) and returns the bound port, or the failure.
+  Result<std::uint16_t> bind(const BindAddress& address, const std::string& description) {
+    std::string failure = "no address to bind";
+    const std::vector<std::string> hosts = address.host.empty()
+                                               ? std::vector<std::string>{"::", "0.0.0.0"}
+                                               : std::vector<std::string>{address.host};
+    for (const std::string& host : hosts) {
+      errno = 0;
+      const int port = address.port == 0 ? bind_to_any_port(host)
+                                         : (bind_to_port(host, address.port) ? address.port : -1);
+      if (port > 0) {
+        // cpp-httplib listens with a backlog of 5; a burst of connects should not be dropped.
+        (void)::listen(svr_sock_, 128);
+        return static_cast<std::uint16_t>(port);
+      }
+      failure = errno != 0 ? std::strerror(errno) : "cannot resolve " + host;
+    }
+    return Error{Error::Code::Unavailable, "cannot listen on " + description + ": " + failure};
+  }
+
+  /// Shuts every open connection down (their threads then finish at once) and turns new ones away.
+  void closeConnections() {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (const Connection& connection : connections_) {
+      ::shutdown(connection.fd, SHUT_RDWR);
+    }
+  }
+
+private:
+  struct Connection {
+    int fd;
+    bool readingRequest;
+  };
+
+  // httplib::Server (the hook its TLS server uses too): one request per connection, under the
+  // deadlines, instead of keep-alive with per-read timeouts.
+  bool process_and_close_socket(int fd) override {
+    const SteadyTime accepted = std::chrono::steady_clock::now();
+    if (admit(fd)) {
+      DeadlineStream stream(fd,
+                            accepted + std::min(options_.headerTimeout, options_.requestTimeout),
+                            accepted + options_.requestTimeout, options_.maxRequestBytes);
+      bool closed = false;
+      (void)process_request(stream, /*close_connection=*/true, closed,
+                            [this, fd](httplib::Request&) { requestRead(fd); });
+    }
+    {
+      // Forgotten before it is closed, so a new connection reusing the number is not mistaken for
+      // it.
+      std::lock_guard lock(mutex_);
+      std::erase_if(connections_, [fd](const Connection& c) { return c.fd == fd; });
+    }
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+    return true;
+  }
+
+  /// Registers a new connection; when full, the oldest still reading its request goes, not the
+  /// newcomer, so idle or slow clients cannot starve a probe (a kubelet sends at once).
+  bool admit(int fd) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return false;
+    }
+    if (connections_.size() >= options_.maxConnections) {
+      const auto oldest = std::find_if(connections_.begin(), connections_.end(),
+                                       [](const Connection& c) { return c.readingRequest; });
+      if (oldest == connections_.end()) {
+        return false;
+      }
+      // Its thread sees the end of the stream and removes it.
+      ::shutdown(oldest->fd, SHUT_RDWR);
+      oldest->readingRequest = false;
+    }
+    connections_.push_back(Connection{.fd = fd, .readingRequest = true});
+    return true;
+  }
+
+  void requestRead(int fd) {
+    std::lock_guard lock(mutex_);
+    for (Connection& connection : connections_) {
+      if (connection.fd == fd) {
+        connection.readingRequest = false;
+      }
+    }
+  }
+
+  void answer(const httplib::Request& request, httplib::Response& response) const {
+    HttpResponse answered;
+    if (request.method != "GET" && request.method != "HEAD") {
+      answered = plain(405, "method not allowed\n");
+      response.set_header("Allow", "GET, HEAD");
+    } else if (const auto route = routes_.find(request.path); route != routes_.end()) {
+      answered = route->second();
+    } else {
+      answered = plain(404, "not found\n");
+    }
+    response.status = answered.status;
+    response.set_content(std::move(answered.body), answered.contentType.c_str());
+  }
+
+  // cpp-httplib's names (Options, Handler) hide ours in here.
+  const HttpProbeServer::Options& options_;
+  const std::map<std::string, HttpProbeServer::Handler>& routes_;
+  std::mutex mutex_;
+  bool stopping_ = false;
+  std::vector<Connection> connections_; // in order of arrival; bounded by maxConnections
+};
 
 HttpProbeServer::HttpProbeServer(Options options) : options_(std::move(options)) {}
 
 HttpProbeServer::~HttpProbeServer() { stop(); }
 
 void HttpProbeServer::route(std::string path, Handler handler) {
-  CHECK(!thread_.joinable(), "routes are fixed once the server thread reads them");
+  CHECK(server_ == nullptr, "routes are fixed once the server reads them");
   routes_[std::move(path)] = std::move(handler);
 }
 
 Result<void> HttpProbeServer::start() {
-  CHECK(!thread_.joinable(), "start() is called once");
+  CHECK(server_ == nullptr, "start() is called once");
   Result<std::optional<BindAddress>> parsed = parseBindAddress(options_.bindAddress);
   if (!parsed) {
     return parsed.error();
@@ -213,163 +328,32 @@ Result<void> HttpProbeServer::start() {
   if (!parsed->has_value()) {
     return {};
   }
-  const BindAddress& bind = **parsed;
-  Result<std::vector<std::pair<sockaddr_storage, socklen_t>>> candidates = resolve(bind);
-  if (!candidates) {
-    return candidates.error();
+  auto server = std::make_unique<Server>(options_, routes_);
+  Result<std::uint16_t> bound = server->bind(**parsed, options_.bindAddress);
+  if (!bound) {
+    return bound.error();
   }
-  Result<int> listening = listenOn(*candidates, options_.bindAddress);
-  if (!listening) {
-    return listening.error();
+  server_ = std::move(server);
+  port_ = *bound;
+  listener_ = std::thread([server = server_.get()] { (void)server->listen_after_bind(); });
+  // stop() must find the accept loop running, or cpp-httplib's stop() would not end it.
+  const SteadyTime deadline = std::chrono::steady_clock::now() + 10s;
+  while (!server_->is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
   }
-  int wake[2];
-  if (::pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-    const int failure = errno;
-    ::close(*listening);
-    return Error{Error::Code::Unavailable,
-                 std::string("cannot create pipe: ") + std::strerror(failure)};
-  }
-  listenFd_ = *listening;
-  wakeRead_ = wake[0];
-  wakeWrite_ = wake[1];
-  port_ = boundPort(listenFd_);
-  thread_ = std::jthread([this](std::stop_token stop) { serve(stop); });
+  CHECK(server_->is_running(), "the accept loop starts within 10 s");
   logInfo("serving http", {{"address", options_.bindAddress}, {"port", port_}});
   return {};
 }
 
 void HttpProbeServer::stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    const char byte = 'x';
-    // The pipe only needs to become readable; a full pipe is readable already.
-    (void)!::write(wakeWrite_, &byte, 1);
-    thread_.join();
+  if (listener_.joinable()) {
+    server_->closeConnections();
+    server_->stop();
+    listener_.join(); // after the connection threads (cpp-httplib joins its task queue)
   }
-  closeSockets();
+  server_.reset();
   port_ = 0;
-}
-
-void HttpProbeServer::closeSockets() {
-  closeFd(listenFd_);
-  closeFd(wakeRead_);
-  closeFd(wakeWrite_);
-}
-
-void HttpProbeServer::serve(std::stop_token stop) {
-  std::vector<Connection> connections;
-  std::vector<pollfd> polled;
-  std::vector<char> buffer(4096);
-  while (!stop.stop_requested()) {
-    polled.clear();
-    polled.push_back(pollfd{.fd = wakeRead_, .events = POLLIN, .revents = 0});
-    polled.push_back(pollfd{.fd = listenFd_, .events = POLLIN, .revents = 0});
-    SteadyTime nextDeadline = SteadyTime::max();
-    for (const Connection& connection : connections) {
-      polled.push_back(pollfd{.fd = connection.fd,
-                              .events = static_cast<short>(connection.writing ? POLLOUT : POLLIN),
-                              .revents = 0});
-      nextDeadline = std::min(nextDeadline, connection.deadline);
-    }
-    int timeoutMs = -1;
-    if (nextDeadline != SteadyTime::max()) {
-      const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(
-          nextDeadline - std::chrono::steady_clock::now());
-      timeoutMs = static_cast<int>(std::clamp<std::int64_t>(remaining.count(), 0, 60'000));
-    }
-    if (::poll(polled.data(), polled.size(), timeoutMs) < 0 && errno != EINTR) {
-      logError("http server poll failed", {{"error", std::strerror(errno)}});
-      break;
-    }
-    if (polled[0].revents != 0) {
-      break;
-    }
-    const SteadyTime now = std::chrono::steady_clock::now();
-
-    for (std::size_t i = 0; i < connections.size(); ++i) {
-      Connection& connection = connections[i];
-      const short events = polled[i + 2].revents;
-      if (events == 0) {
-        continue;
-      }
-      if (!connection.writing) {
-        const ssize_t got = ::recv(connection.fd, buffer.data(), buffer.size(), 0);
-        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-          connection.finished = true;
-          continue;
-        }
-        if (got > 0) {
-          connection.in.append(buffer.data(), static_cast<std::size_t>(got));
-        }
-        const std::size_t end = headEnd(connection.in);
-        if (end != std::string::npos && end <= options_.maxRequestBytes) {
-          connection.out = respond(std::string_view(connection.in).substr(0, end), routes_);
-          connection.writing = true;
-        } else if (connection.in.size() > options_.maxRequestBytes) {
-          connection.out = serialize(plain(431, "request too large\n"), true, "");
-          connection.writing = true;
-        }
-        if (connection.writing) {
-          connection.deadline = connection.accepted + options_.requestTimeout;
-        }
-      } else if ((events & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-        const ssize_t sent = ::send(connection.fd, connection.out.data() + connection.written,
-                                    connection.out.size() - connection.written, MSG_NOSIGNAL);
-        if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          connection.finished = true;
-          continue;
-        }
-        if (sent > 0) {
-          connection.written += static_cast<std::size_t>(sent);
-        }
-        if (connection.written == connection.out.size()) {
-          ::shutdown(connection.fd, SHUT_WR);
-          connection.finished = true;
-        }
-      }
-    }
-
-    for (Connection& connection : connections) {
-      if (!connection.finished && now >= connection.deadline) {
-        // Too slow to send a request or to read the answer: drop it without a word, as a
-        // server under a slow-loris attack should.
-        connection.finished = true;
-      }
-      if (connection.finished) {
-        closeFd(connection.fd);
-      }
-    }
-    std::erase_if(connections, [](const Connection& connection) { return connection.finished; });
-
-    if ((polled[1].revents & POLLIN) != 0) {
-      // Bounded per round so a connect flood cannot keep the loop from serving what it accepted.
-      for (std::size_t accepted = 0; accepted < options_.maxConnections; ++accepted) {
-        const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-          break;
-        }
-        if (connections.size() >= options_.maxConnections) {
-          // Full: the oldest connection that has not sent its request goes, not the newcomer,
-          // so idle or slow-loris clients cannot starve a probe (a kubelet sends at once).
-          auto oldest = std::find_if(connections.begin(), connections.end(),
-                                     [](const Connection& c) { return !c.writing; });
-          if (oldest == connections.end()) {
-            int rejected = fd;
-            closeFd(rejected);
-            continue;
-          }
-          closeFd(oldest->fd);
-          connections.erase(oldest);
-        }
-        const SteadyTime headDeadline =
-            now + std::min(options_.headerTimeout, options_.requestTimeout);
-        connections.push_back(Connection{.fd = fd, .accepted = now, .deadline = headDeadline});
-      }
-    }
-  }
-  for (Connection& connection : connections) {
-    closeFd(connection.fd);
-  }
 }
 
 } // namespace libcluster

@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
+#include <memory>
 #include <string>
-#include <string_view>
 #include <thread>
 
 #include "core/result.h"
@@ -22,13 +21,14 @@ struct HttpResponse {
   std::string body;
 };
 
-/// A minimal HTTP/1.1 server for /metrics, /healthz and /readyz, on its own thread. It answers
-/// GET (and HEAD) for registered paths, 404 for other paths and 405 for other methods, one
-/// request per connection. Requests are size-limited and their head must arrive within
-/// `headerTimeout`; connections are served side by side by one poll loop, and when
-/// `maxConnections` are open a new one displaces the oldest that has not sent its request yet, so
-/// idle or slow-loris clients cannot keep a probe out. Handlers run on the server thread and must
-/// be quick.
+/// The HTTP server for /metrics, /healthz and /readyz: cpp-httplib parses and writes HTTP; this
+/// class adds the connection policy a probe port needs. It answers GET and HEAD for registered
+/// paths, 404 for other paths and 405 for other methods, one request per connection, each on its
+/// own thread. A connection's request must arrive within `headerTimeout` and its whole exchange
+/// finish within `requestTimeout` (deadlines, not per-read timeouts, so a client trickling bytes
+/// is dropped too). When `maxConnections` are open a new one displaces the oldest that has not
+/// sent its request yet, so idle or slow clients cannot keep a probe out. Handlers run on
+/// connection threads, possibly side by side, and must be quick.
 class HttpProbeServer {
 public:
   using Handler = std::function<HttpResponse()>;
@@ -38,9 +38,9 @@ public:
     /// The whole exchange (request in, response out) must finish within this.
     std::chrono::milliseconds requestTimeout{5000};
     /// The request head must be complete within this after accept (kubelet and Prometheus send
-    /// it at once); a client still silent then is dropped without an answer.
+    /// it at once); a client still not done then is dropped without an answer.
     std::chrono::milliseconds headerTimeout{2000};
-    /// Request line plus headers; larger requests get 431.
+    /// The most the server reads of a request; a larger request head gets 400.
     std::size_t maxRequestBytes = 8192;
     /// Open connections; beyond it, the oldest still reading its request is closed for the new one.
     std::size_t maxConnections = 64;
@@ -54,29 +54,26 @@ public:
   /// Serves `handler` at `path` (the query string is ignored when matching). Before start() only.
   void route(std::string path, Handler handler);
 
-  /// Binds and starts the server thread. Success without a thread when the address disables
-  /// serving; Invalid for a malformed address; Unavailable when the address cannot be bound.
+  /// Binds and starts serving. Success without serving when the address disables it; Invalid for
+  /// a malformed address; Unavailable when the address cannot be bound.
   Result<void> start();
 
-  /// Closes the listener and every open connection and joins the thread. Idempotent.
+  /// Closes the listener and every open connection and joins the threads. Idempotent.
   void stop();
 
-  bool isServing() const { return thread_.joinable(); }
+  bool isServing() const { return listener_.joinable(); }
   /// The bound port, which is the kernel's choice when the address asked for port 0; 0 while not
   /// serving.
   std::uint16_t port() const { return port_; }
 
 private:
-  void serve(std::stop_token stop);
-  void closeSockets();
+  class Server; // cpp-httplib's server with the connection policy (in the .cpp only)
 
   Options options_;
   std::map<std::string, Handler> routes_;
-  int listenFd_ = -1;
-  int wakeRead_ = -1;
-  int wakeWrite_ = -1;
+  std::unique_ptr<Server> server_;
   std::uint16_t port_ = 0;
-  std::jthread thread_;
+  std::thread listener_;
 };
 
 } // namespace libcluster

@@ -51,7 +51,7 @@ ControllerLoop::ControllerLoop(std::string name, WorkQueue& queue, KeyReconcile 
       .gaugeFamily("controller_runtime_max_concurrent_reconciles",
                    "Maximum number of concurrent reconciles per controller", {"controller"})
       .withLabels({name_})
-      .set(1);
+      .Set(1);
 }
 
 void ControllerLoop::run(std::stop_token stop) {
@@ -73,9 +73,9 @@ bool ControllerLoop::processNextItem(std::stop_token stop) {
 
 void ControllerLoop::handle(const std::string& key) {
   const Clock::MonotonicTime started = clock_.now();
-  activeWorkers_.inc();
+  activeWorkers_.Increment();
   const std::optional<Result<Action>> outcome = reconcile_(key);
-  activeWorkers_.dec();
+  activeWorkers_.Decrement();
 
   if (!outcome) {
     // Deleted: nothing to converge, and no backoff to remember (controller-runtime's
@@ -84,15 +84,15 @@ void ControllerLoop::handle(const std::string& key) {
     logDebug("object no longer exists", {{"controller", name_}, {"object", key}});
     return;
   }
-  reconcileTime_.observe(std::chrono::duration<double>(clock_.now() - started).count());
+  reconcileTime_.Observe(std::chrono::duration<double>(clock_.now() - started).count());
 
   if (!outcome->has_value()) {
     const Error& error = outcome->error();
     const std::chrono::nanoseconds retryAfter =
         error.retryAfter.value_or(std::chrono::milliseconds{0});
     const std::chrono::nanoseconds delay = queue_.addRateLimited(key, retryAfter);
-    failed_.inc();
-    errors_.inc();
+    failed_.Increment();
+    errors_.Increment();
     logWarn("reconcile failed", {{"controller", name_},
                                  {"object", key},
                                  {"code", codeName(error.code)},
@@ -104,12 +104,12 @@ void ControllerLoop::handle(const std::string& key) {
   queue_.forget(key);
   if (const std::optional<std::chrono::seconds> delay = outcome->value().requeueDelay()) {
     queue_.addAfter(key, *delay);
-    requeuedAfter_.inc();
+    requeuedAfter_.Increment();
     logDebug("reconciled",
              {{"controller", name_}, {"object", key}, {"requeueAfterSeconds", delay->count()}});
     return;
   }
-  succeeded_.inc();
+  succeeded_.Increment();
   logDebug("reconciled", {{"controller", name_}, {"object", key}});
 }
 

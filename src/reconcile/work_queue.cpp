@@ -91,7 +91,7 @@ std::chrono::nanoseconds WorkQueue::addRateLimited(const std::string& key,
           ? maxDelay
           : std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(backoffNs));
   delay = std::max({delay, bucketDelayLocked(now), atLeast});
-  retries_.inc();
+  retries_.Increment();
   if (delay.count() <= 0) {
     addLocked(key, now);
   } else {
@@ -162,7 +162,7 @@ void WorkQueue::done(const std::string& key) {
     return;
   }
   if (const auto started = startedAt_.find(key); started != startedAt_.end()) {
-    workDuration_.observe(seconds(clock_.now() - started->second));
+    workDuration_.Observe(seconds(clock_.now() - started->second));
     startedAt_.erase(started);
   }
   if (dirty_.contains(key) && !shuttingDown_) {
@@ -196,7 +196,7 @@ void WorkQueue::addLocked(const std::string& key, Time now) {
   if (shuttingDown_ || dirty_.contains(key)) {
     return;
   }
-  adds_.inc();
+  adds_.Increment();
   dirty_.insert(key);
   addedAt_.try_emplace(key, now);
   updateDepthLocked();
@@ -238,7 +238,7 @@ std::string WorkQueue::popLocked(Time now) {
   processing_.insert(key);
   updateDepthLocked();
   if (const auto added = addedAt_.find(key); added != addedAt_.end()) {
-    queueDuration_.observe(seconds(now - added->second));
+    queueDuration_.Observe(seconds(now - added->second));
     addedAt_.erase(added);
   }
   startedAt_[key] = now;
@@ -270,6 +270,6 @@ void WorkQueue::wakeLocked() {
   }
 }
 
-void WorkQueue::updateDepthLocked() { depth_.set(static_cast<double>(dirty_.size())); }
+void WorkQueue::updateDepthLocked() { depth_.Set(static_cast<double>(dirty_.size())); }
 
 } // namespace libcluster

@@ -40,13 +40,13 @@ protected:
     return metrics_
         .counterFamily("libcluster_agent_connect_attempts_total", "", {"topology", "result"})
         .withLabels({"app", result})
-        .value();
+        .Value();
   }
   double disconnectAttempts(const std::string& result) {
     return metrics_
         .counterFamily("libcluster_agent_disconnect_attempts_total", "", {"topology", "result"})
         .withLabels({"app", result})
-        .value();
+        .Value();
   }
 
   FakeClock clock_;
@@ -79,7 +79,7 @@ TEST_F(TopologyRunnerTest, KeepsPeersWhenDiscoveryFails) {
   EXPECT_EQ(snapshot.lastError->code, Error::Code::Unavailable);
   EXPECT_EQ(metrics_.counterFamily("libcluster_agent_discovery_errors_total", "", {"topology"})
                 .withLabels({"app"})
-                .value(),
+                .Value(),
             1.0);
 }
 
@@ -266,7 +266,7 @@ TEST_F(TopologyRunnerTest, ReadsConnectRepliesAsLibclusterDoes) {
   EXPECT_EQ(connectAttempts("error"), 1.0);
   EXPECT_EQ(metrics_.gaugeFamily("libcluster_agent_members", "", {"topology"})
                 .withLabels({"app"})
-                .value(),
+                .Value(),
             1.0);
 }
 

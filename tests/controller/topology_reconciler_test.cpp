@@ -237,7 +237,7 @@ TEST_F(FencedTopologyReconcilerTest, RecognisesItsOwnWriteComingBackThroughTheWa
 
 TEST_F(TopologyReconcilerTest, ForgetsTheMetricsAndEventStateOfADeletedTopology) {
   ASSERT_TRUE(reconciler_.reconcile(topology_));
-  ASSERT_NE(metrics_.render().find("libcluster_topology_members{namespace=\"prod\",name=\"web\"}"),
+  ASSERT_NE(metrics_.render().find("libcluster_topology_members{name=\"web\",namespace=\"prod\"}"),
             std::string::npos)
       << metrics_.render();
   ASSERT_EQ(events_.trackedObjects(), 1u);

@@ -549,9 +549,10 @@ TEST_F(AgentMeshBeamTest, DeadMemberIsRetriedWithBackoffNotHammered) {
     const std::string metrics = httpGet(port, "/metrics");
     double failed = 0;
     for (const char* result : {"unreachable", "error", "timeout", "other"}) {
+      // Label names in order, as prometheus-cpp writes them.
       failed += metricValue(metrics, std::string("libcluster_agent_connect_attempts_total{"
-                                                 "topology=\"app\",result=\"") +
-                                         result + "\"}");
+                                                 "result=\"") +
+                                         result + "\",topology=\"app\"}");
     }
     return failed;
   };
