@@ -480,6 +480,69 @@ TEST_F(HttpKubeApiTest, ReplaceWithAStaleResourceVersionConflicts) {
   EXPECT_EQ(replaced.error().code, Error::Code::Conflict);
 }
 
+TEST_F(HttpKubeApiTest, DeleteWithAStaleResourceVersionConflictsAndKeepsTheObject) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "fenced");
+  const ResourcePath pods = podsIn("fenced");
+  const Result<nlohmann::json> created = api->create(pods, pod("p"));
+  ASSERT_TRUE(created) << created.error().message;
+  nlohmann::json rewritten = *created;
+  rewritten["metadata"]["labels"]["v"] = "2";
+  const Result<nlohmann::json> current = api->replace(pods.object("p"), rewritten);
+  ASSERT_TRUE(current) << current.error().message;
+  const std::string staleVersion = created->at("metadata").at("resourceVersion");
+
+  const Result<void> removed =
+      api->remove(pods.object("p"), {.preconditions = {.resourceVersion = staleVersion}});
+
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, Error::Code::Conflict);
+  EXPECT_THAT(removed.error().message, HasSubstr("Precondition failed"));
+  const Result<nlohmann::json> survivor = api->get(pods.object("p"));
+  ASSERT_TRUE(survivor) << "a delete on a stale view removed the object";
+  EXPECT_EQ(survivor->at("metadata").at("labels").at("v"), "2");
+}
+
+TEST_F(HttpKubeApiTest, DeleteWithAnotherUidConflictsAndWithTheCurrentOnesSucceeds) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  createNamespace(*api, "uid");
+  const ResourcePath pods = podsIn("uid");
+  const Result<nlohmann::json> created = api->create(pods, pod("p"));
+  ASSERT_TRUE(created) << created.error().message;
+  const std::string uid = created->at("metadata").at("uid");
+  const std::string version = created->at("metadata").at("resourceVersion");
+
+  const Result<void> otherUid =
+      api->remove(pods.object("p"), {.preconditions = {.uid = "not-" + uid}});
+  ASSERT_FALSE(otherUid);
+  EXPECT_EQ(otherUid.error().code, Error::Code::Conflict);
+  ASSERT_TRUE(api->get(pods.object("p")));
+
+  const Result<void> removed =
+      api->remove(pods.object("p"), {.preconditions = {.uid = uid, .resourceVersion = version},
+                                     .propagationPolicy = "Background"});
+  ASSERT_TRUE(removed) << removed.error().message;
+  const Result<nlohmann::json> gone = api->get(pods.object("p"));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Error::Code::NotFound);
+}
+
+TEST_F(HttpKubeApiTest, AnUnknownPropagationPolicyIsRejectedBeforeSending) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.clearRequests();
+
+  const Result<void> removed =
+      api->remove(podsIn("default").object("p"), {.propagationPolicy = "Cascade"});
+
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, Error::Code::Invalid);
+  EXPECT_THAT(removed.error().message, HasSubstr("Cascade"));
+  EXPECT_TRUE(server_.requests().empty()) << server_.requests().dump();
+}
+
 TEST_F(HttpKubeApiTest, MergePatchesAndAppliesTheStatusSubresource) {
   auto api = connect(server_.kubeconfigPath());
   ASSERT_TRUE(api);
