@@ -282,7 +282,10 @@ Result<void> MemberSlices::write(const std::string& topologyKey, const MemberSli
   const ResourcePath collection = memberSlicesPath(slice.namespaceName);
   Result<nlohmann::json> written = nlohmann::json();
   if (remove) {
-    if (Result<void> removed = api_.remove(collection.object(slice.name), *call);
+    // Preconditioned on the version planned against: a slice rewritten meanwhile (by another
+    // leader, or by anyone) is not deleted on a stale view; Conflict makes the retry replan.
+    const DeleteOptions planned{.preconditions = {.resourceVersion = slice.resourceVersion}};
+    if (Result<void> removed = api_.remove(collection.object(slice.name), planned, *call);
         !removed && removed.error().code != Error::Code::NotFound) {
       written = removed.error();
     }

@@ -828,8 +828,17 @@ Result<nlohmann::json> HttpKubeApi::apply(const ResourcePath& path, const nlohma
   return jsonBody(transport_->send(spec, call.stop, call.deadline), "APPLY " + spec.target);
 }
 
-Result<void> HttpKubeApi::remove(const ResourcePath& path, const CallOptions& call) {
+Result<void> HttpKubeApi::remove(const ResourcePath& path, const DeleteOptions& options,
+                                 const CallOptions& call) {
   RequestSpec spec{.method = "DELETE", .target = path.url()};
+  if (!options.empty()) {
+    Result<std::string> body = deleteBody(options);
+    if (!body) {
+      return body.error();
+    }
+    spec.contentType = "application/json";
+    spec.body = std::move(*body);
+  }
   Result<std::shared_ptr<Exchange>> reply = transport_->send(spec, call.stop, call.deadline);
   if (!reply) {
     return reply.error();

@@ -90,7 +90,8 @@ public:
                                     const CallOptions& call = {}) override;
   Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
                                const ApplyOptions& options, const CallOptions& call = {}) override;
-  Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) override;
+  Result<void> remove(const ResourcePath& path, const DeleteOptions& options = {},
+                      const CallOptions& call = {}) override;
 
 private:
   class Transport;

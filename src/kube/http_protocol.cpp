@@ -84,6 +84,25 @@ std::string applyQuery(const ApplyOptions& options) {
   return std::move(query).str();
 }
 
+Result<std::string> deleteBody(const DeleteOptions& options) {
+  const std::string& policy = options.propagationPolicy;
+  if (!policy.empty() && policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+    return Error{Error::Code::Invalid,
+                 "propagationPolicy \"" + policy + "\" is not Orphan, Background or Foreground"};
+  }
+  nlohmann::json body{{"apiVersion", "v1"}, {"kind", "DeleteOptions"}};
+  if (!options.preconditions.uid.empty()) {
+    body["preconditions"]["uid"] = options.preconditions.uid;
+  }
+  if (!options.preconditions.resourceVersion.empty()) {
+    body["preconditions"]["resourceVersion"] = options.preconditions.resourceVersion;
+  }
+  if (!policy.empty()) {
+    body["propagationPolicy"] = policy;
+  }
+  return body.dump();
+}
+
 std::optional<std::chrono::seconds> parseRetryAfter(std::string_view value) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
     value.remove_prefix(1);

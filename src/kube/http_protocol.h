@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.h"
 #include "kube/kube_api.h"
 
 namespace libcluster {
@@ -22,6 +23,10 @@ std::string watchQuery(const WatchOptions& options);
 
 /// "?fieldManager=M[&force=true]" for a server-side apply.
 std::string applyQuery(const ApplyOptions& options);
+
+/// The DELETE body for `options`: a meta/v1 DeleteOptions holding only the fields set, or Invalid
+/// for a propagationPolicy Kubernetes does not know. Call only when !options.empty().
+Result<std::string> deleteBody(const DeleteOptions& options);
 
 /// A Retry-After header in delta-seconds; nullopt for an HTTP-date or anything else.
 std::optional<std::chrono::seconds> parseRetryAfter(std::string_view value);

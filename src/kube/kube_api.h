@@ -61,6 +61,26 @@ struct ApplyOptions {
   bool force = false;
 };
 
+/// Options of a DELETE, sent as its body (meta/v1 DeleteOptions) as client-go does. Preconditions
+/// fence the delete: when the object's uid or resourceVersion is no longer the one given (it was
+/// recreated or rewritten since the caller read it), nothing is deleted and the call fails with
+/// Conflict. Empty fields are not sent.
+struct DeleteOptions {
+  struct Preconditions {
+    std::string uid{};
+    std::string resourceVersion{};
+  };
+  Preconditions preconditions{};
+  /// "" leaves the server's default; otherwise Orphan, Background or Foreground (anything else
+  /// is Invalid before sending).
+  std::string propagationPolicy{};
+
+  bool empty() const {
+    return preconditions.uid.empty() && preconditions.resourceVersion.empty() &&
+           propagationPolicy.empty();
+  }
+};
+
 /// What bounds one call: it fails with Timeout at `deadline` (a point of the steady clock, which is
 /// what SystemClock::now() reads) and with Cancelled as soon as `stop` is requested, the request
 /// being abandoned on the wire either way. Retries and waits between them stay within both. The
@@ -113,7 +133,9 @@ public:
   virtual Result<nlohmann::json> apply(const ResourcePath& path, const nlohmann::json& object,
                                        const ApplyOptions& options,
                                        const CallOptions& call = {}) = 0;
-  virtual Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) = 0;
+  /// DELETE; a failed precondition gives Conflict and leaves the object as it is.
+  virtual Result<void> remove(const ResourcePath& path, const DeleteOptions& options = {},
+                              const CallOptions& call = {}) = 0;
 };
 
 /// Maps an HTTP status and the API's Status body (may be null or not a Status) to an Error:

@@ -2,14 +2,11 @@
 
 #include <optional>
 
+#include "core/json_field.h"
+
 namespace libcluster {
 
 namespace {
-
-std::string stringField(const nlohmann::json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 /// Adds the Status causes the message does not already contain, e.g. "(spec.x: Required value)".
 void appendCauses(const nlohmann::json& details, std::string& message) {

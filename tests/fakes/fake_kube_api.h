@@ -28,7 +28,8 @@ namespace libcluster {
 ///   no session left it waits for one to be scripted (continuing the same call) or for `stop`.
 ///   stopWhenScriptEnds() makes it request stop instead, so a test can drive Watcher::run on its
 ///   own thread.
-/// - get/create/replace/mergePatch/apply/remove work on the map; failNext() injects errors.
+/// - get/create/replace/mergePatch/apply/remove work on the map; replace, mergePatch and remove
+///   honour a resourceVersion precondition (remove a uid one too); failNext() injects errors.
 /// Thread-safe. Nothing here re-implements server semantics beyond that (STYLE §2.11).
 class FakeKubeApi final : public KubeApi {
 public:
@@ -44,6 +45,7 @@ public:
     WatchOptions watchOptions{};
     nlohmann::json body{};
     CallOptions callOptions{};
+    DeleteOptions deleteOptions{};
   };
 
   // Scripting
@@ -283,15 +285,26 @@ public:
     return store(path, std::move(applied));
   }
 
-  Result<void> remove(const ResourcePath& path, const CallOptions& call = {}) override {
+  Result<void> remove(const ResourcePath& path, const DeleteOptions& options = {},
+                      const CallOptions& call = {}) override {
     std::lock_guard lock(mutex_);
-    calls_.push_back(Call{.verb = "remove", .path = path, .callOptions = call});
+    calls_.push_back(
+        Call{.verb = "remove", .path = path, .callOptions = call, .deleteOptions = options});
     if (auto error = takeFailure("remove")) {
       return *error;
     }
-    if (objects_.erase(key(path)) == 0) {
+    const auto found = objects_.find(key(path));
+    if (found == objects_.end()) {
       return notFound(path);
     }
+    // Preconditions, as on the real server: a different current object is left alone.
+    const DeleteOptions::Preconditions& expected = options.preconditions;
+    if ((!expected.uid.empty() && expected.uid != metadataString(found->second.object, "uid")) ||
+        (!expected.resourceVersion.empty() &&
+         expected.resourceVersion != metadataString(found->second.object, "resourceVersion"))) {
+      return Error{Error::Code::Conflict, path.url() + ": precondition failed"};
+    }
+    objects_.erase(found);
     ++version_;
     return {};
   }

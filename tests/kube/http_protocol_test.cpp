@@ -46,6 +46,31 @@ TEST(ApplyQuery, NamesTheFieldManagerAndForcesOnlyWhenAsked) {
   EXPECT_EQ(applyQuery({.fieldManager = "m", .force = true}), "?fieldManager=m&force=true");
 }
 
+TEST(DeleteBody, SendsOnlyThePreconditionsAndPolicyThatAreSet) {
+  const Result<std::string> versionOnly = deleteBody({.preconditions = {.resourceVersion = "7"}});
+  const Result<std::string> all = deleteBody(
+      {.preconditions = {.uid = "u-1", .resourceVersion = "7"}, .propagationPolicy = "Foreground"});
+
+  ASSERT_TRUE(versionOnly) << versionOnly.error().message;
+  EXPECT_EQ(nlohmann::json::parse(*versionOnly),
+            (nlohmann::json{{"apiVersion", "v1"},
+                            {"kind", "DeleteOptions"},
+                            {"preconditions", {{"resourceVersion", "7"}}}}));
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(nlohmann::json::parse(*all),
+            (nlohmann::json{{"apiVersion", "v1"},
+                            {"kind", "DeleteOptions"},
+                            {"preconditions", {{"uid", "u-1"}, {"resourceVersion", "7"}}},
+                            {"propagationPolicy", "Foreground"}}));
+}
+
+TEST(DeleteBody, RejectsAPropagationPolicyKubernetesDoesNotKnow) {
+  const Result<std::string> body = deleteBody({.propagationPolicy = "background"});
+
+  ASSERT_FALSE(body);
+  EXPECT_EQ(body.error().code, Error::Code::Invalid);
+}
+
 TEST(ParseRetryAfter, ReadsDeltaSeconds) {
   EXPECT_EQ(parseRetryAfter("1"), std::chrono::seconds(1));
   EXPECT_EQ(parseRetryAfter(" 30 "), std::chrono::seconds(30));

@@ -23,13 +23,9 @@
 
 #include <gtest/gtest.h>
 
-#include "dns/cares_resolver.h"
 #include "dns/dnsmasq_server.h"
 #include "dns/loopback.h"
-#include "kube/http_kube_api.h"
-#include "kube/kube_config.h"
-#include "kube/url_fetcher.h"
-#include "support/test_api_server.h"
+#include "support/controller_fixture.h"
 #include "support/eventually.h"
 
 extern char** environ;
@@ -106,55 +102,11 @@ private:
   int port_ = 0;
 };
 
-class ControllerIntegrationTest : public testing::Test {
+class ControllerIntegrationTest : public ControllerFixture {
 protected:
-  void SetUp() override {
-    ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR + "/crds/");
-    ASSERT_EQ(crd.exitCode, 0) << crd.output;
-    api_ = makeApi("libcluster-test");
-  }
+  ControllerIntegrationTest() : ControllerFixture(/*serverHistory=*/500) {}
 
-  void TearDown() override { apps_.clear(); }
-
-  std::unique_ptr<HttpKubeApi> makeApi(const std::string& userAgent) {
-    Result<KubeConfig> config = loadKubeconfig(server_.kubeconfigPath());
-    EXPECT_TRUE(config) << config.error().message;
-    HttpKubeApi::Options options;
-    options.userAgent = userAgent;
-    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, options);
-    EXPECT_TRUE(api) << api.error().message;
-    return std::move(*api);
-  }
-
-  /// Starts a controller replica; DNS goes to `dnsServer` when given.
-  ControllerApp& startController(ControllerApp::Options options = {},
-                                 const std::string& dnsServer = "",
-                                 const std::string& userAgent = "libcluster-controller") {
-    auto replica = std::make_unique<Replica>();
-    replica->api = makeApi(userAgent);
-    CaresResolverOptions resolverOptions;
-    if (!dnsServer.empty()) {
-      resolverOptions.servers = {dnsServer};
-    }
-    resolverOptions.timeout = 2s;
-    Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create(resolverOptions);
-    EXPECT_TRUE(resolver) << resolver.error().message;
-    replica->resolver = std::move(*resolver);
-    options.metricsBindAddress = "127.0.0.1:0";
-    options.healthProbeBindAddress = "127.0.0.1:0";
-    replica->app = std::make_unique<ControllerApp>(*replica->api, *replica->resolver,
-                                                   makeUrlFetcher(2s), clock_, options);
-    Result<void> started = replica->app->start();
-    EXPECT_TRUE(started) << started.error().message;
-    apps_.push_back(std::move(replica));
-    return *apps_.back()->app;
-  }
-
-  void applyTopology(const std::string& yaml) {
-    const auto applied = server_.kubectl("apply -f -", yaml);
-    ASSERT_EQ(applied.exitCode, 0) << applied.output;
-  }
+  void applyTopology(const std::string& yaml) { kubectlApply(yaml); }
 
   void createPod(const std::string& name, const std::string& ip, bool ready = false,
                  const nlohmann::json& labels = {{"app", "demo"}},
@@ -181,8 +133,7 @@ protected:
   }
 
   nlohmann::json topologyStatus(const std::string& name = "demo") {
-    Result<nlohmann::json> object =
-        api_->get(ResourcePath{"libcluster.dev", "v1alpha1", "clustertopologies", "default", name, ""});
+    Result<nlohmann::json> object = api_->get(clusterTopologies().object(name));
     return object && object->contains("status") ? (*object)["status"] : nlohmann::json::object();
   }
 
@@ -212,31 +163,30 @@ protected:
 
   int statusPatches(const std::string& userAgent = "") {
     int count = 0;
-    for (const nlohmann::json& request : server_.requests()) {
+    for (const nlohmann::json& request : requestsFrom(userAgent)) {
       const std::string path = request.value("path", "");
       if (request.value("method", "") == "PATCH" && path.ends_with("/status") &&
-          path.find("clustertopologies") != std::string::npos &&
-          (userAgent.empty() || request.value("userAgent", "").starts_with(userAgent))) {
+          path.find("clustertopologies") != std::string::npos) {
         ++count;
       }
     }
     return count;
   }
-
-  struct Replica {
-    std::unique_ptr<HttpKubeApi> api;
-    std::unique_ptr<CaresResolver> resolver;
-    std::unique_ptr<ControllerApp> app;
-    ~Replica() {
-      app.reset(); // stop before the client and resolver it uses go away
-    }
-  };
-
-  TestApiServer server_{TestApiServer::Options{.history = 500, .bookmarkIntervalSeconds = 1}};
-  std::unique_ptr<HttpKubeApi> api_;
-  SystemClock clock_;
-  std::vector<std::unique_ptr<Replica>> apps_;
 };
+
+/// Options of a replica that takes part in leader election in `default` as `identity`.
+ControllerApp::Options electing(const std::string& identity, std::chrono::seconds leaseDuration,
+                                std::chrono::milliseconds renewDeadline,
+                                std::chrono::milliseconds retryPeriod) {
+  ControllerApp::Options options;
+  options.leaderElect = true;
+  options.leaderElectionNamespace = "default";
+  options.identity = identity;
+  options.election.leaseDuration = leaseDuration;
+  options.election.renewDeadline = renewDeadline;
+  options.election.retryPeriod = retryPeriod;
+  return options;
+}
 
 const char* kDemoTopology = R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
@@ -493,8 +443,7 @@ TEST_F(ControllerIntegrationTest, ApiFaultsNeverRemoveMembers) {
   std::jthread observer([&] {
     auto api = makeApi("observer");
     while (watching) {
-      Result<nlohmann::json> object =
-          api->get(ResourcePath{"libcluster.dev", "v1alpha1", "clustertopologies", "default", "demo", ""});
+      Result<nlohmann::json> object = api->get(clusterTopologies().object("demo"));
       if (object && (*object)["status"]["members"].size() < 2) {
         shrank = true;
       }
@@ -689,19 +638,11 @@ TEST_F(CrossNamespaceTest, TheControllerFlagAllowsEveryNamespace) {
 }
 
 TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) {
-  ControllerApp::Options options;
-  options.leaderElect = true;
-  options.leaderElectionNamespace = "default";
-  options.election.leaseDuration = 3s;
-  options.election.renewDeadline = 2s;
-  options.election.retryPeriod = 500ms;
-  ControllerApp::Options crashing = options;
+  ControllerApp::Options crashing = electing("replica-a", 3s, 2s, 500ms);
   crashing.election.releaseOnCancel = false; // stopping it looks like a crash to the other replica
-  crashing.identity = "replica-a";
   ControllerApp& first = startController(crashing, "", "replica-a");
   ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
-  options.identity = "replica-b";
-  ControllerApp& second = startController(options, "", "replica-b");
+  ControllerApp& second = startController(electing("replica-b", 3s, 2s, 500ms), "", "replica-b");
   applyTopology(kDemoTopology);
   createPod("demo-a", "10.0.0.1");
   ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
@@ -709,7 +650,7 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
   EXPECT_EQ(statusPatches("replica-b"), 0);
 
   const auto killed = std::chrono::steady_clock::now();
-  apps_.front()->app->stop();
+  first.stop();
   createPod("demo-b", "10.0.0.2");
 
   ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }, 15s));
@@ -730,13 +671,18 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
   EXPECT_TRUE(secondWrote);
 }
 
-/// Successful status writes in the order the server finished them, as user-agent prefixes.
-std::vector<std::string> statusWriters(const nlohmann::json& requests) {
+/// Successful leader writes (status PATCHes and member slice writes) in the order the server
+/// finished them, as user-agent prefixes.
+std::vector<std::string> leaderWriters(const nlohmann::json& requests) {
   std::vector<std::string> writers;
   for (const nlohmann::json& request : requests) {
-    if (request.value("method", "") == "PATCH" && request.value("path", "").ends_with("/status") &&
-        request.value("path", "").find("clustertopologies") != std::string::npos &&
-        request.value("code", 0) >= 200 && request.value("code", 0) < 300) {
+    const std::string method = request.value("method", "");
+    const std::string path = request.value("path", "");
+    const bool status = method == "PATCH" && path.ends_with("/status") &&
+                        path.find("clustertopologies") != std::string::npos;
+    const bool slice =
+        method != "GET" && path.find("/clustertopologymemberslices") != std::string::npos;
+    if ((status || slice) && request.value("code", 0) >= 200 && request.value("code", 0) < 300) {
       writers.push_back(request.value("userAgent", "").substr(0, 9));
     }
   }
@@ -744,17 +690,9 @@ std::vector<std::string> statusWriters(const nlohmann::json& requests) {
 }
 
 TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
-  ControllerApp::Options options;
-  options.leaderElect = true;
-  options.leaderElectionNamespace = "default";
-  options.election.leaseDuration = 3s;
-  options.election.renewDeadline = 2s;
-  options.election.retryPeriod = 500ms;
-  options.identity = "replica-a";
-  ControllerApp& first = startController(options, "", "replica-a");
+  ControllerApp& first = startController(electing("replica-a", 3s, 2s, 500ms), "", "replica-a");
   ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
-  options.identity = "replica-b";
-  ControllerApp& second = startController(options, "", "replica-b");
+  ControllerApp& second = startController(electing("replica-b", 3s, 2s, 500ms), "", "replica-b");
   applyTopology(kDemoTopology);
   createPod("demo-0", "10.0.0.1");
   ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
@@ -771,7 +709,7 @@ TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
       << topologyStatus().dump();
   EXPECT_TRUE(second.isLeader());
   EXPECT_FALSE(first.isLeader());
-  const std::vector<std::string> writers = statusWriters(server_.requests());
+  const std::vector<std::string> writers = leaderWriters(server_.requests());
   const auto handover = std::find(writers.begin(), writers.end(), "replica-b");
   ASSERT_NE(handover, writers.end());
   EXPECT_EQ(std::find(handover, writers.end(), "replica-a"), writers.end())
@@ -779,17 +717,9 @@ TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
 }
 
 TEST_F(ControllerIntegrationTest, ASlowApiDoesNotMakeTheLeaderFlap) {
-  ControllerApp::Options options;
-  options.leaderElect = true;
-  options.leaderElectionNamespace = "default";
-  options.election.leaseDuration = 6s;
-  options.election.renewDeadline = 4s;
-  options.election.retryPeriod = 1s;
-  options.identity = "replica-a";
-  ControllerApp& first = startController(options, "", "replica-a");
+  ControllerApp& first = startController(electing("replica-a", 6s, 4s, 1s), "", "replica-a");
   ASSERT_TRUE(eventually([&] { return first.isLeader(); }));
-  options.identity = "replica-b";
-  ControllerApp& second = startController(options, "", "replica-b");
+  ControllerApp& second = startController(electing("replica-b", 6s, 4s, 1s), "", "replica-b");
   applyTopology(kDemoTopology);
 
   // Each request now takes 0.7 s of the 2 s a Lease request may take (renewDeadline / 2).

@@ -3,6 +3,7 @@
 // flip rewrites exactly one slice (counted in the server's request log), and the agent's
 // ClusterTopologyStrategy, with its own client, follows the slices; kubectl reads them.
 #include "controller/controller_app.h"
+#include "controller/member_slices.h"
 
 #include <atomic>
 #include <set>
@@ -10,13 +11,10 @@
 
 #include <gtest/gtest.h>
 
-#include "dns/cares_resolver.h"
-#include "kube/http_kube_api.h"
-#include "kube/kube_config.h"
-#include "kube/url_fetcher.h"
+#include "informer/object_store.h"
 #include "strategy/cluster_topology_strategy.h"
+#include "support/controller_fixture.h"
 #include "support/eventually.h"
-#include "support/test_api_server.h"
 
 namespace libcluster {
 namespace {
@@ -25,59 +23,35 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
-const ResourcePath kTopologies{"libcluster.dev", "v1alpha1", "clustertopologies", "default", "", ""};
+const ResourcePath kTopologies = clusterTopologies("default");
 const ResourcePath kSlices{"libcluster.dev", "v1alpha1", "clustertopologymemberslices", "default",
                            "", ""};
 constexpr const char* kControllerAgent = "libcluster-controller";
 
 std::string ipOf(int i) { return "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1); }
 
-class MemberSlicesIntegrationTest : public testing::Test {
+class MemberSlicesIntegrationTest : public ControllerFixture {
 protected:
+  MemberSlicesIntegrationTest() : ControllerFixture(/*serverHistory=*/5000) {}
+
   void SetUp() override {
-    ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crds = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR + "/crds/");
-    ASSERT_EQ(crds.exitCode, 0) << crds.output;
-    api_ = makeApi("libcluster-test");
+    ControllerFixture::SetUp();
     agentApi_ = makeApi("libcluster-agent");
-    controllerApi_ = makeApi(kControllerAgent);
-    Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create({});
-    ASSERT_TRUE(resolver) << resolver.error().message;
-    resolver_ = std::move(*resolver);
   }
 
-  void TearDown() override { controller_.reset(); }
-
-  std::unique_ptr<HttpKubeApi> makeApi(const std::string& userAgent) {
-    Result<KubeConfig> config = loadKubeconfig(server_.kubeconfigPath());
-    EXPECT_TRUE(config) << config.error().message;
-    HttpKubeApi::Options options;
-    options.userAgent = userAgent;
-    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, options);
-    EXPECT_TRUE(api) << api.error().message;
-    return std::move(*api);
-  }
-
-  void startController() {
-    ControllerApp::Options options;
-    options.metricsBindAddress = "127.0.0.1:0";
-    options.healthProbeBindAddress = "127.0.0.1:0";
-    controller_ = std::make_unique<ControllerApp>(*controllerApi_, *resolver_, makeUrlFetcher(2s),
-                                                  clock_, options);
-    Result<void> started = controller_->start();
-    ASSERT_TRUE(started) << started.error().message;
-  }
+  void runController() { controller_ = &startController({}, "", kControllerAgent); }
 
   void applyTopology(const std::string& name = "web") {
-    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+    kubectlApply(R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
-metadata: {name: )" + name + R"(, namespace: default}
+metadata: {name: )" +
+                 name + R"(, namespace: default}
 spec:
   nodeBasename: app
   sources:
-    - kubernetes: {selector: {matchLabels: {app: )" + name + R"(}}, readiness: ReadyOnly}
+    - kubernetes: {selector: {matchLabels: {app: )" +
+                 name + R"(}}, readiness: ReadyOnly}
 )");
-    ASSERT_EQ(applied.exitCode, 0) << applied.output;
   }
 
   void setPod(const std::string& name, const std::string& ip, bool ready) {
@@ -132,10 +106,9 @@ spec:
   /// The controller's slice writes so far, by HTTP method.
   std::map<std::string, int> sliceWrites() {
     std::map<std::string, int> writes;
-    for (const json& request : server_.requests()) {
+    for (const json& request : requestsFrom(kControllerAgent)) {
       const std::string method = request.value("method", "");
-      if (request.value("userAgent", "").starts_with(kControllerAgent) &&
-          request.value("path", "").find("/clustertopologymemberslices") != std::string::npos &&
+      if (request.value("path", "").find("/clustertopologymemberslices") != std::string::npos &&
           method != "GET") {
         ++writes[method];
       }
@@ -150,19 +123,14 @@ spec:
     return strategy ? std::move(*strategy) : nullptr;
   }
 
-  TestApiServer server_{TestApiServer::Options{.history = 5000, .bookmarkIntervalSeconds = 1}};
-  SystemClock clock_;
-  std::unique_ptr<HttpKubeApi> api_;
   std::unique_ptr<HttpKubeApi> agentApi_;
-  std::unique_ptr<HttpKubeApi> controllerApi_;
-  std::unique_ptr<CaresResolver> resolver_;
-  std::unique_ptr<ControllerApp> controller_;
+  ControllerApp* controller_ = nullptr;
 };
 
 TEST_F(MemberSlicesIntegrationTest, TwoHundredFiftyPodsThreeSlicesAndOneFlipRewritesOneSlice) {
   applyTopology();
   createPods(250);
-  startController();
+  runController();
 
   ASSERT_TRUE(eventually([&] { return status().value("memberSliceCount", 0) == 3; }, 60s))
       << status().dump();
@@ -234,7 +202,7 @@ TEST_F(MemberSlicesIntegrationTest, TwoHundredFiftyPodsThreeSlicesAndOneFlipRewr
 TEST_F(MemberSlicesIntegrationTest, WhileSlicesAreRewrittenTheAgentNeverSeesTheMembershipShrink) {
   applyTopology();
   createPods(120);
-  startController();
+  runController();
   ASSERT_TRUE(eventually([&] { return status().value("memberSliceCount", 0) == 2; }, 60s));
   auto agent = follow();
   ASSERT_TRUE(agent && agent->waitUntilReady({}, 30s));
@@ -286,7 +254,7 @@ TEST_F(MemberSlicesIntegrationTest, WhileSlicesAreRewrittenTheAgentNeverSeesTheM
 TEST_F(MemberSlicesIntegrationTest, AnEditedSliceIsRepairedAndADeletedTopologysSlicesGo) {
   applyTopology();
   createPods(3);
-  startController();
+  runController();
   ASSERT_TRUE(eventually([&] { return status().value("memberSliceCount", 0) == 1; }, 60s));
   std::vector<json> current = slices();
   ASSERT_EQ(current.size(), 1u);
@@ -305,13 +273,54 @@ TEST_F(MemberSlicesIntegrationTest, AnEditedSliceIsRepairedAndADeletedTopologysS
   EXPECT_TRUE(eventually([&] { return slices().empty(); })) << slices().size();
 }
 
+// A writer with a stale view (a deposed leader, or a cache behind a rewrite) must not delete a
+// slice someone rewrote since: the DELETE carries the resourceVersion it planned against.
+TEST_F(MemberSlicesIntegrationTest, ADeleteOnAStaleViewConflictsAndTheRewrittenSliceSurvives) {
+  applyTopology();
+  const Result<json> topology = api_->get(kTopologies.object("web"));
+  ASSERT_TRUE(topology) << topology.error().message;
+  const SliceOwner owner{.namespaceName = "default",
+                         .name = "web",
+                         .uid = (*topology)["metadata"].value("uid", ""),
+                         .generation = 1};
+  ObjectStore<MemberSlice> cache([](const json& object) { return memberSliceFromJson(object); });
+  (void)cache.apply(WatchEvent{WatchEvent::Type::InitStarted, {}});
+  (void)cache.apply(WatchEvent{WatchEvent::Type::InitDone, {}});
+  std::unique_ptr<HttpKubeApi> writerApi = makeApi(kControllerAgent);
+  MemberSlices writer(*writerApi, cache, {});
+  const Result<std::optional<int>> created = writer.sync(
+      owner, {SliceMember{.node = "app@10.0.0.1"}, SliceMember{.node = "app@10.0.0.2"}});
+  ASSERT_TRUE(created) << created.error().message;
+  ASSERT_EQ(slices().size(), 1u);
+  // Someone else rewrites the slice; this writer's view (its cache never saw it) is now stale.
+  json rewritten = slices()[0];
+  rewritten["members"] = json::array({{{"node", "app@10.0.0.9"}, {"ready", true}}});
+  rewritten["memberCount"] = 1;
+  const std::string name = rewritten["metadata"]["name"];
+  ASSERT_TRUE(api_->replace(kSlices.object(name), rewritten));
+
+  const Result<std::optional<int>> emptied = writer.sync(owner, {});
+
+  ASSERT_FALSE(emptied) << "the stale delete went through";
+  EXPECT_EQ(emptied.error().code, Error::Code::Conflict) << emptied.error().message;
+  const Result<json> survivor = api_->get(kSlices.object(name));
+  ASSERT_TRUE(survivor) << "the rewritten slice was deleted on a stale view";
+  EXPECT_EQ(sliceNodes({*survivor}), std::set<std::string>{"app@10.0.0.9"});
+
+  // Once the view catches up with the rewrite, the same sync deletes it.
+  (void)cache.apply(WatchEvent{WatchEvent::Type::Applied, *survivor});
+  const Result<std::optional<int>> caughtUp = writer.sync(owner, {});
+  ASSERT_TRUE(caughtUp) << caughtUp.error().message;
+  EXPECT_TRUE(slices().empty());
+}
+
 TEST_F(MemberSlicesIntegrationTest, WithoutTheSliceCrdStatusStillListsMembersAndAgentsUseIt) {
   const auto removed =
       server_.kubectl("delete crd clustertopologymemberslices.libcluster.dev");
   ASSERT_EQ(removed.exitCode, 0) << removed.output;
   applyTopology();
   createPods(3);
-  startController();
+  runController();
 
   ASSERT_TRUE(eventually([&] { return status().value("memberCount", 0) == 3; }, 60s));
   auto agent = follow();

@@ -14,13 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "controller/controller_app.h"
-#include "dns/cares_resolver.h"
-#include "kube/http_kube_api.h"
-#include "kube/kube_config.h"
-#include "kube/url_fetcher.h"
 #include "strategy/cluster_topology_strategy.h"
-#include "support/test_api_server.h"
+#include "support/controller_fixture.h"
 #include "support/eventually.h"
 
 namespace libcluster {
@@ -192,27 +187,17 @@ std::pair<int, std::string> run(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
-class ControllerRbacTest : public testing::Test {
+class ControllerRbacTest : public ControllerFixture {
 protected:
   void SetUp() override {
-    ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crds = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR + "/crds/");
-    ASSERT_EQ(crds.exitCode, 0) << crds.output;
+    ControllerFixture::SetUp();
+    if (HasFatalFailure()) {
+      return;
+    }
     const auto deploy =
         server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR + "/deploy/00-namespace.yaml -f " +
                         LIBCLUSTER_SOURCE_DIR + "/deploy/10-rbac.yaml");
     ASSERT_EQ(deploy.exitCode, 0) << deploy.output;
-    api_ = makeApi("libcluster-test");
-  }
-
-  std::unique_ptr<HttpKubeApi> makeApi(const std::string& userAgent) {
-    Result<KubeConfig> config = loadKubeconfig(server_.kubeconfigPath());
-    EXPECT_TRUE(config) << config.error().message;
-    HttpKubeApi::Options options;
-    options.userAgent = userAgent;
-    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, options);
-    EXPECT_TRUE(api) << api.error().message;
-    return std::move(*api);
   }
 
   nlohmann::json object(const ResourcePath& path) {
@@ -222,29 +207,20 @@ protected:
 
   /// Every kind of request the controller makes, through the real code paths.
   void driveController() {
-    Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create({});
-    ASSERT_TRUE(resolver) << resolver.error().message;
-    std::unique_ptr<HttpKubeApi> controllerApi = makeApi(kControllerAgent);
     ControllerApp::Options options;
-    options.metricsBindAddress = "127.0.0.1:0";
-    options.healthProbeBindAddress = "127.0.0.1:0";
     options.leaderElect = true;
     options.leaderElectionNamespace = "libcluster-system";
     options.identity = "rbac-test";
     options.election.leaseDuration = 3s;
     options.election.renewDeadline = 2s;
     options.election.retryPeriod = 250ms;
-    auto app = std::make_unique<ControllerApp>(*controllerApi, **resolver, makeUrlFetcher(2s),
-                                               clock_, options);
-    Result<void> started = app->start();
-    ASSERT_TRUE(started) << started.error().message;
-    ASSERT_TRUE(eventually([&] { return app->isLeader(); }));
+    ControllerApp& app = startController(options, "", kControllerAgent);
+    ASSERT_TRUE(eventually([&] { return app.isLeader(); }));
 
-    const ResourcePath topologies{"libcluster.dev", "v1alpha1", "clustertopologies", "default", "",
-                                  ""};
+    const ResourcePath topologies = clusterTopologies("default");
     const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
     const ResourcePath slices{"discovery.k8s.io", "v1", "endpointslices", "default", "", ""};
-    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+    kubectlApply(R"(apiVersion: libcluster.dev/v1alpha1
 kind: ClusterTopology
 metadata: {name: demo, namespace: default}
 spec:
@@ -260,7 +236,9 @@ spec:
   sources:
     - kubernetes: {selector: {matchLabels: {app: sliced}}, resource: endpointSlices, serviceName: sliced}
 )");
-    ASSERT_EQ(applied.exitCode, 0) << applied.output;
+    if (HasFatalFailure()) {
+      return;
+    }
 
     ASSERT_TRUE(api_->create(pods, {{"apiVersion", "v1"},
                                     {"kind", "Pod"},
@@ -299,9 +277,8 @@ spec:
 
     // Events are posted asynchronously; at least one membership event must have gone out.
     ASSERT_TRUE(eventually([&] {
-      for (const nlohmann::json& request : server_.requests()) {
-        if (request.value("userAgent", "").starts_with(kControllerAgent) &&
-            request.value("method", "") == "POST" &&
+      for (const nlohmann::json& request : requestsFrom(kControllerAgent)) {
+        if (request.value("method", "") == "POST" &&
             request.value("path", "").ends_with("/events")) {
           return true;
         }
@@ -311,8 +288,8 @@ spec:
     // Let the Lease be renewed at least once, then stop: the release is an update too.
     const int before = leaseWrites();
     ASSERT_TRUE(eventually([&] { return leaseWrites() > before; }));
-    app->stop();
-    app.reset();
+    app.stop();
+    stopControllers();
     // The server logs a watch when it ends, and notices a closed watch at its next bookmark
     // (every second here): wait until none is open and the log has stopped growing.
     ASSERT_TRUE(eventually([&] { return server_.stats().value("openWatches", -1) == 0; }));
@@ -328,9 +305,8 @@ spec:
 
   int leaseWrites() {
     int count = 0;
-    for (const nlohmann::json& request : server_.requests()) {
-      if (request.value("userAgent", "").starts_with(kControllerAgent) &&
-          request.value("path", "").find("/leases/") != std::string::npos &&
+    for (const nlohmann::json& request : requestsFrom(kControllerAgent)) {
+      if (request.value("path", "").find("/leases/") != std::string::npos &&
           request.value("method", "") == "PUT") {
         ++count;
       }
@@ -340,10 +316,7 @@ spec:
 
   std::set<Permission> usedPermissions(std::vector<std::string>& nonResource) {
     std::set<Permission> used;
-    for (const nlohmann::json& request : server_.requests()) {
-      if (!request.value("userAgent", "").starts_with(kControllerAgent)) {
-        continue;
-      }
+    for (const nlohmann::json& request : requestsFrom(kControllerAgent)) {
       std::optional<Permission> permission = permissionOf(request);
       if (permission) {
         used.insert(*permission);
@@ -395,10 +368,6 @@ spec:
       EXPECT_TRUE(usedBy(used, grant)) << what << ": granted but never used: " << grant.text();
     }
   }
-
-  TestApiServer server_{TestApiServer::Options{.history = 1000, .bookmarkIntervalSeconds = 1}};
-  std::unique_ptr<HttpKubeApi> api_;
-  SystemClock clock_;
 };
 
 TEST(ControllerRbacRequestMapping, MapsRequestsAsTheApiServerDoes) {
@@ -453,7 +422,7 @@ TEST_F(ControllerRbacTest, ExampleAgentRoleGrantsWhatTheAgentStrategyUses) {
   const auto example = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
                                        "/deploy/example/myapp.yaml");
   ASSERT_EQ(example.exitCode, 0) << example.output;
-  const ResourcePath topologies{"libcluster.dev", "v1alpha1", "clustertopologies", "myapp", "", ""};
+  const ResourcePath topologies = clusterTopologies("myapp");
   const nlohmann::json topology = object(topologies.object("myapp"));
   ASSERT_FALSE(topology.is_null());
   MemberSlice slice{.namespaceName = "myapp",
@@ -482,9 +451,8 @@ TEST_F(ControllerRbacTest, ExampleAgentRoleGrantsWhatTheAgentStrategyUses) {
   strategy->reset();
   // The server logs a watch once it has ended.
   ASSERT_TRUE(eventually([&] {
-    for (const nlohmann::json& request : server_.requests()) {
-      if (request.value("userAgent", "").starts_with("libcluster-agent") &&
-          request.value("query", "").find("watch=") != std::string::npos) {
+    for (const nlohmann::json& request : requestsFrom("libcluster-agent")) {
+      if (request.value("query", "").find("watch=") != std::string::npos) {
         return true;
       }
     }
@@ -492,11 +460,9 @@ TEST_F(ControllerRbacTest, ExampleAgentRoleGrantsWhatTheAgentStrategyUses) {
   })) << server_.requests().dump();
 
   std::set<Permission> used;
-  for (const nlohmann::json& request : server_.requests()) {
-    if (request.value("userAgent", "").starts_with("libcluster-agent")) {
-      if (std::optional<Permission> permission = permissionOf(request)) {
-        used.insert(*permission);
-      }
+  for (const nlohmann::json& request : requestsFrom("libcluster-agent")) {
+    if (std::optional<Permission> permission = permissionOf(request)) {
+      used.insert(*permission);
     }
   }
   std::vector<std::string> problems; // resourceNames are expected here: the agent's own topology

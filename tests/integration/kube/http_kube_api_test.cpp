@@ -103,6 +103,14 @@ protected:
     ASSERT_TRUE(created) << created.error().message;
   }
 
+  /// Creates namespace `namespaceName` and pod "p" in it; returns the pod, null on failure.
+  static nlohmann::json createPodP(HttpKubeApi& api, const std::string& namespaceName) {
+    createNamespace(api, namespaceName);
+    const Result<nlohmann::json> created = api.create(podsIn(namespaceName), pod("p"));
+    EXPECT_TRUE(created) << created.error().message;
+    return created ? *created : nlohmann::json();
+  }
+
   /// "METHOD code" of the requests the server logged whose path starts with `prefix`. The server
   /// logs a request just after answering it (a watch only when the stream ends), so this waits
   /// up to 3 s for at least `atLeast` entries, then a little longer for any late extra one.
@@ -478,6 +486,113 @@ TEST_F(HttpKubeApiTest, ReplaceWithAStaleResourceVersionConflicts) {
 
   ASSERT_FALSE(replaced);
   EXPECT_EQ(replaced.error().code, Error::Code::Conflict);
+}
+
+// A delete on a stale view (the object rewritten, or recreated under another uid, since it was
+// read) is a Conflict and leaves the object; with the current uid and resourceVersion it deletes.
+TEST_F(HttpKubeApiTest, DeletePreconditionsFenceTheDeleteOnUidAndResourceVersion) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  const nlohmann::json created = createPodP(*api, "fenced");
+  ASSERT_FALSE(created.is_null());
+  const ResourcePath pods = podsIn("fenced");
+  nlohmann::json rewritten = created;
+  rewritten["metadata"]["labels"]["v"] = "2";
+  const Result<nlohmann::json> current = api->replace(pods.object("p"), rewritten);
+  ASSERT_TRUE(current) << current.error().message;
+  const std::string uid = created.at("metadata").at("uid");
+  const std::string staleVersion = created.at("metadata").at("resourceVersion");
+  const std::string currentVersion = current->at("metadata").at("resourceVersion");
+
+  const Result<void> stale =
+      api->remove(pods.object("p"), {.preconditions = {.resourceVersion = staleVersion}});
+  const Result<void> otherUid =
+      api->remove(pods.object("p"), {.preconditions = {.uid = "x" + uid}});
+
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Error::Code::Conflict);
+  EXPECT_THAT(stale.error().message, HasSubstr("Precondition failed"));
+  ASSERT_FALSE(otherUid);
+  EXPECT_EQ(otherUid.error().code, Error::Code::Conflict);
+  const Result<nlohmann::json> survivor = api->get(pods.object("p"));
+  ASSERT_TRUE(survivor) << "a delete on a stale view removed the object";
+  EXPECT_EQ(survivor->at("metadata").at("labels").at("v"), "2");
+
+  const Result<void> removed = api->remove(
+      pods.object("p"), {.preconditions = {.uid = uid, .resourceVersion = currentVersion},
+                         .propagationPolicy = "Background"});
+
+  ASSERT_TRUE(removed) << removed.error().message;
+  const Result<nlohmann::json> gone = api->get(pods.object("p"));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Error::Code::NotFound);
+}
+
+// CallOptions end to end (issue 10 item 2, issue 11 item 5): a call ends at its deadline or on
+// stop, far below the client's 30 s request timeout, even while the server holds the request.
+TEST_F(HttpKubeApiTest, ACallEndsAtItsDeadlineWhileTheServerHoldsIt) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.holdNext(1, 5.0, "GET", "/api/v1/namespaces/default/pods/held");
+  const auto started = Steady::now();
+
+  const Result<nlohmann::json> got =
+      api->get(podsIn("default").object("held"), {.deadline = Steady::now() + 300ms});
+
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Error::Code::Timeout) << got.error().message;
+  EXPECT_GT(secondsSince(started), 0.25);
+  EXPECT_LT(secondsSince(started), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, StopCancelsAWriteTheServerHolds) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.holdNext(1, 5.0, "DELETE", "/api/v1/namespaces/default/pods/held");
+  std::stop_source stop;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    stop.request_stop();
+  });
+  const auto started = Steady::now();
+
+  const Result<void> removed =
+      api->remove(podsIn("default").object("held"), {}, {.stop = stop.get_token()});
+
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, Error::Code::Cancelled) << removed.error().message;
+  EXPECT_LT(secondsSince(started), 2.0);
+}
+
+TEST_F(HttpKubeApiTest, NoRetryWaitsPastTheCallsDeadline) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.clearRequests();
+  server_.failNext(3, 503, 2, "/api/v1/namespaces/default/pods");
+  const auto started = Steady::now();
+
+  const Result<nlohmann::json> got =
+      api->get(podsIn("default").object("p"), {.deadline = Steady::now() + 1s});
+
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(got.error().message, HasSubstr("would pass the call's deadline"));
+  EXPECT_LT(secondsSince(started), 1.0);
+  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 1), ElementsAre("GET 503"));
+}
+
+TEST_F(HttpKubeApiTest, AnUnknownPropagationPolicyIsRejectedBeforeSending) {
+  auto api = connect(server_.kubeconfigPath());
+  ASSERT_TRUE(api);
+  server_.clearRequests();
+
+  const Result<void> removed =
+      api->remove(podsIn("default").object("p"), {.propagationPolicy = "Cascade"});
+
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, Error::Code::Invalid);
+  EXPECT_THAT(removed.error().message, HasSubstr("Cascade"));
+  EXPECT_TRUE(server_.requests().empty()) << server_.requests().dump();
 }
 
 TEST_F(HttpKubeApiTest, MergePatchesAndAppliesTheStatusSubresource) {

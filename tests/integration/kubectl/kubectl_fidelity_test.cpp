@@ -256,6 +256,37 @@ TEST_F(KubectlFidelityTest, DeleteRemovesTheWidget) {
                                       "\"w1\" not found"));
 }
 
+// What HttpKubeApi::remove sends with preconditions, sent by kubectl: a stale resourceVersion is a
+// Conflict worded as kube-apiserver words it (etcd3's InvalidObj error) and deletes nothing.
+TEST_F(KubectlFidelityTest, DeleteWithAStaleResourceVersionPreconditionConflicts) {
+  applyWidget();
+  const std::string planned = ok("get widget w1 -o jsonpath={.metadata.resourceVersion}");
+  EXPECT_EQ(ok("apply -f -", withSize(4)), "widget.test.libcluster.dev/w1 configured\n");
+  const std::string current = ok("get widget w1 -o jsonpath={.metadata.resourceVersion}");
+  const std::string url = "/apis/test.libcluster.dev/v1/namespaces/default/widgets/w1";
+  const auto precondition = [](const std::string& version) {
+    return nlohmann::json{{"apiVersion", "v1"},
+                          {"kind", "DeleteOptions"},
+                          {"preconditions", {{"resourceVersion", version}}}}
+        .dump();
+  };
+
+  const TestApiServer::CommandResult stale =
+      run("delete --raw " + url + " -f -", precondition(planned));
+
+  EXPECT_NE(stale.exitCode, 0);
+  EXPECT_THAT(
+      stale.output,
+      HasSubstr("Error from server (Conflict): Operation cannot be fulfilled on "
+                "widgets.test.libcluster.dev \"w1\": StorageError: invalid object, Code: 4, "
+                "Key: /registry/test.libcluster.dev/widgets/default/w1, ResourceVersion: 0, "
+                "AdditionalErrorMsg: Precondition failed: ResourceVersion in precondition: " +
+                planned + ", ResourceVersion in object meta: " + current + "\n"));
+  EXPECT_EQ(ok("get widget w1 -o jsonpath={.spec.size}"), "4");
+  ok("delete --raw " + url + " -f -", precondition(current));
+  EXPECT_NE(run("get widget w1").exitCode, 0);
+}
+
 TEST_F(KubectlFidelityTest, DeletingTheCrdRemovesTheResourceType) {
   applyWidget();
 

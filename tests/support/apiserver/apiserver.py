@@ -1069,21 +1069,25 @@ class Api:
             if old is None:
                 raise not_found(res, name)
             pre = (body or {}).get("preconditions") or {}
+            failed = None
             if pre.get("uid") and pre["uid"] != old["metadata"].get("uid"):
-                raise ApiError(409, status(409, "Conflict",
-                                           'Operation cannot be fulfilled on %s "%s": Precondition '
-                                           'failed: UID in precondition: %s, UID in object meta: %s'
-                                           % (res.qualified, name, pre["uid"],
-                                              old["metadata"].get("uid")), res.details(name)))
-            if pre.get("resourceVersion") and pre["resourceVersion"] != \
+                failed = "UID in precondition: %s, UID in object meta: %s" % (
+                    pre["uid"], old["metadata"].get("uid"))
+            elif pre.get("resourceVersion") and pre["resourceVersion"] != \
                     old["metadata"]["resourceVersion"]:
+                failed = ("ResourceVersion in precondition: %s, ResourceVersion in object meta: %s"
+                          % (pre["resourceVersion"], old["metadata"]["resourceVersion"]))
+            if failed:
+                # The real server's wording: etcd3's InvalidObj StorageError wrapped in a Conflict.
+                # The key is /registry/[group/]resource/[namespace/]name (a few built-ins use
+                # other etcd prefixes; nothing here depends on it).
+                key = "/registry/" + "/".join(
+                    part for part in (res.gr[0], res.gr[1], ns or "", name) if part)
                 raise ApiError(409, status(409, "Conflict",
-                                           'Operation cannot be fulfilled on %s "%s": Precondition '
-                                           'failed: ResourceVersion in precondition: %s, '
-                                           'ResourceVersion in object meta: %s'
-                                           % (res.qualified, name, pre["resourceVersion"],
-                                              old["metadata"]["resourceVersion"]),
-                                           res.details(name)))
+                                           'Operation cannot be fulfilled on %s "%s": StorageError: '
+                                           'invalid object, Code: 4, Key: %s, ResourceVersion: 0, '
+                                           'AdditionalErrorMsg: Precondition failed: %s'
+                                           % (res.qualified, name, key, failed), res.details(name)))
             dry = bool(query.get("dryRun"))
             self._admit(res, "DELETE", ns, name, None, self.convert_out(res, old), None, query)
             finalizers = old["metadata"].get("finalizers") or []
