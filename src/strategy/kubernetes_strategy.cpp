@@ -231,8 +231,10 @@ Result<PeerSet> KubernetesStrategy::parseList(const json& list, const Options& o
   return peers;
 }
 
-Result<PeerSet> KubernetesStrategy::discoverPeers(std::stop_token) {
-  Result<nlohmann::json> list = api_.list(collection(), listOptions());
+Result<PeerSet> KubernetesStrategy::discoverPeers(std::stop_token stop) {
+  // The agent's shutdown (or a spec change) stops the list at once instead of waiting out the
+  // client's retries.
+  Result<nlohmann::json> list = api_.list(collection(), listOptions(), {.stop = stop});
   if (!list) {
     return list.error();
   }

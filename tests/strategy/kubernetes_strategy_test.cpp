@@ -204,6 +204,21 @@ TEST_F(KubernetesStrategyTest, ListsOnceWithTheSelectorPerPoll) {
   EXPECT_EQ(calls[0].listOptions.resourceVersion, "");
 }
 
+TEST_F(KubernetesStrategyTest, TheListIsCancelledWithThePoll) {
+  api_.scriptList(endpointsList());
+  auto strategy = make(options(Mode::Ip, Lookup::Endpoints));
+  std::stop_source poll;
+
+  (void)strategy->discoverPeers(poll.get_token());
+
+  ASSERT_EQ(api_.calls().size(), 1U);
+  const std::stop_token passed = api_.calls()[0].callOptions.stop;
+  ASSERT_TRUE(passed.stop_possible());
+  EXPECT_FALSE(passed.stop_requested());
+  poll.request_stop();
+  EXPECT_TRUE(passed.stop_requested());
+}
+
 TEST_F(KubernetesStrategyTest, CachedResourcesListAtResourceVersionZero) {
   api_.scriptList(podList());
   KubernetesStrategy::Options o = options(Mode::Ip, Lookup::Pods);
