@@ -166,6 +166,7 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
       .onSynced = nullptr,
   });
   if (slices_) {
+    slices_->addIndex(TopologyReconciler::kServiceIndex, TopologyReconciler::serviceIndexValues);
     slices_->addHandlers({
         .onAdd = [this](const nlohmann::json& slice) { enqueueSliceChange(nullptr, &slice); },
         .onUpdate = [this](const nlohmann::json& old,
