@@ -965,7 +965,8 @@ private:
     json out = json::array();
     std::unique_lock lock(mutex_);
     std::size_t scanned = since;
-    while (true) {
+    // Appends the records written since the last scan that match the query.
+    const auto scan = [&] {
       for (; scanned < writes_.size(); ++scanned) {
         const json& entry = writes_[scanned];
         if ((resource.empty() || entry["resource"] == resource) &&
@@ -974,21 +975,14 @@ private:
           out.push_back(entry);
         }
       }
-      if (!out.empty() || stopping_ ||
-          changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
-        if (out.empty()) {
-          for (; scanned < writes_.size(); ++scanned) {
-            const json& entry = writes_[scanned];
-            if ((resource.empty() || entry["resource"] == resource) &&
-                (name.empty() || entry["name"] == name) &&
-                (!byReadyCount || entry.value("readyCount", -2L) == readyCount)) {
-              out.push_back(entry);
-            }
-          }
-        }
-        break;
-      }
+    };
+    scan();
+    while (out.empty() && !stopping_ &&
+           changed_.wait_until(lock, deadline) != std::cv_status::timeout) {
+      scan();
     }
+    // What arrived together with the timeout.
+    scan();
     reply(res, 200, {{"writes", out}, {"lastSeq", writes_.size()}});
   }
 

@@ -37,16 +37,16 @@ void TopologyIndex::update(const ClusterTopology& topology) {
       }
       Result<LabelSelector> selector = selectorOf(*source.kubernetes);
       if (!selector) {
-        entry.spec = Error{Error::Code::Invalid, "spec.sources[" + std::to_string(i) +
-                                                     "].kubernetes.selector: " +
-                                                     selector.error().message};
+        entry.spec =
+            Error{Error::Code::Invalid, "spec.sources[" + std::to_string(i) +
+                                            "].kubernetes.selector: " + selector.error().message};
         entry.selectors.clear();
         break;
       }
       const KubernetesSource& k = *source.kubernetes;
-      entry.selectors.push_back(PodSelector{
-          k.namespaceName.empty() ? topology.namespaceName : k.namespaceName, *selector,
-          k.serviceName, k.resource == KubernetesSource::Resource::EndpointSlices});
+      entry.selectors.push_back(
+          PodSelector{k.namespaceName.empty() ? topology.namespaceName : k.namespaceName, *selector,
+                      k.serviceName, k.resource == KubernetesSource::Resource::EndpointSlices});
     }
   }
   std::lock_guard lock(mutex_);
@@ -79,7 +79,7 @@ std::vector<std::string> TopologyIndex::topologiesForPod(const PodInfo& pod) con
   for (const auto& [key, entry] : entries_) {
     for (const PodSelector& selector : entry.selectors) {
       if (!selector.endpointSlices && selector.namespaceName == pod.namespaceName &&
-          selector.selector.matches(pod.labels)) {
+          selector.selector.matchesLabels(pod.labels)) {
         keys.push_back(key);
         break;
       }
@@ -88,8 +88,9 @@ std::vector<std::string> TopologyIndex::topologiesForPod(const PodInfo& pod) con
   return keys;
 }
 
-std::vector<std::string> TopologyIndex::topologiesForEndpointSlice(
-    const std::string& namespaceName, const std::map<std::string, std::string>& labels) const {
+std::vector<std::string>
+TopologyIndex::topologiesForEndpointSlice(const std::string& namespaceName,
+                                          const std::map<std::string, std::string>& labels) const {
   auto service = labels.find(kServiceNameLabel);
   if (service == labels.end()) {
     return {};

@@ -16,8 +16,8 @@ std::string TopologyMembers::labelIndexValue(const std::string& namespaceName,
 std::vector<std::string> TopologyMembers::labelIndexValues(const PodInfo& pod) {
   std::vector<std::string> values;
   values.reserve(pod.labels.size());
-  for (const auto& [key, value] : pod.labels) {
-    values.push_back(labelIndexValue(pod.namespaceName, key, value));
+  for (const Labels::Entry& label : pod.labels) {
+    values.push_back(labelIndexValue(pod.namespaceName, *label.key, label.value));
   }
   return values;
 }
@@ -30,7 +30,8 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
   // and lands on the new state, so no event falls between the read and the swap.
   std::lock_guard lock(mutex_);
   const auto existing = topologies_.find(key);
-  if (existing != topologies_.end() && generation != 0 && existing->second.generation == generation) {
+  if (existing != topologies_.end() && generation != 0 &&
+      existing->second.generation == generation) {
     return;
   }
   unlinkNamespaces(key);
@@ -71,7 +72,7 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
         bucket && pods.hasIndex(kLabelIndex) ? pods.byIndex(kLabelIndex, *bucket)
                                              : pods.listNamespace(selector.namespaceName);
     for (const std::shared_ptr<const PodInfo>& pod : scope) {
-      if (!sourceState.selector.matches(pod->labels)) {
+      if (!sourceState.selector.matchesLabels(pod->labels)) {
         continue;
       }
       if (std::optional<Candidate> candidate = candidateFromPod(
@@ -103,8 +104,8 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
       if (source.namespaceName != any->namespaceName) {
         continue;
       }
-      const bool matchedBefore = before != nullptr && source.selector.matches(before->labels);
-      const bool matchesNow = after != nullptr && source.selector.matches(after->labels);
+      const bool matchedBefore = before != nullptr && source.selector.matchesLabels(before->labels);
+      const bool matchesNow = after != nullptr && source.selector.matchesLabels(after->labels);
       if (!matchedBefore && !matchesNow) {
         continue;
       }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/json_field.h"
 #include "core/log.h"
 #include "membership/membership.h"
 
@@ -20,6 +21,21 @@ TopologyReconciler::TopologyReconciler(KubeApi& api, const ObjectStore<PodInfo>&
                                    {"namespace", "name"})),
       writes_(metrics.counter("libcluster_status_writes_total",
                               "ClusterTopology status writes by the controller.")) {}
+
+std::string TopologyReconciler::serviceIndexValue(const std::string& namespaceName,
+                                                  const std::string& serviceName) {
+  // '/' cannot appear in a namespace; the reconciler matches namespace and service again anyway.
+  return namespaceName + "/" + serviceName;
+}
+
+std::vector<std::string> TopologyReconciler::serviceIndexValues(const nlohmann::json& slice) {
+  const std::string service =
+      stringField(fieldOrNull(fieldOrNull(slice, "metadata"), "labels"), kServiceNameLabel);
+  if (service.empty()) {
+    return {};
+  }
+  return {serviceIndexValue(metadataString(slice, "namespace"), service)};
+}
 
 Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
   if (!pods_.isReady() || (endpointSlices_ != nullptr && !endpointSlices_->isReady())) {
@@ -97,34 +113,35 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
   std::size_t kubernetesIndex = 0;
   for (std::size_t sourceIndex = 0; sourceIndex < spec.sources.size(); ++sourceIndex) {
     const TopologySource& source = spec.sources[sourceIndex];
-    const std::string basename = source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename;
+    const std::string basename =
+        source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename;
     if (source.kubernetes) {
       const TopologyIndex::PodSelector& selector = selectors.at(kubernetesIndex++);
       SourceSnapshot snapshot{source.name, source.kind(), {}, std::nullopt, true};
       if (mayRead(topology, selector.namespaceName) != true) {
         // A decision, not a failure to learn: no members from there, not even the last ones.
-        snapshot.error = Error{Error::Code::Invalid,
-                               "namespace " + selector.namespaceName +
-                                   " does not grant this topology access (no "
-                                   "TopologyReferenceGrant there lists namespace " +
-                                   topology.namespaceName + ")"};
+        snapshot.error =
+            Error{Error::Code::Invalid, "namespace " + selector.namespaceName +
+                                            " does not grant this topology access (no "
+                                            "TopologyReferenceGrant there lists namespace " +
+                                            topology.namespaceName + ")"};
       } else if (source.kubernetes->resource == KubernetesSource::Resource::EndpointSlices) {
         if (endpointSlices_ == nullptr) {
           snapshot.error = Error{Error::Code::Unavailable,
                                  "EndpointSlices are not watched (--watch-endpointslices=false)"};
         } else {
           std::vector<nlohmann::json> slices;
-          for (const auto& slice : endpointSlices_->list()) {
-            const nlohmann::json& metadata = (*slice)["metadata"];
-            std::map<std::string, std::string> labels;
-            if (metadata.contains("labels") && metadata["labels"].is_object()) {
-              for (const auto& [key, value] : metadata["labels"].items()) {
-                if (value.is_string()) {
-                  labels[key] = value.get<std::string>();
-                }
-              }
-            }
-            auto service = labels.find(kServiceNameLabel);
+          // The service's slices through the index, not a scan of every slice in the cluster.
+          const std::vector<std::shared_ptr<const nlohmann::json>> scope =
+              endpointSlices_->hasIndex(kServiceIndex)
+                  ? endpointSlices_->byIndex(
+                        kServiceIndex,
+                        serviceIndexValue(selector.namespaceName, selector.serviceName))
+                  : endpointSlices_->list();
+          for (const std::shared_ptr<const nlohmann::json>& slice : scope) {
+            const std::map<std::string, std::string> labels =
+                stringMap(fieldOrNull(*slice, "metadata"), "labels");
+            const auto service = labels.find(kServiceNameLabel);
             if (metadataString(*slice, "namespace") == selector.namespaceName &&
                 service != labels.end() && service->second == selector.serviceName &&
                 selector.selector.matches(labels)) {
@@ -186,8 +203,8 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
     std::lock_guard lock(writtenMutex_);
     LastWrite& last = written_[topology.key()];
     superseded = std::move(last.superseded);
-    for (const std::string* version :
-         std::initializer_list<const std::string*>{&last.basedOn, &last.produced, &resourceVersion}) {
+    for (const std::string* version : std::initializer_list<const std::string*>{
+             &last.basedOn, &last.produced, &resourceVersion}) {
       if (!version->empty() && version->compare(topology.resourceVersion) != 0 &&
           std::find(superseded.begin(), superseded.end(), *version) == superseded.end()) {
         superseded.push_back(*version);
@@ -195,7 +212,8 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
     }
     if (superseded.size() > kMaxSuperseded) {
       superseded.erase(superseded.begin(),
-                       superseded.begin() + static_cast<std::ptrdiff_t>(superseded.size() - kMaxSuperseded));
+                       superseded.begin() +
+                           static_cast<std::ptrdiff_t>(superseded.size() - kMaxSuperseded));
     }
     last = LastWrite{topology.resourceVersion, "", status, superseded};
   }
@@ -207,9 +225,9 @@ Result<void> TopologyReconciler::writeStatus(const ClusterTopology& topology,
   }
   {
     std::lock_guard lock(writtenMutex_);
-    written_[topology.key()] = LastWrite{topology.resourceVersion,
-                                         metadataString(*written, "resourceVersion"), status,
-                                         std::move(superseded)};
+    written_[topology.key()] =
+        LastWrite{topology.resourceVersion, metadataString(*written, "resourceVersion"), status,
+                  std::move(superseded)};
   }
   ++statusWrites_;
   writes_.Increment();
@@ -225,11 +243,12 @@ bool TopologyReconciler::isOwnWrite(const ClusterTopology& topology) const {
   std::lock_guard lock(writtenMutex_);
   const auto last = written_.find(topology.key());
   return last != written_.end() && !last->second.produced.empty() &&
-         last->second.produced == topology.resourceVersion && last->second.status == topology.status;
+         last->second.produced == topology.resourceVersion &&
+         last->second.status == topology.status;
 }
 
 std::vector<std::string> TopologyReconciler::podChanged(const PodInfo* before,
-                                                       const PodInfo* after) {
+                                                        const PodInfo* after) {
   std::vector<std::string> keys = podMembers_.apply(before, after);
   for (const PodInfo* pod : {before, after}) {
     if (pod == nullptr) {
@@ -267,8 +286,8 @@ void TopologyReconciler::forget(const std::string& namespaceName, const std::str
   events_.forget(namespaceName, name);
 }
 
-void TopologyReconciler::recordChanges(const ClusterTopology& topology, const TopologyStatus& before,
-                                       const TopologyStatus& after) {
+void TopologyReconciler::recordChanges(const ClusterTopology& topology,
+                                       const TopologyStatus& before, const TopologyStatus& after) {
   std::set<std::string> old;
   std::set<std::string> now;
   for (const Member& m : before.members) {

@@ -1,8 +1,6 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
-#include <optional>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -58,6 +56,13 @@ public:
     MemberSlices* memberSlices = nullptr;
   };
 
+  /// The EndpointSlice store index endpointSlices sources read: "namespace/service" per slice,
+  /// from its kubernetes.io/service-name label. Without it the reconciler scans every slice.
+  static constexpr const char* kServiceIndex = "namespace-service";
+  static std::vector<std::string> serviceIndexValues(const nlohmann::json& slice);
+  static std::string serviceIndexValue(const std::string& namespaceName,
+                                       const std::string& serviceName);
+
   /// `endpointSlices` may be null when EndpointSlices are not watched.
   TopologyReconciler(KubeApi& api, const ObjectStore<PodInfo>& pods,
                      const ObjectStore<nlohmann::json>* endpointSlices, TopologyIndex& index,
@@ -109,8 +114,9 @@ private:
   std::atomic<std::uint64_t> statusWrites_{0};
 
   /// Our last write per topology key: the resourceVersion it was based on, the one it produced
-  /// ("" while the PATCH is in flight) and the status written. The cache lags our own writes; until it catches up, the reconciler
-  /// compares with (and preconditions on) what it wrote rather than with the older object.
+  /// ("" while the PATCH is in flight) and the status written. The cache lags our own writes; until
+  /// it catches up, the reconciler compares with (and preconditions on) what it wrote rather than
+  /// with the older object.
   struct LastWrite {
     std::string basedOn;
     std::string produced;

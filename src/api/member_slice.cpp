@@ -59,13 +59,7 @@ std::optional<MemberSlice> memberSliceFromJson(const nlohmann::json& object) {
         continue;
       }
       member.pod = stringField(entry, "pod");
-      if (const nlohmann::json& ips = fieldOrNull(entry, "ips"); ips.is_array()) {
-        for (const nlohmann::json& ip : ips) {
-          if (ip.is_string()) {
-            member.ips.push_back(ip.get<std::string>());
-          }
-        }
-      }
+      member.ips = stringList(entry, "ips");
       const nlohmann::json& ready = fieldOrNull(entry, "ready");
       member.ready = !ready.is_boolean() || ready.get<bool>();
       const nlohmann::json& seed = fieldOrNull(entry, "seed");
@@ -83,13 +77,12 @@ nlohmann::json toJson(const MemberSlice& slice) {
       {"name", slice.name},
       {"namespace", slice.namespaceName},
       {"labels", {{kMemberSliceTopologyLabel, memberSliceLabelValue(slice.ownerName)}}},
-      {"ownerReferences",
-       nlohmann::json::array({{{"apiVersion", "libcluster.dev/v1alpha1"},
-                               {"kind", "ClusterTopology"},
-                               {"name", slice.ownerName},
-                               {"uid", slice.ownerUid},
-                               {"controller", true},
-                               {"blockOwnerDeletion", true}}})}};
+      {"ownerReferences", nlohmann::json::array({{{"apiVersion", "libcluster.dev/v1alpha1"},
+                                                  {"kind", "ClusterTopology"},
+                                                  {"name", slice.ownerName},
+                                                  {"uid", slice.ownerUid},
+                                                  {"controller", true},
+                                                  {"blockOwnerDeletion", true}}})}};
   if (!slice.resourceVersion.empty()) {
     metadata["resourceVersion"] = slice.resourceVersion;
   }
@@ -108,12 +101,10 @@ nlohmann::json toJson(const MemberSlice& slice) {
     }
     members.push_back(std::move(entry));
   }
-  return {{"apiVersion", "libcluster.dev/v1alpha1"},
-          {"kind", "ClusterTopologyMemberSlice"},
-          {"metadata", std::move(metadata)},
-          {"topologyGeneration", slice.topologyGeneration},
-          {"memberCount", slice.members.size()},
-          {"members", std::move(members)}};
+  return {
+      {"apiVersion", "libcluster.dev/v1alpha1"}, {"kind", "ClusterTopologyMemberSlice"},
+      {"metadata", std::move(metadata)},         {"topologyGeneration", slice.topologyGeneration},
+      {"memberCount", slice.members.size()},     {"members", std::move(members)}};
 }
 
 } // namespace libcluster

@@ -398,10 +398,12 @@ std::string labelValueProblem(std::string_view value) {
 
 bool LabelSelector::Requirement::matches(const std::map<std::string, std::string>& labels) const {
   const auto found = labels.find(key);
-  const bool has = found != labels.end();
-  const auto listed = [&] {
-    return std::binary_search(values.begin(), values.end(), found->second);
-  };
+  return matchesValue(found == labels.end() ? nullptr : &found->second);
+}
+
+bool LabelSelector::Requirement::matchesValue(const std::string* value) const {
+  const bool has = value != nullptr;
+  const auto listed = [&] { return std::binary_search(values.begin(), values.end(), *value); };
   switch (op) {
   case Operator::Equals:
   case Operator::In:
@@ -511,6 +513,16 @@ bool LabelSelector::matches(const std::map<std::string, std::string>& labels) co
   }
   return std::all_of(requirements_.begin(), requirements_.end(),
                      [&](const Requirement& requirement) { return requirement.matches(labels); });
+}
+
+bool LabelSelector::matchesLabels(const Labels& labels) const {
+  if (nothing_) {
+    return false;
+  }
+  return std::all_of(requirements_.begin(), requirements_.end(),
+                     [&](const Requirement& requirement) {
+                       return requirement.matchesValue(labels.find(requirement.key));
+                     });
 }
 
 bool LabelSelector::matchesObject(const nlohmann::json& object) const {

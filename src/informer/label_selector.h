@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/labels.h"
 #include "core/result.h"
 
 namespace libcluster {
@@ -27,6 +28,8 @@ public:
     std::vector<std::string> values;
 
     bool matches(const std::map<std::string, std::string>& labels) const;
+    /// `value` is the object's value of `key`, null when it has none.
+    bool matchesValue(const std::string* value) const;
     auto operator<=>(const Requirement&) const = default;
     bool operator==(const Requirement&) const = default;
   };
@@ -43,6 +46,7 @@ public:
   static LabelSelector nothing() { return LabelSelector(true, {}); }
 
   bool matches(const std::map<std::string, std::string>& labels) const;
+  bool matchesLabels(const Labels& labels) const;
   /// Matches the labels of a Kubernetes object (`metadata.labels`; missing means none).
   bool matchesObject(const nlohmann::json& object) const;
 

@@ -1,5 +1,7 @@
 #include "informer/object_store.h"
 
+#include "core/json_field.h"
+
 namespace libcluster {
 namespace {
 
@@ -8,15 +10,7 @@ constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-appli
 } // namespace
 
 std::string metadataString(const nlohmann::json& object, std::string_view field) {
-  if (!object.is_object()) {
-    return "";
-  }
-  const auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) {
-    return "";
-  }
-  const auto value = metadata->find(field);
-  return value != metadata->end() && value->is_string() ? value->get<std::string>() : "";
+  return stringField(fieldOrNull(object, "metadata"), field);
 }
 
 std::string objectKey(const nlohmann::json& object) {

@@ -8,12 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -108,15 +108,22 @@ private:
     std::string resourceVersion;
   };
   using Map = std::map<std::string, Entry>;
+  /// An object's node in objects_, which an index files instead of a copy of its key: map nodes
+  /// stay put until erased, and indexes are rebuilt whenever objects_ is replaced (swapIn).
+  using Slot = const typename Map::value_type*;
+  struct SlotByKey {
+    bool operator()(Slot a, Slot b) const { return a->first < b->first; }
+  };
   struct Index {
     IndexFunc function;
-    std::unordered_map<std::string, std::set<std::string>> keysByValue;
+    std::unordered_map<std::string, std::set<Slot, SlotByKey>> slotsByValue;
   };
 
   std::optional<Entry> makeEntry(const nlohmann::json& object) const;
   std::vector<Change> swapIn(Map next);
-  /// Moves `key` from the values of `before` to those of `after` in every index; under the lock.
-  void updateIndexes(const std::string& key, const T* before, const T* after);
+  /// Moves `slot` from the values of `before` to those of `after` in every index; under the lock,
+  /// while `slot` is in objects_ (before erasing it, after inserting it).
+  void updateIndexes(Slot slot, const T* before, const T* after);
   static void fill(Index& index, const Map& objects);
 
   Transform transform_;
@@ -185,15 +192,15 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::apply(const WatchEv
       if (found == objects_.end()) {
         return changes;
       }
+      updateIndexes(&*found, before.get(), nullptr);
       objects_.erase(found);
-      updateIndexes(key, before.get(), nullptr);
       ++generation_;
       changes.push_back(Change{std::move(key), std::move(before), nullptr});
       return changes;
     }
     std::shared_ptr<const T> after = entry->object;
-    objects_.insert_or_assign(key, std::move(*entry));
-    updateIndexes(key, before.get(), after.get());
+    const auto stored = objects_.insert_or_assign(key, std::move(*entry)).first;
+    updateIndexes(&*stored, before.get(), after.get());
     ++generation_;
     changes.push_back(Change{std::move(key), std::move(before), std::move(after)});
     return changes;
@@ -206,8 +213,8 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::apply(const WatchEv
       return changes;
     }
     changes.push_back(Change{std::move(key), found->second.object, nullptr});
+    updateIndexes(&*found, changes.back().before.get(), nullptr);
     objects_.erase(found);
-    updateIndexes(changes.back().key, changes.back().before.get(), nullptr);
     ++generation_;
     return changes;
   }
@@ -241,9 +248,10 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::swapIn(Map next) {
     }
   }
   objects_.swap(next);
-  // Unchanged objects kept their snapshot above, so only the changes move in the indexes.
-  for (const Change& change : changes) {
-    updateIndexes(change.key, change.before.get(), change.after.get());
+  // Every object now lives in another node, so all are filed again (a relist is O(n) anyway);
+  // the old nodes, in `next`, go only after that.
+  for (auto& [name, index] : indexes_) {
+    fill(index, objects_);
   }
   const bool becameReady = !ready_;
   ready_ = true;
@@ -258,22 +266,22 @@ std::vector<typename ObjectStore<T>::Change> ObjectStore<T>::swapIn(Map next) {
 }
 
 template <typename T>
-void ObjectStore<T>::updateIndexes(const std::string& key, const T* before, const T* after) {
+void ObjectStore<T>::updateIndexes(Slot slot, const T* before, const T* after) {
   for (auto& [name, index] : indexes_) {
     if (before != nullptr) {
       for (const std::string& value : index.function(*before)) {
-        const auto bucket = index.keysByValue.find(value);
-        if (bucket != index.keysByValue.end()) {
-          bucket->second.erase(key);
+        const auto bucket = index.slotsByValue.find(value);
+        if (bucket != index.slotsByValue.end()) {
+          bucket->second.erase(slot);
           if (bucket->second.empty()) {
-            index.keysByValue.erase(bucket);
+            index.slotsByValue.erase(bucket);
           }
         }
       }
     }
     if (after != nullptr) {
       for (std::string& value : index.function(*after)) {
-        index.keysByValue[std::move(value)].insert(key);
+        index.slotsByValue[std::move(value)].insert(slot);
       }
     }
   }
@@ -281,10 +289,10 @@ void ObjectStore<T>::updateIndexes(const std::string& key, const T* before, cons
 
 template <typename T>
 void ObjectStore<T>::fill(Index& index, const Map& objects) {
-  index.keysByValue.clear();
-  for (const auto& [key, entry] : objects) {
-    for (std::string& value : index.function(*entry.object)) {
-      index.keysByValue[std::move(value)].insert(key);
+  index.slotsByValue.clear();
+  for (const auto& node : objects) {
+    for (std::string& value : index.function(*node.second.object)) {
+      index.slotsByValue[std::move(value)].insert(&node);
     }
   }
 }
@@ -321,16 +329,13 @@ std::vector<std::shared_ptr<const T>> ObjectStore<T>::byIndex(const std::string&
   if (index == indexes_.end()) {
     return objects;
   }
-  const auto bucket = index->second.keysByValue.find(value);
-  if (bucket == index->second.keysByValue.end()) {
+  const auto bucket = index->second.slotsByValue.find(value);
+  if (bucket == index->second.slotsByValue.end()) {
     return objects;
   }
   objects.reserve(bucket->second.size());
-  for (const std::string& key : bucket->second) {
-    const auto found = objects_.find(key);
-    if (found != objects_.end()) {
-      objects.push_back(found->second.object);
-    }
+  for (const Slot slot : bucket->second) {
+    objects.push_back(slot->second.object);
   }
   return objects;
 }
@@ -342,8 +347,8 @@ std::size_t ObjectStore<T>::indexedCount(const std::string& name, const std::str
   if (index == indexes_.end()) {
     return 0;
   }
-  const auto bucket = index->second.keysByValue.find(value);
-  return bucket == index->second.keysByValue.end() ? 0 : bucket->second.size();
+  const auto bucket = index->second.slotsByValue.find(value);
+  return bucket == index->second.slotsByValue.end() ? 0 : bucket->second.size();
 }
 
 template <typename T>

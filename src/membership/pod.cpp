@@ -2,38 +2,23 @@
 
 #include <charconv>
 
+#include "core/json_field.h"
+
 namespace libcluster {
 namespace {
 
 using nlohmann::json;
 
-std::string text(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return {};
-  }
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-const json& child(const json& object, const char* key) {
-  static const json empty = json::object();
-  if (!object.is_object()) {
-    return empty;
-  }
-  auto it = object.find(key);
-  return it != object.end() && it->is_object() ? *it : empty;
-}
-
 std::optional<int> statefulSetOrdinal(const json& metadata, const std::string& name) {
-  auto owners = metadata.find("ownerReferences");
-  if (owners == metadata.end() || !owners->is_array()) {
+  const json& owners = fieldOrNull(metadata, "ownerReferences");
+  if (!owners.is_array()) {
     return std::nullopt;
   }
-  for (const json& owner : *owners) {
-    if (text(owner, "kind") != "StatefulSet") {
+  for (const json& owner : owners) {
+    if (stringField(owner, "kind") != "StatefulSet") {
       continue;
     }
-    const std::string set = text(owner, "name");
+    const std::string set = stringField(owner, "name");
     if (name.size() <= set.size() + 1 || name.compare(0, set.size(), set) != 0 ||
         name[set.size()] != '-') {
       return std::nullopt;
@@ -53,51 +38,57 @@ std::optional<int> statefulSetOrdinal(const json& metadata, const std::string& n
 } // namespace
 
 std::optional<PodInfo> podFromJson(const json& pod) {
-  const json& metadata = child(pod, "metadata");
+  const json& metadata = fieldOrNull(pod, "metadata");
   PodInfo info;
-  info.name = text(metadata, "name");
+  info.name = stringField(metadata, "name");
   if (info.name.empty()) {
     return std::nullopt;
   }
-  info.namespaceName = text(metadata, "namespace");
-  info.uid = text(metadata, "uid");
-  info.resourceVersion = text(metadata, "resourceVersion");
-  info.creationTimestamp = text(metadata, "creationTimestamp");
-  info.terminating = metadata.contains("deletionTimestamp") && !metadata["deletionTimestamp"].is_null();
-  for (const auto& [key, value] : child(metadata, "labels").items()) {
-    if (value.is_string()) {
-      info.labels[key] = value.get<std::string>();
+  info.namespaceName = stringField(metadata, "namespace");
+  info.uid = stringField(metadata, "uid");
+  info.resourceVersion = stringField(metadata, "resourceVersion");
+  info.creationTimestamp = stringField(metadata, "creationTimestamp");
+  const json& deletion = fieldOrNull(metadata, "deletionTimestamp");
+  info.terminating = !deletion.is_null();
+  if (const json& labels = fieldOrNull(metadata, "labels"); labels.is_object()) {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    pairs.reserve(labels.size());
+    for (const auto& [key, value] : labels.items()) {
+      if (value.is_string()) {
+        pairs.emplace_back(key, value.get<std::string>());
+      }
     }
+    info.labels = Labels::fromPairs(std::move(pairs));
   }
   info.ordinal = statefulSetOrdinal(metadata, info.name);
 
-  const json& spec = child(pod, "spec");
-  info.hostname = text(spec, "hostname");
-  info.subdomain = text(spec, "subdomain");
+  const json& spec = fieldOrNull(pod, "spec");
+  info.hostname = stringField(spec, "hostname");
+  info.subdomain = stringField(spec, "subdomain");
 
-  const json& status = child(pod, "status");
-  info.phase = text(status, "phase");
-  info.podIP = text(status, "podIP");
-  if (auto ips = status.find("podIPs"); ips != status.end() && ips->is_array()) {
-    for (const json& ip : *ips) {
-      const std::string address = text(ip, "ip");
+  const json& status = fieldOrNull(pod, "status");
+  info.phase = stringField(status, "phase");
+  info.podIP = stringField(status, "podIP");
+  if (const json& ips = fieldOrNull(status, "podIPs"); ips.is_array()) {
+    for (const json& ip : ips) {
+      std::string address = stringField(ip, "ip");
       if (!address.empty()) {
-        info.podIPs.push_back(address);
+        info.podIPs.push_back(std::move(address));
       }
     }
   }
   if (info.podIPs.empty() && !info.podIP.empty()) {
     info.podIPs.push_back(info.podIP);
   }
-  if (auto conditions = status.find("conditions"); conditions != status.end() && conditions->is_array()) {
-    for (const json& condition : *conditions) {
-      const std::string type = text(condition, "type");
-      const std::string value = text(condition, "status");
+  if (const json& conditions = fieldOrNull(status, "conditions"); conditions.is_array()) {
+    for (const json& condition : conditions) {
+      const std::string type = stringField(condition, "type");
+      const std::string value = stringField(condition, "status");
       if (type == "Ready") {
         info.ready = value == "True";
       } else if (type == kConnectedConditionType && (value == "True" || value == "False")) {
         info.connected = value == "True";
-        info.connectedMessage = text(condition, "message");
+        info.connectedMessage = stringField(condition, "message");
       }
     }
   }

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/labels.h"
+
 namespace libcluster {
 
 /// The pod condition an agent patches on its own pod to report what it sees; the controller folds
@@ -19,7 +21,7 @@ struct PodInfo {
   std::string namespaceName;
   std::string uid;
   std::string resourceVersion;
-  std::map<std::string, std::string> labels;
+  Labels labels;
   std::string podIP;
   std::vector<std::string> podIPs;
   std::string hostname;

@@ -57,7 +57,18 @@ void WorkQueue::add(const std::string& key) {
     // Already due for a reconcile that has not started yet, which will see this change too.
     return;
   }
-  scheduleLocked(key, now + options_.coalesce);
+  // Leading edge: the first change after a quiet window is handed out at once; changes within
+  // `coalesce` of the key's last hand-out wait for the end of that window, so a burst still
+  // becomes one reconcile per window without delaying the lone change.
+  Time due = now;
+  if (const auto last = lastHandedOut_.find(key); last != lastHandedOut_.end()) {
+    if (now - last->second < options_.coalesce) {
+      due = last->second + options_.coalesce;
+    } else {
+      lastHandedOut_.erase(last);
+    }
+  }
+  scheduleLocked(key, due);
 }
 
 void WorkQueue::addAfter(const std::string& key, std::chrono::nanoseconds delay) {
@@ -242,6 +253,14 @@ std::string WorkQueue::popLocked(Time now) {
     addedAt_.erase(added);
   }
   startedAt_[key] = now;
+  if (options_.coalesce.count() > 0) {
+    if (lastHandedOut_.size() >= kMaxRememberedHandOuts) {
+      // Keys of deleted objects are never added again: drop every window that has ended.
+      std::erase_if(lastHandedOut_,
+                    [&](const auto& entry) { return now - entry.second >= options_.coalesce; });
+    }
+    lastHandedOut_[key] = now;
+  }
   return key;
 }
 

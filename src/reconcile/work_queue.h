@@ -26,8 +26,9 @@ namespace libcluster {
 ///   handed out again after done();
 /// - addAfter() delays a key (an earlier due time wins), addRateLimited() delays it with per-key
 ///   exponential backoff and an overall token bucket, forget() clears the backoff;
-/// - with `coalesce`, add() waits that long after a key's first add before handing it out, so a
-///   burst of events for one key becomes one reconcile.
+/// - with `coalesce`, a key is handed out by add() at most once per `coalesce` window: at once
+///   when its last hand-out is older than that, else at the end of the window, so a burst of
+///   events for one key becomes one reconcile per window and a lone event waits for nothing.
 /// Thread-safe. Time comes from the Clock; get() waits for due keys with Clock::sleepUntil.
 /// Reports controller-runtime's workqueue_* metrics labelled with the queue's name.
 class WorkQueue {
@@ -35,8 +36,8 @@ public:
   struct Options {
     /// The `name` label of the metrics.
     std::string name{};
-    /// The minimum time between a key's first add() and a worker getting it; 0 hands it out at
-    /// once.
+    /// The minimum time between two hand-outs of a key caused by add(); 0 hands every add out
+    /// at once.
     std::chrono::milliseconds coalesce{0};
     /// Per-key backoff of addRateLimited: base × 2^failures, capped (client-go: 5 ms → 1000 s).
     std::chrono::milliseconds baseRetryDelay{5};
@@ -114,6 +115,9 @@ private:
 
   std::unordered_map<std::string, Time> addedAt_;
   std::unordered_map<std::string, Time> startedAt_;
+  /// When each key was last handed out, while its coalescing window may still be open.
+  std::unordered_map<std::string, Time> lastHandedOut_;
+  static constexpr std::size_t kMaxRememberedHandOuts = 1024;
 
   Gauge& depth_;
   Counter& adds_;

@@ -14,8 +14,11 @@ namespace libcluster {
 namespace {
 
 nlohmann::json podJson(const std::string& name, const std::string& ip) {
-  return nlohmann::json{{"metadata", {{"name", name}, {"namespace", "prod"}, {"labels", {{"app", "web"}}},
-                                      {"resourceVersion", "1"}}},
+  return nlohmann::json{{"metadata",
+                         {{"name", name},
+                          {"namespace", "prod"},
+                          {"labels", {{"app", "web"}}},
+                          {"resourceVersion", "1"}}},
                         {"status", {{"phase", "Running"}, {"podIP", ip}}}};
 }
 
@@ -52,8 +55,8 @@ protected:
     bool requeued = false;
     for (const ObjectStore<PodInfo>::Change& change : pods_.apply(event)) {
       for (TopologyReconciler* reconciler : reconcilers()) {
-        requeued = !reconciler->podChanged(change.before.get(), change.after.get()).empty() ||
-                   requeued;
+        requeued =
+            !reconciler->podChanged(change.before.get(), change.after.get()).empty() || requeued;
       }
     }
     return requeued;
@@ -84,7 +87,8 @@ protected:
   TopologyIndex index_;
   ExternalSources external_{resolver_, nullptr, clock_, nullptr};
   EventRecorder events_{api_, clock_, {}};
-  TopologyReconciler reconciler_{api_, pods_, nullptr, index_, external_, events_, clock_, metrics_, {}};
+  TopologyReconciler reconciler_{api_,    pods_,  nullptr,  index_, external_,
+                                 events_, clock_, metrics_, {}};
   ClusterTopology topology_;
 };
 
@@ -102,7 +106,8 @@ TEST_F(TopologyReconcilerTest, WritesTheStatusOnceAndThenNothing) {
 
 TEST_F(TopologyReconcilerTest, RefusesToReconcileFromAnUnsyncedCache) {
   ObjectStore<PodInfo> empty{[](const nlohmann::json& o) { return podFromJson(o); }};
-  TopologyReconciler reconciler{api_, empty, nullptr, index_, external_, events_, clock_, metrics_, {}};
+  TopologyReconciler reconciler{api_,    empty,  nullptr,  index_, external_,
+                                events_, clock_, metrics_, {}};
 
   Result<Action> result = reconciler.reconcile(topology_);
 
@@ -137,16 +142,19 @@ TEST_F(TopologyReconcilerTest, ReturnsTheWriteErrorForRetry) {
 
 class FencedTopologyReconcilerTest : public TopologyReconcilerTest {
 protected:
-  std::optional<CallOptions> fence() { return leading_ ? std::optional<CallOptions>(call_) : std::nullopt; }
+  std::optional<CallOptions> fence() {
+    return leading_ ? std::optional<CallOptions>(call_) : std::nullopt;
+  }
   std::vector<TopologyReconciler*> reconcilers() override { return {&reconciler_, &fenced_}; }
 
   bool leading_ = true;
   std::stop_source stop_;
   CallOptions call_{.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7),
                     .stop = stop_.get_token()};
-  TopologyReconciler fenced_{api_,     pods_,  nullptr,  index_,
-                             external_, events_, clock_, metrics_,
-                             TopologyReconciler::Options{.writeFence = [this] { return fence(); }}};
+  TopologyReconciler fenced_{
+      api_,   pods_,     nullptr,
+      index_, external_, events_,
+      clock_, metrics_,  TopologyReconciler::Options{.writeFence = [this] { return fence(); }}};
 };
 
 TEST_F(FencedTopologyReconcilerTest, WritesNothingWhenNoLongerLeading) {
@@ -177,8 +185,8 @@ TEST_F(FencedTopologyReconcilerTest, BoundsTheWriteByTheLeadershipDeadlineAndSto
 TEST_F(FencedTopologyReconcilerTest, PreconditionsTheWriteOnTheResourceVersionItRead) {
   const ClusterTopology read = stored();
   // Someone else (a new leader) writes after our read.
-  ASSERT_TRUE(api_.mergePatch(topologiesPath("prod").object("web"),
-                              {{"status", {{"memberCount", 9}}}}));
+  ASSERT_TRUE(
+      api_.mergePatch(topologiesPath("prod").object("web"), {{"status", {{"memberCount", 9}}}}));
 
   Result<Action> result = fenced_.reconcile(read);
 
@@ -211,9 +219,9 @@ TEST_F(FencedTopologyReconcilerTest, ALateEchoOfAnOlderOwnWriteDoesNotHideAChang
   // Found by bench/run-controller-bench: a flip that restores an older status was never written.
   const ClusterTopology read = stored();
   ASSERT_TRUE(fenced_.reconcile(read));
-  const ClusterTopology firstEcho = stored();  // our first write (2 members), not delivered yet
+  const ClusterTopology firstEcho = stored(); // our first write (2 members), not delivered yet
   applyPod({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")});
-  ASSERT_TRUE(fenced_.reconcile(read));  // the cache still holds `read`: 3 members written
+  ASSERT_TRUE(fenced_.reconcile(read)); // the cache still holds `read`: 3 members written
   ASSERT_EQ(stored().status.memberCount, 3);
 
   // The first write's echo arrives late, and the pod that joined goes again: 2 members wanted,
@@ -260,8 +268,12 @@ std::vector<nlohmann::json> startingPods() {
           pod("web-x").inNamespace("staging").labels({{"app", "web"}}).ip("10.0.9.1").ready()};
 }
 
-WatchEvent appliedPod(nlohmann::json object) { return {WatchEvent::Type::Applied, std::move(object)}; }
-WatchEvent deletedPod(nlohmann::json object) { return {WatchEvent::Type::Deleted, std::move(object)}; }
+WatchEvent appliedPod(nlohmann::json object) {
+  return {WatchEvent::Type::Applied, std::move(object)};
+}
+WatchEvent deletedPod(nlohmann::json object) {
+  return {WatchEvent::Type::Deleted, std::move(object)};
+}
 PodBuilder web(const std::string& name, const std::string& ip) {
   return pod(name).inNamespace("prod").labels({{"app", "web"}}).ip(ip);
 }
@@ -334,7 +346,8 @@ INSTANTIATE_TEST_SUITE_P(
                        {"web@10.0.0.1", "web@10.0.0.2"},
                        0,
                        true},
-        MembershipCase{"ReadyOnlyStartsWithTheReadyPod", kReadyOnly, {}, {"web@10.0.0.1"}, 1, false},
+        MembershipCase{
+            "ReadyOnlyStartsWithTheReadyPod", kReadyOnly, {}, {"web@10.0.0.1"}, 1, false},
         MembershipCase{"ReadyOnlyAdmitsAPodTurningReady",
                        kReadyOnly,
                        {appliedPod(web("web-1", "10.0.0.2").ready())},
@@ -384,49 +397,53 @@ INSTANTIATE_TEST_SUITE_P(
                        {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.3"},
                        1,
                        true},
-        MembershipCase{"RelabelledOutOfTheSelectorLeaves",
-                       kDefaults,
-                       {appliedPod(pod("web-0").inNamespace("prod").labels({{"app", "old"}}).ip(
-                           "10.0.0.1").ready())},
-                       {"web@10.0.0.2"},
-                       0,
-                       true},
-        MembershipCase{"RelabelledIntoTheSelectorJoins",
-                       kDefaults,
-                       {appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "web"}}).ip(
-                           "10.0.0.9").ready())},
-                       {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.9"},
-                       2,
-                       true},
+        MembershipCase{
+            "RelabelledOutOfTheSelectorLeaves",
+            kDefaults,
+            {appliedPod(
+                pod("web-0").inNamespace("prod").labels({{"app", "old"}}).ip("10.0.0.1").ready())},
+            {"web@10.0.0.2"},
+            0,
+            true},
+        MembershipCase{
+            "RelabelledIntoTheSelectorJoins",
+            kDefaults,
+            {appliedPod(
+                pod("db-0").inNamespace("prod").labels({{"app", "web"}}).ip("10.0.0.9").ready())},
+            {"web@10.0.0.1", "web@10.0.0.2", "web@10.0.0.9"},
+            2,
+            true},
         MembershipCase{"AnExtraLabelMovesNothing",
                        kDefaults,
                        {appliedPod(web("web-0", "10.0.0.1").ready().label("tier", "front"))},
                        {"web@10.0.0.1", "web@10.0.0.2"},
                        1,
                        false},
-        MembershipCase{"AnotherAppsPodIsIgnored",
-                       kDefaults,
-                       {appliedPod(pod("db-1").inNamespace("prod").labels({{"app", "db"}}).ip(
-                           "10.0.0.8"))},
-                       {"web@10.0.0.1", "web@10.0.0.2"},
-                       1,
-                       false},
-        MembershipCase{"TheSameAppInAnotherNamespaceIsIgnored",
-                       kDefaults,
-                       {appliedPod(pod("web-y").inNamespace("staging").labels({{"app", "web"}}).ip(
-                           "10.0.9.2"))},
-                       {"web@10.0.0.1", "web@10.0.0.2"},
-                       1,
-                       false},
-        MembershipCase{"MatchExpressionsFollowARelabel",
-                       {{"selector",
-                         {{"matchExpressions",
-                           {{{"key", "app"}, {"operator", "In"}, {"values", {"web", "db"}}}}}}}},
-                       {appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "cache"}}).ip(
-                           "10.0.0.9").ready())},
-                       {"web@10.0.0.1", "web@10.0.0.2"},
-                       1,
-                       true},
+        MembershipCase{
+            "AnotherAppsPodIsIgnored",
+            kDefaults,
+            {appliedPod(pod("db-1").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.8"))},
+            {"web@10.0.0.1", "web@10.0.0.2"},
+            1,
+            false},
+        MembershipCase{
+            "TheSameAppInAnotherNamespaceIsIgnored",
+            kDefaults,
+            {appliedPod(
+                pod("web-y").inNamespace("staging").labels({{"app", "web"}}).ip("10.0.9.2"))},
+            {"web@10.0.0.1", "web@10.0.0.2"},
+            1,
+            false},
+        MembershipCase{
+            "MatchExpressionsFollowARelabel",
+            {{"selector",
+              {{"matchExpressions",
+                {{{"key", "app"}, {"operator", "In"}, {"values", {"web", "db"}}}}}}}},
+            {appliedPod(
+                pod("db-0").inNamespace("prod").labels({{"app", "cache"}}).ip("10.0.0.9").ready())},
+            {"web@10.0.0.1", "web@10.0.0.2"},
+            1,
+            true},
         MembershipCase{"AnAddressChangeRenamesTheMember",
                        kDefaults,
                        {appliedPod(web("web-1", "10.0.0.7"))},
@@ -451,7 +468,8 @@ TEST_F(TopologyReconcilerTest, TheSeedMovesOnWhenTheSeedPodLeaves) {
 
 TEST_F(TopologyReconcilerTest, ASelectorEditRebuildsTheMembersFromTheCache) {
   ASSERT_TRUE(reconciler_.reconcile(topology_));
-  (void)applyPod(appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
+  (void)applyPod(
+      appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
   ClusterTopology edited = stored();
   edited.generation = 2;
   edited.spec["sources"][0]["kubernetes"]["selector"]["matchLabels"] = {{"app", "db"}};
@@ -465,8 +483,8 @@ TEST_F(TopologyReconcilerTest, ASelectorEditRebuildsTheMembersFromTheCache) {
 TEST_F(TopologyReconcilerTest, APodChangeRequeuesOnlyTheTopologiesSelectingIt) {
   ASSERT_TRUE(reconciler_.reconcile(topology_));
 
-  const std::vector<ObjectStore<PodInfo>::Change> changes =
-      pods_.apply(appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
+  const std::vector<ObjectStore<PodInfo>::Change> changes = pods_.apply(
+      appliedPod(pod("db-0").inNamespace("prod").labels({{"app", "db"}}).ip("10.0.0.9")));
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_TRUE(reconciler_.podChanged(nullptr, changes[0].after.get()).empty());
 
@@ -534,10 +552,11 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidSpecCase{"AnUnknownMode", withKubernetes({{"mode", "carrier-pigeon"}}), "mode"},
         InvalidSpecCase{"HostnameModeWithoutAService", withKubernetes({{"mode", "hostname"}}),
                         "serviceName"},
-        InvalidSpecCase{"ABadNodeBasename",
-                        {{"nodeBasename", "web@evil"},
-                         {"sources", {{{"kubernetes", {{"selector", {{"matchLabels", {{"app", "web"}}}}}}}}}}},
-                        "nodeBasename"},
+        InvalidSpecCase{
+            "ABadNodeBasename",
+            {{"nodeBasename", "web@evil"},
+             {"sources", {{{"kubernetes", {{"selector", {{"matchLabels", {{"app", "web"}}}}}}}}}}},
+            "nodeBasename"},
         InvalidSpecCase{"TwoKindsInOneSource",
                         {{"nodeBasename", "web"},
                          {"sources",
@@ -583,7 +602,8 @@ TEST_F(TopologyReconcilerTest, AFailingSourceKeepsItsLastMembers) {
   topology_.spec = nlohmann::json::parse(R"({"nodeBasename": "web", "sources": [
       {"name": "pods", "kubernetes": {"selector": {"matchLabels": {"app": "web"}}}},
       {"name": "dns", "dns": {"name": "app.test"}}]})");
-  resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.5.1", std::chrono::seconds(1)}});
+  resolver_.answerAddresses("app.test",
+                            std::vector<DnsAddress>{{"10.0.5.1", std::chrono::seconds(1)}});
   ASSERT_TRUE(reconciler_.reconcile(topology_));
   external_.refreshDue({});
   ASSERT_TRUE(reconciler_.reconcile(stored()));
@@ -625,14 +645,12 @@ TEST_P(TopologyReconcilerEcho, SkipsOnlyItsOwnStatusComingBack) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, TopologyReconcilerEcho,
-    testing::Values(EchoCase{"OurStatusOnly", [](ClusterTopology&) {}, true},
-                    EchoCase{"AnotherStatus", [](ClusterTopology& t) { t.status.memberCount = 7; },
-                             false},
-                    EchoCase{"ASpecEdit", [](ClusterTopology& t) { t.spec["nodeBasename"] = "x"; },
-                             false},
-                    EchoCase{"ANewGeneration", [](ClusterTopology& t) { ++t.generation; }, false},
-                    EchoCase{"ARecreatedObject", [](ClusterTopology& t) { t.uid = "other"; },
-                             false}),
+    testing::Values(
+        EchoCase{"OurStatusOnly", [](ClusterTopology&) {}, true},
+        EchoCase{"AnotherStatus", [](ClusterTopology& t) { t.status.memberCount = 7; }, false},
+        EchoCase{"ASpecEdit", [](ClusterTopology& t) { t.spec["nodeBasename"] = "x"; }, false},
+        EchoCase{"ANewGeneration", [](ClusterTopology& t) { ++t.generation; }, false},
+        EchoCase{"ARecreatedObject", [](ClusterTopology& t) { t.uid = "other"; }, false}),
     [](const testing::TestParamInfo<EchoCase>& info) { return info.param.name; });
 
 TEST_F(TopologyReconcilerTest, NothingIsOursAfterAFailedWrite) {
@@ -644,6 +662,40 @@ TEST_F(TopologyReconcilerTest, NothingIsOursAfterAFailedWrite) {
   other.status.memberCount = 2;
 
   EXPECT_FALSE(reconciler_.isOwnWrite(before, other));
+}
+
+nlohmann::json endpointSlice(const std::string& name, const std::string& namespaceName,
+                             const std::string& service, const std::string& address) {
+  return {{"metadata",
+           {{"name", name},
+            {"namespace", namespaceName},
+            {"resourceVersion", "1"},
+            {"labels", {{kServiceNameLabel, service}}}}},
+          {"addressType", "IPv4"},
+          {"endpoints", {{{"addresses", {address}}, {"conditions", {{"ready", true}}}}}}};
+}
+
+TEST_F(TopologyReconcilerTest, ReadsTheSlicesOfItsServiceThroughTheIndex) {
+  ObjectStore<nlohmann::json> slices{
+      [](const nlohmann::json& o) -> std::optional<nlohmann::json> { return o; }};
+  slices.addIndex(TopologyReconciler::kServiceIndex, TopologyReconciler::serviceIndexValues);
+  slices.apply({WatchEvent::Type::InitStarted, {}});
+  slices.apply({WatchEvent::Type::InitApplied, endpointSlice("web-a", "prod", "web", "10.0.1.1")});
+  slices.apply({WatchEvent::Type::InitApplied, endpointSlice("web-b", "prod", "web", "10.0.1.2")});
+  slices.apply({WatchEvent::Type::InitApplied, endpointSlice("db-a", "prod", "db", "10.0.2.1")});
+  slices.apply({WatchEvent::Type::InitApplied, endpointSlice("web-x", "other", "web", "10.0.3.1")});
+  slices.apply({WatchEvent::Type::InitDone, {}});
+  TopologyReconciler reconciler{api_,    pods_,  &slices,  index_, external_,
+                                events_, clock_, metrics_, {}};
+  topology_.spec = nlohmann::json::parse(
+      R"({"nodeBasename": "web", "sources": [{"kubernetes": {"selector": {}, "resource": "endpointSlices", "serviceName": "web"}}]})");
+
+  ASSERT_TRUE(reconciler.reconcile(topology_));
+
+  EXPECT_EQ(memberNodes(), (std::set<std::string>{"web@10.0.1.1", "web@10.0.1.2"}));
+  EXPECT_EQ(TopologyReconciler::serviceIndexValues(endpointSlice("s", "prod", "web", "10.0.0.1")),
+            std::vector<std::string>{"prod/web"});
+  EXPECT_TRUE(TopologyReconciler::serviceIndexValues({{"metadata", {{"name", "s"}}}}).empty());
 }
 
 } // namespace

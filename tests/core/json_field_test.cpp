@@ -1,5 +1,6 @@
 #include "core/json_field.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,27 @@ TEST(FieldOrNull, IsTheMemberOrNull) {
   EXPECT_TRUE(fieldOrNull(object, "status").is_null());
   EXPECT_TRUE(fieldOrNull(json::array({1}), "spec").is_null());
   EXPECT_TRUE(fieldOrNull(json(42), "spec").is_null());
+}
+
+TEST(StringList, IsTheStringsOfTheArrayInOrder) {
+  const json object{{"ips", json::array({"10.0.0.2", 7, "10.0.0.1", nullptr, json::object()})},
+                    {"name", "web"}};
+
+  EXPECT_EQ(stringList(object, "ips"), (std::vector<std::string>{"10.0.0.2", "10.0.0.1"}));
+  EXPECT_TRUE(stringList(object, "name").empty());
+  EXPECT_TRUE(stringList(object, "missing").empty());
+  EXPECT_TRUE(stringList(json::array({"ips"}), "ips").empty());
+}
+
+TEST(StringMap, IsTheStringMembersOfTheObject) {
+  const json object{{"labels", {{"app", "web"}, {"tier", 3}, {"zone", "a"}, {"x", nullptr}}},
+                    {"list", json::array({"app"})}};
+
+  EXPECT_EQ(stringMap(object, "labels"),
+            (std::map<std::string, std::string>{{"app", "web"}, {"zone", "a"}}));
+  EXPECT_TRUE(stringMap(object, "list").empty());
+  EXPECT_TRUE(stringMap(object, "missing").empty());
+  EXPECT_TRUE(stringMap(json("labels"), "labels").empty());
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "informer/label_selector.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -318,6 +319,25 @@ TEST(LabelSelector, MatchesObjectLabels) {
   EXPECT_TRUE(selector.matchesObject(R"({"metadata": {"labels": {"app": "web"}}})"_json));
   EXPECT_FALSE(selector.matchesObject(R"({"metadata": {}})"_json));
   EXPECT_TRUE(parsed("!app").matchesObject(R"({"metadata": {}})"_json));
+}
+
+TEST(LabelSelector, CompactLabelsMatchAsTheirMap) {
+  const std::vector<std::string> selectors{
+      "",     "app=web",       "app!=web",       "!tier",
+      "tier", "tier in (a,b)", "tier notin (a)", "app=web,tier=a"};
+  const std::vector<Labels> labelSets{{},
+                                      {{"app", "web"}},
+                                      {{"app", "db"}, {"tier", "a"}},
+                                      {{"app", "web"}, {"tier", "a"}},
+                                      {{"tier", "c"}}};
+  for (const std::string& text : selectors) {
+    for (const Labels& labels : labelSets) {
+      const libcluster::Labels compact(labels);
+
+      EXPECT_EQ(parsed(text).matchesLabels(compact), parsed(text).matches(labels)) << text;
+    }
+    EXPECT_FALSE(LabelSelector::nothing().matchesLabels(libcluster::Labels{}));
+  }
 }
 
 } // namespace

@@ -183,22 +183,37 @@ TEST(WorkQueueTokenBucket, LimitsRetriesAcrossKeysAfterTheBurst) {
   EXPECT_EQ(queue.addRateLimited("ns/e"), 5ms) << "refilled";
 }
 
-TEST(WorkQueueCoalescing, BurstOfAddsBecomesOneKeyAfterTheDelay) {
+TEST(WorkQueueCoalescing, ALoneAddIsHandedOutAtOnce) {
   FakeClock clock;
   MetricsRegistry metrics;
   WorkQueue queue({.name = "coalesce", .coalesce = 50ms}, clock, metrics);
+
+  queue.add("ns/a");
+
+  EXPECT_EQ(queue.tryGet(), "ns/a") << "nothing to coalesce with: no wait";
+}
+
+TEST(WorkQueueCoalescing, BurstAfterAHandOutBecomesOneKeyAtTheEndOfTheWindow) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  WorkQueue queue({.name = "coalesce", .coalesce = 50ms}, clock, metrics);
+  queue.add("ns/a");
+  ASSERT_EQ(queue.tryGet(), "ns/a");
+  queue.done("ns/a");
 
   for (int i = 0; i < 100; ++i) {
     queue.add("ns/a");
     clock.advance(400us);
   }
-  EXPECT_EQ(queue.tryGet(), std::nullopt) << "40 ms after the first add";
+  EXPECT_EQ(queue.tryGet(), std::nullopt) << "40 ms after the last hand-out";
   clock.advance(10ms);
 
   EXPECT_EQ(queue.tryGet(), "ns/a");
   queue.done("ns/a");
   clock.advance(1h);
   EXPECT_EQ(queue.tryGet(), std::nullopt) << "one reconcile for the whole burst";
+  queue.add("ns/a");
+  EXPECT_EQ(queue.tryGet(), "ns/a") << "the window has long ended";
 }
 
 TEST(WorkQueueCoalescing, AddDuringProcessingStartsANewWindowAfterDone) {
