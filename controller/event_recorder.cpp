@@ -57,7 +57,7 @@ void EventRecorder::record(const EventTarget& target, const std::string& type,
   queued_.notify_all();
 }
 
-void EventRecorder::flush() {
+void EventRecorder::flush(std::stop_token stop) {
   for (;;) {
     nlohmann::json event;
     {
@@ -68,14 +68,15 @@ void EventRecorder::flush() {
       event = std::move(queue_.front());
       queue_.pop_front();
     }
-    post(event);
+    post(event, stop);
   }
 }
 
-void EventRecorder::post(const nlohmann::json& event) {
+void EventRecorder::post(const nlohmann::json& event, std::stop_token stop) {
   const ResourcePath events{"", "v1", "events", event["metadata"]["namespace"].get<std::string>(),
                             "", ""};
-  Result<nlohmann::json> created = api_.create(events, event);
+  Result<nlohmann::json> created =
+      api_.create(events, event, {.deadline = clock_.now() + options_.postTimeout, .stop = stop});
   std::lock_guard lock(mutex_);
   if (created) {
     ++posted_;
@@ -91,7 +92,7 @@ void EventRecorder::run(std::stop_token stop) {
       std::unique_lock lock(mutex_);
       queued_.wait(lock, stop, [&] { return !queue_.empty(); });
     }
-    flush();
+    flush(stop);
   }
 }
 

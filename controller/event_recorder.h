@@ -34,6 +34,9 @@ public:
     int burst = 25;
     std::chrono::seconds refill{300};
     std::size_t maxQueued = 1000;
+    /// Bounds each post (retries included): an event is not worth holding up shutdown for the
+    /// client's whole retry budget.
+    std::chrono::milliseconds postTimeout{5000};
   };
 
   EventRecorder(KubeApi& api, Clock& clock, Options options);
@@ -44,8 +47,9 @@ public:
   /// Queues an event; `type` is "Normal" or "Warning"; `reason` is CamelCase.
   void record(const EventTarget& target, const std::string& type, const std::string& reason,
               const std::string& message);
-  /// Posts everything queued now, on the calling thread (tests; also used on shutdown).
-  void flush();
+  /// Posts everything queued now, on the calling thread (tests; also used on shutdown); each post
+  /// is bounded by postTimeout and ends early when `stop` is requested.
+  void flush(std::stop_token stop = {});
 
   /// Drops the rate-limit state of a deleted object ("namespace", "name").
   void forget(const std::string& namespaceName, const std::string& name);
@@ -61,7 +65,7 @@ private:
     Clock::MonotonicTime updated;
   };
   void run(std::stop_token stop);
-  void post(const nlohmann::json& event);
+  void post(const nlohmann::json& event, std::stop_token stop);
 
   KubeApi& api_;
   Clock& clock_;

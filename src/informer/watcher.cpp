@@ -141,7 +141,7 @@ Result<void> Watcher::listAll(const std::string& version, std::stop_token stop,
   bool started = false;
   std::string listVersion;
   while (true) {
-    Result<nlohmann::json> page = api_.list(collection_, options);
+    Result<nlohmann::json> page = api_.list(collection_, options, {.stop = stop});
     if (!page) {
       return page.error();
     }

@@ -129,6 +129,26 @@ TEST_F(WatcherTest, PassesSelectorsToListAndWatch) {
   EXPECT_EQ(api_.watchCalls()[0].fieldSelector, "status.phase=Running");
 }
 
+TEST_F(WatcherTest, EveryListPageIsCancelledWithTheWatcher) {
+  api_.scriptList(listPage({pod("a")}, "10", "page-2"));
+  api_.scriptList(listPage({pod("b")}, "10"));
+
+  runWith(options());
+
+  std::vector<std::stop_token> passed;
+  for (const FakeKubeApi::Call& call : api_.calls()) {
+    if (call.verb == "list") {
+      passed.push_back(call.callOptions.stop);
+    }
+  }
+  ASSERT_EQ(passed.size(), 2U);
+  for (const std::stop_token& stop : passed) {
+    // runWith ends by requesting stop_ (the script ran out), so each page's token saw it.
+    EXPECT_TRUE(stop.stop_possible());
+    EXPECT_TRUE(stop.stop_requested());
+  }
+}
+
 TEST_F(WatcherTest, FillsKindAndApiVersionOfListItems) {
   nlohmann::json bare = pod("a");
   bare.erase("kind");
