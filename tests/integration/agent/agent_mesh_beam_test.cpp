@@ -2,7 +2,9 @@
 // true), one libcluster-agent binary beside each, following a ClusterTopology whose status the test
 // writes into the project's test API server (the controller's part). Every node records its own
 // nodes() every 20 ms from a sampler process inside it, so a flap between two checks is caught.
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -39,6 +41,32 @@ std::int64_t nowMs() {
 }
 
 void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+/// Our JSON log lines' "ts" (2026-01-02T03:04:05.678Z) as system ms; -1 when it is not one.
+std::int64_t logTimeMs(const std::string& ts) {
+  std::tm utc{};
+  int millis = 0;
+  if (std::sscanf(ts.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &utc.tm_year, &utc.tm_mon, &utc.tm_mday,
+                  &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &millis) != 7) {
+    return -1;
+  }
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  return static_cast<std::int64_t>(::timegm(&utc)) * 1000 + millis;
+}
+
+/// The times (system ms) of the log lines of `log` whose msg is `message`, in order.
+std::vector<std::int64_t> logTimes(const std::string& log, const std::string& message) {
+  std::vector<std::int64_t> times;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const json parsed = json::parse(line, nullptr, false);
+    if (parsed.is_object() && parsed.value("msg", "") == message) {
+      times.push_back(logTimeMs(parsed.value("ts", "")));
+    }
+  }
+  return times;
+}
 
 /// GET http://127.0.0.1:port/path, the whole response (headers and body); empty on failure.
 std::string httpGet(int port, const std::string& path) {
@@ -127,10 +155,10 @@ protected:
   void SetUp() override {
     ASSERT_NE(testbed_, nullptr);
     ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologies.libcluster.dev.yaml -f " +
-                                     LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologymemberslices.libcluster.dev.yaml");
+    const auto crd =
+        server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                        "/crds/clustertopologies.libcluster.dev.yaml -f " + LIBCLUSTER_SOURCE_DIR +
+                        "/crds/clustertopologymemberslices.libcluster.dev.yaml");
     ASSERT_EQ(crd.exitCode, 0) << crd.output;
     Result<KubeConfig> kube = loadKubeconfig(server_.kubeconfigPath());
     ASSERT_TRUE(kube) << kube.error().message;
@@ -143,6 +171,7 @@ protected:
     }
   }
   void TearDown() override {
+    controller_.reset();
     agents_.clear();
     for (const std::string& name : kAll) {
       if (testbed_->node(name).isRunning()) {
@@ -173,6 +202,45 @@ spec:
   void writeMembers(const std::vector<std::string>& members, const std::string& name = "app") {
     Result<void> published = publishMembers(*api_, "default", name, members);
     ASSERT_TRUE(published) << published.error().message;
+  }
+
+  /// The pod of `node` (app@127.0.0.N → IP 127.0.0.N), Running with that IP, labelled
+  /// app=<app>, its Ready condition `ready`: what a kubernetes source of the controller selects.
+  void createPod(const std::string& pod, const std::string& node, bool ready,
+                 const std::string& app = "mesh") {
+    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
+    ASSERT_TRUE(
+        api_->create(pods, {{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"metadata", {{"name", pod}, {"labels", {{"app", app}}}}},
+                            {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+    setPodReady(pod, node, ready);
+  }
+
+  void setPodReady(const std::string& pod, const std::string& node, bool ready) {
+    const std::string ip = node.substr(node.find('@') + 1);
+    ResourcePath status = ResourcePath{.resource = "pods", .namespaceName = "default"}.object(pod);
+    status.subresource = "status";
+    const json body{{"phase", "Running"},
+                    {"podIP", ip},
+                    {"podIPs", {{{"ip", ip}}}},
+                    {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}};
+    // A merge patch replaces the whole conditions list: the agent's own condition goes too, and
+    // the agent writes it again.
+    Result<json> patched = api_->mergePatch(status, {{"status", body}});
+    ASSERT_TRUE(patched) << patched.error().message;
+  }
+
+  /// The real libcluster-controller binary, with leader election as deployed.
+  void startController() {
+    controller_ = std::make_unique<AgentProcess>(
+        LIBCLUSTER_CONTROLLER_BINARY,
+        std::vector<std::string>{"--kubeconfig", server_.kubeconfigPath(), "--namespace", "default",
+                                 "--leader-elect", "--leader-election-namespace", "default",
+                                 "--metrics-bind-address", "0", "--health-probe-bind-address", "0"},
+        std::map<std::string, std::string>{{"LOG_LEVEL", "debug"}},
+        testbed_->dir() + "/mesh-controller.log");
+    ASSERT_TRUE(controller_->started());
   }
 
   void startAgent(const std::string& local, const std::string& topology = "app",
@@ -432,6 +500,7 @@ spec:
   std::unique_ptr<HttpKubeApi> api_;
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
   std::map<std::string, int> metricsPorts_;
+  std::unique_ptr<AgentProcess> controller_;
 };
 
 using AgentMeshBeamTest = AgentMesh<4>;
@@ -637,6 +706,95 @@ namespace {
 // 20 nodes, 20 agents: the ClusterTopology's first status (what the controller writes when it
 // starts) to a full mesh. Its own CTest test (agent_mesh_20_integration_tests, label heavy).
 using AgentMesh20BeamTest = AgentMesh<20>;
+
+/// The median and the largest of `values` ("-" when empty), for the timeline.
+std::string medianAndMax(std::vector<std::int64_t> values) {
+  if (values.empty()) {
+    return "-";
+  }
+  std::sort(values.begin(), values.end());
+  return std::to_string(values[values.size() / 2]) + "/" + std::to_string(values.back());
+}
+
+// The real controller (leader election on, as deployed) starts beside 20 running nodes, their 20
+// agents and their 20 Ready pods: controller start to full mesh, with where the time went.
+TEST_F(AgentMesh20BeamTest, ControllerStartToFullMesh) {
+  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: app, namespace: default}
+spec:
+  nodeBasename: app
+  reconnectIntervalSeconds: 2
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: mesh}}}
+)");
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
+  }
+  for (const std::string& name : kAll) {
+    startSampler(name);
+  }
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    startAgent(kAll[i], "app", "app-" + std::to_string(i));
+  }
+  // The agents are up and waiting for the topology's members, as when the controller is
+  // (re)deployed under a running application.
+  std::this_thread::sleep_for(3s);
+
+  const std::int64_t started = nowMs();
+  startController();
+
+  const std::optional<std::int64_t> reached = waitForMesh(meshOf(kAll), 120s);
+  ASSERT_TRUE(reached) << describe(meshOf(kAll), false) << controller_->log();
+  const std::string controllerLog = controller_->log();
+  const auto first = [&](const std::string& message) -> std::int64_t {
+    const std::vector<std::int64_t> times = logTimes(controllerLog, message);
+    return times.empty() ? -1 : times.front();
+  };
+  // The first status the controller wrote (it logs the membership change once written).
+  const std::int64_t status = first("membership changed");
+  ASSERT_GT(status, 0) << controllerLog;
+  // Per agent, ms after that status.
+  std::vector<std::int64_t> known;
+  std::vector<std::int64_t> local;
+  std::vector<std::int64_t> firstPeer;
+  std::vector<std::int64_t> lastPeer;
+  for (const auto& [name, agent] : agents_) {
+    const std::string log = agent->log();
+    const auto after = [&](const std::string& message, std::vector<std::int64_t>& into, bool last) {
+      std::vector<std::int64_t> times = logTimes(log, message);
+      std::erase_if(times, [&](std::int64_t at) { return at < started; });
+      if (!times.empty()) {
+        into.push_back((last ? times.back() : times.front()) - status);
+      }
+    };
+    after("following the ClusterTopology's members", known, false);
+    after("connected to local node", local, false);
+    after("connected to peer", firstPeer, false);
+    after("connected to peer", lastPeer, true);
+  }
+  std::cout << "[ timeline ] ms after controller start: controller started "
+            << first("controller started") - started << ", became leader "
+            << first("became leader") - started << ", member slices written "
+            << first("member slices written") - started << ", status written " << status - started
+            << "\n[ timeline ] ms after the status (median/max over agents): members known "
+            << medianAndMax(known) << ", local node connected " << medianAndMax(local)
+            << ", first peer connected " << medianAndMax(firstPeer) << ", last peer connected "
+            << medianAndMax(lastPeer) << ", full mesh " << (*reached - status) << "\n";
+  std::cout << "[ figures  ] 20 nodes: controller start to full mesh " << (*reached - started)
+            << " ms; first status publish to full mesh " << (*reached - status) << " ms\n";
+  EXPECT_TRUE(waitForStableMesh(meshOf(kAll), 3s, 60s)) << describe(meshOf(kAll), false);
+  if (const char* keep = std::getenv("LIBCLUSTER_MESH_KEEP_LOGS"); keep != nullptr && *keep) {
+    // For a closer look at the timeline: every log, copied before the testbed goes.
+    std::filesystem::create_directories(keep);
+    writeFile(std::string(keep) + "/controller.log", controllerLog);
+    for (const auto& [name, agent] : agents_) {
+      writeFile(std::string(keep) + "/agent-" + name + ".log", agent->log());
+    }
+    writeFile(std::string(keep) + "/started", std::to_string(started) + "\n");
+  }
+}
 
 TEST_F(AgentMesh20BeamTest, TwentyNodesFormAFullMesh) {
   applyTopology("app");
