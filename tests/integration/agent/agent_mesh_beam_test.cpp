@@ -171,6 +171,7 @@ protected:
     }
   }
   void TearDown() override {
+    keepLogs();
     controller_.reset();
     agents_.clear();
     for (const std::string& name : kAll) {
@@ -181,6 +182,31 @@ protected:
   }
 
   BeamNode& node(const std::string& name) { return testbed_->node(name); }
+
+  /// With LIBCLUSTER_MESH_KEEP_LOGS=<dir>: every log and sample file of the test, copied to
+  /// <dir>/<test>-<n>/ before the testbed goes, for a closer look at a run.
+  void keepLogs() {
+    const char* keep = std::getenv("LIBCLUSTER_MESH_KEEP_LOGS");
+    if (keep == nullptr || *keep == '\0') {
+      return;
+    }
+    static int run = 0;
+    const std::string dir = std::string(keep) + "/" +
+                            testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+                            std::to_string(++run);
+    std::filesystem::create_directories(dir);
+    if (controller_) {
+      writeFile(dir + "/controller.log", controller_->log());
+    }
+    for (const auto& [name, agent] : agents_) {
+      writeFile(dir + "/agent-" + name + ".log", agent->log());
+    }
+    for (const std::string& name : kAll) {
+      std::error_code ignored;
+      std::filesystem::copy_file(samplesPath(name), dir + "/samples-" + name + ".txt",
+                                 std::filesystem::copy_options::overwrite_existing, ignored);
+    }
+  }
 
   /// `interval`: reconnectIntervalSeconds, the periodic sync. 60 s (±20 % jitter, so at least 48 s)
   /// leaves the event path alone to pass a test that waits less than that.
@@ -217,18 +243,38 @@ spec:
     setPodReady(pod, node, ready);
   }
 
+  /// Sets the pod's Ready condition (Running, with the node's IP), keeping the other conditions
+  /// (the agent's own): a read-modify-write on the resourceVersion, as the kubelet's is.
   void setPodReady(const std::string& pod, const std::string& node, bool ready) {
     const std::string ip = node.substr(node.find('@') + 1);
-    ResourcePath status = ResourcePath{.resource = "pods", .namespaceName = "default"}.object(pod);
+    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
+    ResourcePath status = pods.object(pod);
     status.subresource = "status";
-    const json body{{"phase", "Running"},
-                    {"podIP", ip},
-                    {"podIPs", {{{"ip", ip}}}},
-                    {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}};
-    // A merge patch replaces the whole conditions list: the agent's own condition goes too, and
-    // the agent writes it again.
-    Result<json> patched = api_->mergePatch(status, {{"status", body}});
-    ASSERT_TRUE(patched) << patched.error().message;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      Result<json> current = api_->get(pods.object(pod));
+      ASSERT_TRUE(current) << current.error().message;
+      json conditions = json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}});
+      if (current->contains("status") && (*current)["status"].contains("conditions")) {
+        for (const json& condition : (*current)["status"]["conditions"]) {
+          if (condition.value("type", "") != "Ready") {
+            conditions.push_back(condition);
+          }
+        }
+      }
+      const json patch{
+          {"metadata", {{"resourceVersion", (*current)["metadata"].value("resourceVersion", "")}}},
+          {"status",
+           {{"phase", "Running"},
+            {"podIP", ip},
+            {"podIPs", {{{"ip", ip}}}},
+            {"conditions", conditions}}}};
+      Result<json> patched = api_->mergePatch(status, patch);
+      if (patched) {
+        return;
+      }
+      ASSERT_EQ(patched.error().code, Error::Code::Conflict) << patched.error().message;
+    }
+    FAIL() << "pod " << pod << " kept changing under the test";
   }
 
   /// The real libcluster-controller binary, with leader election as deployed.
@@ -468,6 +514,31 @@ spec:
     return losses;
   }
 
+  /// The longest time (ms) after `since` during which `name` was connected to some node of `cut`,
+  /// by its samples (0: never seen connected).
+  std::int64_t longestConnection(const std::string& name, std::int64_t since, const Nodes& cut) {
+    std::int64_t longest = 0;
+    std::int64_t from = -1; // when the current connection began; -1: none
+    for (const Sample& sample : samples(name)) {
+      if (sample.at <= since) {
+        continue;
+      }
+      const bool connected = std::any_of(cut.begin(), cut.end(), [&](const std::string& node) {
+        return sample.nodes.contains(node);
+      });
+      if (connected && from < 0) {
+        from = sample.at;
+      } else if (!connected && from >= 0) {
+        longest = std::max(longest, sample.at - from);
+        from = -1;
+      }
+    }
+    if (from >= 0) {
+      longest = std::max(longest, nowMs() - from);
+    }
+    return longest;
+  }
+
   /// Times `name` regained a connection to any node of `cut` after `since`: a removed node
   /// reconnected (a flap of the removal).
   int reconnectionsAfter(std::int64_t since, const std::string& name, const Nodes& cut) {
@@ -533,6 +604,84 @@ TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
   std::this_thread::sleep_for(8s);
   EXPECT_TRUE(meshIs(want)) << describe(want);
   EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+}
+
+// The real controller on a kubernetes source with readiness: ReadyOnly. A member's pod turns
+// NotReady while its node and its agent keep running: the node is cut from every other member and
+// stays cut (no flap in the 20 ms samples for 6 s, several reconnect intervals), the others stay a
+// full mesh; when it keeps connecting to a member by itself it is cut again at once each time;
+// Ready again, it rejoins.
+TEST_F(AgentMeshBeamTest, NotReadyUnderReadyOnlyIsCutAndStaysCutThenRejoins) {
+  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: app, namespace: default}
+spec:
+  nodeBasename: app
+  reconnectIntervalSeconds: 2
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: mesh}}, readiness: ReadyOnly}
+)");
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
+  }
+  for (const std::string& name : kAll) {
+    startSampler(name);
+  }
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    startAgent(kAll[i], "app", "app-" + std::to_string(i));
+  }
+  startController();
+  ASSERT_TRUE(waitForStableMesh(meshOf(kAll), 2s)) << describe(meshOf(kAll)) << controller_->log();
+
+  const std::int64_t notReady = nowMs();
+  setPodReady("app-3", k5, false);
+
+  const auto want = meshOf({k2, k3, k4}, {k5});
+  const std::optional<std::int64_t> reached = waitForStableMesh(want);
+  ASSERT_TRUE(reached) << describe(want) << controller_->log();
+  std::cout << "[ figures  ] NotReady under ReadyOnly: cut from all, rest a full mesh after "
+            << (*reached - notReady) << " ms\n";
+  EXPECT_EQ(survivorLossesAfter(notReady, {k2, k3, k4}), 0) << describe(want, false);
+  EXPECT_EQ(reconnectionsAfter(notReady, k5, {k2, k3, k4}), 0) << describe(want, false);
+  for (const std::string survivor : {k2, k3, k4}) {
+    EXPECT_EQ(reconnectionsAfter(notReady, survivor, {k5}), 0) << describe(want, false);
+  }
+  // It holds while the node and its agent keep running, through several reconnect intervals.
+  std::this_thread::sleep_for(6s);
+  EXPECT_TRUE(node(k5).isRunning());
+  EXPECT_TRUE(agents_[k5]->isRunning());
+  EXPECT_TRUE(meshIs(want)) << describe(want);
+  EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+
+  // The NotReady node's application (or `global` there) keeps connecting to a member by itself,
+  // every 100 ms for 2.5 s: each time the members cut it again at once, never as late as the next
+  // periodic sync (2 s ± 20 %).
+  const std::int64_t pinged = nowMs();
+  Result<std::string> connected =
+      node(k5).eval("[begin R = net_kernel:connect_node('app@127.0.0.2'), timer:sleep(100), R end "
+                    "|| _ <- lists:seq(1, 25)].",
+                    10s);
+  ASSERT_TRUE(connected) << connected.error().message;
+  // It did connect (each cut may beat the 20 ms sampler).
+  ASSERT_NE(connected->find("true"), std::string::npos) << *connected;
+  const std::optional<std::int64_t> cutAgain = waitForStableMesh(want, 3s, 20s);
+  ASSERT_TRUE(cutAgain) << describe(want);
+  const std::int64_t longest = longestConnection(k5, pinged, {k2, k3, k4});
+  std::cout << "[ figures  ] NotReady node connecting by itself every 100 ms: longest connection "
+            << longest << " ms\n";
+  EXPECT_EQ(survivorLossesAfter(pinged, {k2, k3, k4}), 0) << describe(want, false);
+  EXPECT_LT(longest, 300) << describe(want, false);
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(changesAfter(*cutAgain), 0) << describe(want, false);
+
+  const std::int64_t ready = nowMs();
+  setPodReady("app-3", k5, true);
+
+  const std::optional<std::int64_t> rejoined = waitForStableMesh(meshOf(kAll));
+  ASSERT_TRUE(rejoined) << describe(meshOf(kAll)) << controller_->log();
+  std::cout << "[ figures  ] Ready again: full mesh of all after " << (*rejoined - ready)
+            << " ms\n";
 }
 
 // The node of a deleted pod stops; the controller then drops it from the members. The survivors
@@ -785,15 +934,6 @@ spec:
   std::cout << "[ figures  ] 20 nodes: controller start to full mesh " << (*reached - started)
             << " ms; first status publish to full mesh " << (*reached - status) << " ms\n";
   EXPECT_TRUE(waitForStableMesh(meshOf(kAll), 3s, 60s)) << describe(meshOf(kAll), false);
-  if (const char* keep = std::getenv("LIBCLUSTER_MESH_KEEP_LOGS"); keep != nullptr && *keep) {
-    // For a closer look at the timeline: every log, copied before the testbed goes.
-    std::filesystem::create_directories(keep);
-    writeFile(std::string(keep) + "/controller.log", controllerLog);
-    for (const auto& [name, agent] : agents_) {
-      writeFile(std::string(keep) + "/agent-" + name + ".log", agent->log());
-    }
-    writeFile(std::string(keep) + "/started", std::to_string(started) + "\n");
-  }
 }
 
 TEST_F(AgentMesh20BeamTest, TwentyNodesFormAFullMesh) {
