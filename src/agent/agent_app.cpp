@@ -271,6 +271,8 @@ void AgentApp::runFollowingSpec(Unit& unit, std::stop_token stop) {
       std::lock_guard lock(unit.mutex);
       unit.callNotAllowed.reset();
     }
+    logInfo("following the ClusterTopology's members",
+            {{"topology", unit.config.name}, {"object", followed.key()}});
     // The agent's own configuration wins over the spec; the spec over libcluster's defaults.
     ConnectorSettings settings{unit.config.name,
                                unit.config.connect ? unit.config.connect : spec->connect,

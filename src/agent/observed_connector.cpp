@@ -42,6 +42,11 @@ std::optional<Result<void>> ObservedConnector::disconnectAtOnce(const PeerSet& p
   return done;
 }
 
+Result<ConnectReplies> ObservedConnector::connectAtOnce(const PeerSet& peers,
+                                                        std::chrono::milliseconds timeout) {
+  return observe(inner_->connectAtOnce(peers, timeout));
+}
+
 Result<PeerSet> ObservedConnector::connectedPeers(std::chrono::milliseconds timeout) {
   return observe(inner_->connectedPeers(timeout));
 }

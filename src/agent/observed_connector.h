@@ -25,6 +25,10 @@ public:
   const NodeName& localNode() const override { return inner_->localNode(); }
   std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers,
                                                std::chrono::milliseconds timeout) override;
+  bool connectsAtOnce() const override { return inner_->connectsAtOnce(); }
+  /// Answered at all is what counts: a peer's own Timeout is about the peer, not the node.
+  Result<ConnectReplies> connectAtOnce(const PeerSet& peers,
+                                       std::chrono::milliseconds timeout) override;
   bool reportsNodeEvents() const override { return inner_->reportsNodeEvents(); }
   /// Not observed: a watch that waits is not a call the local node failed to answer.
   Result<NodeEvents> waitForNodeEvents(std::chrono::milliseconds timeout,

@@ -349,6 +349,7 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
                                                  .resetAfter = milliseconds(60000)});
   // Longest wait for events before looking again; bounds how late a due retry can be.
   constexpr milliseconds kLongestWait{1000};
+  bool firstLook = true;
   while (!stop.stop_requested()) {
     Clock::MonotonicTime now = clock_.now();
     milliseconds wait = kLongestWait;
@@ -385,11 +386,15 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
             cut.insert(node);
           }
         }
+        // The first look comes while the first sync is connecting every desired peer: connecting
+        // them here too would only double the calls. Later looks (the local node restarted, the
+        // watcher died) repair at once.
         for (const NodeName& peer : view.desired) {
-          if (view.wants(peer) && !connected->contains(peer)) {
+          if (!firstLook && view.wants(peer) && !connected->contains(peer)) {
             retries.try_emplace(peer, Retry{Backoff(clock_, options_.reconnectBackoff), now});
           }
         }
+        firstLook = false;
       }
     }
     for (const NodeEvent& event : got->events) {
@@ -448,20 +453,26 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
 
 TopologyRunner::ConnectResult
 TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline, bool repair) {
+  const Clock::MonotonicTime now = clock_.now();
+  if (now >= deadline) {
+    return skipConnect(peer);
+  }
+  return readConnectReply(peer, connector_.connect(peer, callTimeoutUntil(deadline, now)), repair);
+}
+
+TopologyRunner::ConnectResult TopologyRunner::skipConnect(const NodeName& peer) {
+  connectAttempts_.withLabels({options_.topology, "skipped"}).inc();
+  logWarn("unable to connect to peer",
+          {{"topology", options_.topology}, {"node", peer}, {"reason", "deadline_exceeded"}});
+  return {false, false, "deadline_exceeded"};
+}
+
+TopologyRunner::ConnectResult TopologyRunner::readConnectReply(const NodeName& peer,
+                                                               const Result<CallReply>& reply,
+                                                               bool repair) {
   const auto count = [&](const char* result) {
     connectAttempts_.withLabels({options_.topology, result}).Increment();
   };
-  const Clock::MonotonicTime now = clock_.now();
-  if (now >= deadline) {
-    count("skipped");
-    logWarn("unable to connect to peer",
-            {{"topology", options_.topology}, {"node", peer}, {"reason", "deadline_exceeded"}});
-    return {false, false, "deadline_exceeded"};
-  }
-  const milliseconds timeout =
-      std::max(milliseconds(1), std::min(options_.callTimeout,
-                                         std::chrono::duration_cast<milliseconds>(deadline - now)));
-  Result<CallReply> reply = connector_.connect(peer, timeout);
   if (!reply) {
     const char* reason = reply.error().code == Error::Code::Timeout ? "timeout" : "error";
     count(reason);
@@ -494,8 +505,7 @@ TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
   case CallOutcome::True:
     count("ok");
     if (repair) {
-      logInfo("reconnected to peer after nodedown",
-              {{"topology", options_.topology}, {"node", peer}});
+      logInfo("reconnected to peer", {{"topology", options_.topology}, {"node", peer}});
     } else {
       logInfo("connected to peer", {{"topology", options_.topology}, {"node", peer}});
     }
@@ -514,22 +524,50 @@ TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
 std::map<NodeName, TopologyRunner::ConnectResult>
 TopologyRunner::connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
                            std::stop_token stop, bool repair) {
-  const std::vector<NodeName> queue(peers.begin(), peers.end());
-  std::vector<ConnectResult> results(queue.size());
+  // Work units: peers in batches of connectBatch, each batch one call that connects its peers all
+  // at once inside the local node, when the connector can; else one peer per call.
+  std::vector<std::vector<NodeName>> units;
+  const std::size_t batch =
+      connector_.connectsAtOnce() ? std::max<std::size_t>(options_.connectBatch, 1) : 1;
+  for (const NodeName& peer : peers) {
+    if (units.empty() || units.back().size() >= batch) {
+      units.emplace_back();
+    }
+    units.back().push_back(peer);
+  }
+  std::vector<std::map<NodeName, ConnectResult>> results(units.size());
   std::atomic<std::size_t> next{0};
   const auto work = [&] {
-    for (std::size_t i = next.fetch_add(1); i < queue.size(); i = next.fetch_add(1)) {
+    for (std::size_t i = next.fetch_add(1); i < units.size(); i = next.fetch_add(1)) {
+      const std::vector<NodeName>& unit = units[i];
+      const Clock::MonotonicTime now = clock_.now();
       if (stop.stop_requested()) {
-        results[i] = {false, false, "stopped"};
+        for (const NodeName& peer : unit) {
+          results[i][peer] = {false, false, "stopped"};
+        }
+      } else if (unit.size() == 1 || now >= deadline) {
+        for (const NodeName& peer : unit) {
+          results[i][peer] = connectPeer(peer, deadline, repair);
+        }
       } else {
-        results[i] = connectPeer(queue[i], deadline, repair);
+        const Result<ConnectReplies> replies = connector_.connectAtOnce(
+            PeerSet(unit.begin(), unit.end()), callTimeoutUntil(deadline, now));
+        for (const NodeName& peer : unit) {
+          Result<CallReply> reply = Error{Error::Code::Invalid, "no reply for this peer"};
+          if (!replies) {
+            reply = replies.error();
+          } else if (auto found = replies->find(peer); found != replies->end()) {
+            reply = found->second;
+          }
+          results[i][peer] = readConnectReply(peer, reply, repair);
+        }
       }
     }
   };
   // connect_node blocks for net_setuptime on an unreachable peer; in parallel, one dead peer
   // costs the others nothing.
   const std::size_t workers =
-      std::min(std::max<std::size_t>(options_.parallelism, 1), queue.size());
+      std::min(std::max<std::size_t>(options_.parallelism, 1), units.size());
   {
     std::vector<std::jthread> helpers;
     for (std::size_t i = 1; i < workers; ++i) {
@@ -540,8 +578,8 @@ TopologyRunner::connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
     }
   }
   std::map<NodeName, ConnectResult> byPeer;
-  for (std::size_t i = 0; i < queue.size(); ++i) {
-    byPeer[queue[i]] = results[i];
+  for (std::map<NodeName, ConnectResult>& unit : results) {
+    byPeer.merge(unit);
   }
   return byPeer;
 }

@@ -34,8 +34,12 @@ struct TopologyRunnerOptions {
   std::chrono::milliseconds callTimeout{8000};
   /// All connects of one sync; peers not started by then wait for the next sync.
   std::chrono::milliseconds connectDeadline{10000};
-  /// Connects in flight at once.
+  /// Connect calls in flight at once.
   std::size_t parallelism = 8;
+  /// Peers per connect call when the connector connects many at once (Connector::connectAtOnce):
+  /// a sync that finds 19 peers to connect makes ONE call, and the local node runs the connect
+  /// call for all 19 at the same time.
+  std::size_t connectBatch = 64;
   OnRemoval onRemoval = OnRemoval::Disconnect;
   /// How long a peer that left the member list is kept disconnected (when the strategy lists
   /// members, prunes, and onRemoval is Disconnect): a removed node whose pod is still terminating,
@@ -154,6 +158,9 @@ private:
   /// debug.
   ConnectResult connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
                             bool repair = false);
+  /// Counts, logs and reads one connect's reply.
+  ConnectResult readConnectReply(const NodeName& peer, const Result<CallReply>& reply, bool repair);
+  ConnectResult skipConnect(const NodeName& peer);
   /// The event path: waits for node events and reconnects / cuts at once (see watchNodes).
   void watchNodes(std::stop_token stop);
   void publishEnforcement(Enforcement enforcement);
@@ -163,7 +170,8 @@ private:
   bool trackRemovals(const PeerSet& desired);
   PeerSet heldRemovals() const;
   std::chrono::milliseconds jittered(std::chrono::milliseconds interval);
-  /// Connects every peer of `peers`, `parallelism` at a time, until `deadline`.
+  /// Connects every peer of `peers` until `deadline`: in batches of connectBatch per call when the
+  /// connector can, else one per call; `parallelism` calls at a time.
   std::map<NodeName, ConnectResult> connectAll(const PeerSet& peers, Clock::MonotonicTime deadline,
                                                std::stop_token stop, bool repair = false);
 

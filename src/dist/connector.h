@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -23,6 +24,10 @@ struct CallReply {
   CallOutcome outcome;
   std::string term; // the reply printed as an Erlang term, for logs
 };
+
+/// One connectAtOnce: each peer's reply, or the Error of that peer's call alone (Timeout: it did
+/// not return in time).
+using ConnectReplies = std::map<NodeName, Result<CallReply>>;
 
 /// A change of the local node's connections, as `net_kernel:monitor_nodes` reports it.
 struct NodeEvent {
@@ -66,6 +71,19 @@ public:
     (void)peers;
     (void)timeout;
     return std::nullopt;
+  }
+
+  /// Whether connectAtOnce works; a connector that cannot connects one peer per call.
+  virtual bool connectsAtOnce() const { return false; }
+  /// Connects the local node to every node of `peers` in ONE call: inside the local node the
+  /// connect call runs once per peer (with the peer appended, as connect does), all at the same
+  /// time, so N peers cost one round trip and the slowest handshake. An Error: the local node
+  /// could not be asked (as for connect); otherwise every peer of `peers` has its entry.
+  virtual Result<ConnectReplies> connectAtOnce(const PeerSet& peers,
+                                               std::chrono::milliseconds timeout) {
+    (void)peers;
+    (void)timeout;
+    return Error{Error::Code::Internal, "this connector connects one peer per call"};
   }
 
   /// Whether waitForNodeEvents works; a connector that cannot watch the local node answers false

@@ -80,6 +80,32 @@ constexpr const char* kWatcherExprs =
     "{call,1,{var,1,'Loop'},[]}]}]}]}]}},"
     "{call,1,{var,1,'Forward'},[]}]";
 
+/// How a node connects to many peers at once, as erl_eval's abstract format of:
+///   Parent = erlang:self(),
+///   Calls = [{Peer, erlang:spawn(fun() ->
+///               Parent ! {erlang:self(), catch erlang:apply(M, F, A ++ [Peer])} end)}
+///            || Peer <- Peers],
+///   Until = erlang:monotonic_time(millisecond) + Timeout,
+///   [{Peer, receive {Pid, Reply} -> {reply, Reply}
+///           after erlang:max(0, Until - erlang:monotonic_time(millisecond)) -> timeout end}
+///    || {Peer, Pid} <- Calls].
+/// A fixed text; `M`, `F`, `A` are bound to the configured connect call, `Peers` to the peers
+/// (atoms) and `Timeout` to the ms each may take. The connect call is applied exactly as a single
+/// connect applies it, one process per peer.
+constexpr const char* kConnectExprs =
+    "[{match,1,{var,1,'Parent'},{call,1,{remote,1,{atom,1,erlang},{atom,1,self}},[]}},{match,1,"
+    "{var,1,'Calls'},{lc,1,{tuple,1,[{var,1,'Peer'},{call,1,{remote,1,{atom,1,erlang},{atom,1,"
+    "spawn}},[{'fun',1,{clauses,[{clause,1,[],[],[{op,1,'!',{var,1,'Parent'},{tuple,1,[{call,1,"
+    "{remote,1,{atom,1,erlang},{atom,1,self}},[]},{'catch',1,{call,1,{remote,1,{atom,1,erlang},"
+    "{atom,1,apply}},[{var,1,'M'},{var,1,'F'},{op,1,'++',{var,1,'A'},{cons,1,{var,1,'Peer'},{nil,"
+    "1}}}]}}]}}]}]}}]}]},[{generate,1,{var,1,'Peer'},{var,1,'Peers'}}]}},{match,1,{var,1,'Until'},"
+    "{op,1,'+',{call,1,{remote,1,{atom,1,erlang},{atom,1,monotonic_time}},[{atom,1,millisecond}]},"
+    "{var,1,'Timeout'}}},{lc,1,{tuple,1,[{var,1,'Peer'},{'receive',1,[{clause,1,[{tuple,1,[{var,"
+    "1,'Pid'},{var,1,'Reply'}]}],[],[{tuple,1,[{atom,1,reply},{var,1,'Reply'}]}]}],{call,1,{remote,"
+    "1,{atom,1,erlang},{atom,1,max}},[{integer,1,0},{op,1,'-',{var,1,'Until'},{call,1,{remote,"
+    "1,{atom,1,erlang},{atom,1,monotonic_time}},[{atom,1,millisecond}]}}]},[{atom,1,timeout}]}]},"
+    "[{generate,1,{tuple,1,[{var,1,'Peer'},{var,1,'Pid'}]},{var,1,'Calls'}}]}]";
+
 bool initErlInterface() {
   static const bool ok = ei_init() == 0;
   return ok;
@@ -528,6 +554,73 @@ public:
     return Result<void>();
   }
 
+  Result<ConnectReplies> connectAtOnce(const PeerSet& peers, milliseconds timeout) {
+    for (const NodeName& peer : peers) {
+      if (!isNodeName(peer)) {
+        return Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""};
+      }
+    }
+    // erl_eval:exprs(Connect, [{'M', M}, {'F', F}, {'A', A}, {'Peers', Peers}, {'Timeout', T}]):
+    // see kConnectExprs. Each peer gets 9/10 of the call's time, so that the replies of the
+    // others still come back when one hangs.
+    EncodedMfa call{"erl_eval", "exprs", {}, 2};
+    XBuff exprs;
+    if (ei_x_format_wo_ver(exprs.get(), kConnectExprs) < 0) {
+      std::abort(); // a constant of this file: a broken text is a bug, caught by every test
+    }
+    XBuff bindings;
+    ei_x_encode_list_header(bindings.get(), 5);
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "M");
+    ei_x_encode_atom_len_as(bindings.get(), connect_.module.data(),
+                            static_cast<int>(connect_.module.size()), ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "F");
+    ei_x_encode_atom_len_as(bindings.get(), connect_.function.data(),
+                            static_cast<int>(connect_.function.size()), ERLANG_UTF8, ERLANG_UTF8);
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "A");
+    if (!connect_.args.empty()) {
+      ei_x_encode_list_header(bindings.get(), static_cast<long>(connect_.args.size()));
+      for (const std::string& arg : connect_.args) {
+        ei_x_append_buf(bindings.get(), arg.data(), static_cast<int>(arg.size()));
+      }
+    }
+    ei_x_encode_empty_list(bindings.get());
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "Peers");
+    if (!peers.empty()) {
+      ei_x_encode_list_header(bindings.get(), static_cast<long>(peers.size()));
+      for (const NodeName& peer : peers) {
+        ei_x_encode_atom_len_as(bindings.get(), peer.data(), static_cast<int>(peer.size()),
+                                ERLANG_UTF8, ERLANG_UTF8);
+      }
+    }
+    ei_x_encode_empty_list(bindings.get());
+    ei_x_encode_tuple_header(bindings.get(), 2);
+    ei_x_encode_atom(bindings.get(), "Timeout");
+    ei_x_encode_long(bindings.get(),
+                     std::max<long>(1, static_cast<long>(timeout.count()) * 9 / 10));
+    ei_x_encode_empty_list(bindings.get());
+    call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
+    call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
+    Result<std::string> reply = rpc(call, nullptr, timeout);
+    if (!reply) {
+      return reply.error();
+    }
+    Result<ConnectReplies> replies = decodeConnectReplies(*reply);
+    if (!replies) {
+      return replies;
+    }
+    for (const NodeName& peer : peers) {
+      if (!replies->contains(peer)) {
+        return Error{Error::Code::Invalid, "connecting at once answered nothing for " + peer +
+                                               ": " + printTerm(reply->data(), 0)};
+      }
+    }
+    return replies;
+  }
+
   /// See Connector::waitForNodeEvents.
   Result<NodeEvents> waitForNodeEvents(milliseconds timeout, std::stop_token stop) {
     const auto deadline = SteadyClock::now() + timeout;
@@ -560,6 +653,58 @@ private:
     bool lost = false;
     std::string reply; // the Reply of {rex, Reply}, external format without version byte
   };
+
+  /// {value, [{Peer, {reply, Value} | timeout}], _}: each peer's connect reply.
+  static Result<ConnectReplies> decodeConnectReplies(const std::string& reply) {
+    const char* buffer = reply.data();
+    const auto invalid = [&] {
+      return Result<ConnectReplies>(
+          Error{Error::Code::Invalid,
+                "connecting at once answered " + printTerm(buffer, 0) + ", not {value, [...], _}"});
+    };
+    int index = 0;
+    int arity = 0;
+    int count = 0;
+    char tag[MAXATOMLEN_UTF8];
+    if (ei_decode_tuple_header(buffer, &index, &arity) < 0 || arity != 3 ||
+        ei_decode_atom_as(buffer, &index, tag, sizeof tag, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+        std::strcmp(tag, "value") != 0 || ei_decode_list_header(buffer, &index, &count) < 0) {
+      return invalid();
+    }
+    ConnectReplies replies;
+    for (int i = 0; i < count; ++i) {
+      char peer[MAXATOMLEN_UTF8];
+      int type = 0;
+      int size = 0;
+      if (ei_decode_tuple_header(buffer, &index, &arity) < 0 || arity != 2 ||
+          ei_decode_atom_as(buffer, &index, peer, sizeof peer, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+          ei_get_type(buffer, &index, &type, &size) < 0) {
+        return invalid();
+      }
+      if (type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) {
+        if (ei_decode_tuple_header(buffer, &index, &arity) < 0 || arity != 2 ||
+            ei_decode_atom_as(buffer, &index, tag, sizeof tag, ERLANG_UTF8, nullptr, nullptr) < 0 ||
+            std::strcmp(tag, "reply") != 0) {
+          return invalid();
+        }
+        const int start = index;
+        if (ei_skip_term(buffer, &index) < 0) {
+          return invalid();
+        }
+        replies.emplace(peer, Result<CallReply>(interpretCall(std::string(
+                                  buffer + start, static_cast<std::size_t>(index - start)))));
+      } else if (ei_decode_atom_as(buffer, &index, tag, sizeof tag, ERLANG_UTF8, nullptr,
+                                   nullptr) == 0 &&
+                 std::strcmp(tag, "timeout") == 0) {
+        replies.emplace(peer, Result<CallReply>(
+                                  Error{Error::Code::Timeout, std::string("connecting to ") + peer +
+                                                                  " did not return in time"}));
+      } else {
+        return invalid();
+      }
+    }
+    return replies;
+  }
 
   /// The open connection's generation, setting one up when there is none.
   Result<std::uint64_t> connectUntil(SteadyClock::time_point deadline) {
@@ -1011,6 +1156,11 @@ std::uint64_t EiConnector::connectionsMade() const { return link_->connectionsMa
 std::optional<Result<void>> EiConnector::disconnectAtOnce(const PeerSet& peers,
                                                           std::chrono::milliseconds timeout) {
   return link_->disconnectAtOnce(peers, timeout);
+}
+
+Result<ConnectReplies> EiConnector::connectAtOnce(const PeerSet& peers,
+                                                  std::chrono::milliseconds timeout) {
+  return link_->connectAtOnce(peers, timeout);
 }
 
 Result<NodeEvents> EiConnector::waitForNodeEvents(std::chrono::milliseconds timeout,

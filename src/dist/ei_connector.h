@@ -69,6 +69,12 @@ public:
   /// With the default disconnect call only: lists:foreach(fun erlang:disconnect_node/1, Peers).
   std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers,
                                                std::chrono::milliseconds timeout) override;
+  /// erl_eval of a fixed expression in the local node: one process per peer applies the connect
+  /// call (any MFA, the peer appended) and sends back its value; each peer waits up to 9/10 of
+  /// `timeout`, so one that hangs is a Timeout of its own while the others' replies still return.
+  bool connectsAtOnce() const override { return true; }
+  Result<ConnectReplies> connectAtOnce(const PeerSet& peers,
+                                       std::chrono::milliseconds timeout) override;
   bool reportsNodeEvents() const override { return true; }
   /// Starts, once per connection to the local node, a watcher process in it (erlang:spawn of
   /// erl_eval with a fixed expression: net_kernel:monitor_nodes, forwarding each message to the

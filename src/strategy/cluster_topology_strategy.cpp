@@ -86,7 +86,8 @@ ClusterTopologyStrategy::ClusterTopologyStrategy(Options options, KubeApi& api, 
   };
   slices_.addHandlers({
       .onAdd = [changed](const MemberSlice&) { changed(Cause::SliceChanged); },
-      .onUpdate = [changed](const MemberSlice&, const MemberSlice&) { changed(Cause::SliceChanged); },
+      .onUpdate = [changed](const MemberSlice&,
+                            const MemberSlice&) { changed(Cause::SliceChanged); },
       .onDelete = [changed](const MemberSlice&) { changed(Cause::SliceDeleted); },
       .onSynced =
           [this] {
@@ -110,7 +111,8 @@ void ClusterTopologyStrategy::notifyLocked() {
 void ClusterTopologyStrategy::readTopology(std::stop_token stop) {
   const CallOptions call{.deadline = std::chrono::steady_clock::now() + options_.getTimeout,
                          .stop = std::move(stop)};
-  Result<nlohmann::json> object = api_.get(topologies(options_.namespaceName).object(options_.name), call);
+  Result<nlohmann::json> object =
+      api_.get(topologies(options_.namespaceName).object(options_.name), call);
   std::lock_guard lock(mutex_);
   if (!object) {
     if (object.error().code != Error::Code::NotFound) {
@@ -120,7 +122,8 @@ void ClusterTopologyStrategy::readTopology(std::stop_token stop) {
   } else {
     Topology topology;
     topology.uid = metadataString(*object, "uid");
-    if (const nlohmann::json& generation = fieldOrNull(fieldOrNull(*object, "metadata"), "generation");
+    if (const nlohmann::json& generation =
+            fieldOrNull(fieldOrNull(*object, "metadata"), "generation");
         generation.is_number_integer()) {
       topology.generation = generation.get<std::int64_t>();
     }
@@ -184,9 +187,9 @@ void ClusterTopologyStrategy::recomputeLocked(Cause cause) {
     // read anyway on every answer.
     // Only a slice event leads to a read, so a slice claiming a future generation costs one read
     // per event, never a loop of them.
-    const bool reread = cause == Cause::SliceDeleted ||
-                        (followsSlices_ && cause == Cause::SliceChanged &&
-                         newest > topology_->generation);
+    const bool reread =
+        cause == Cause::SliceDeleted ||
+        (followsSlices_ && cause == Cause::SliceChanged && newest > topology_->generation);
     if (reread && !reread_) {
       reread_ = true;
       wake = true;
@@ -297,23 +300,44 @@ bool ClusterTopologyStrategy::readyLocked() const {
 
 bool ClusterTopologyStrategy::waitUntilReady(std::stop_token stop,
                                              std::chrono::milliseconds timeout) {
+  using std::chrono::milliseconds;
+  // A topology without members yet is read again each second. A slice event is news that the
+  // controller is publishing: its status (which says how many slices make the membership)
+  // follows the slices within moments, so it is read at once and then again after 20, 40, 80 ...
+  // ms until it is there, instead of up to a second later.
+  constexpr milliseconds kIdleRead{1000};
+  constexpr milliseconds kFirstQuickRead{20};
   const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!stop.stop_requested()) {
-    {
-      std::lock_guard lock(mutex_);
-      if (readyLocked()) {
-        return true;
-      }
-    }
-    readTopology(stop);
-    std::unique_lock lock(mutex_);
-    // A topology without members yet is read again each second; slices wake the wait sooner.
-    const auto next = std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(1));
-    if (changed_.wait_until(lock, stop, next, [this] { return readyLocked(); })) {
+  {
+    std::lock_guard lock(mutex_);
+    if (readyLocked()) {
       return true;
     }
-    if (std::chrono::steady_clock::now() >= until) {
+  }
+  milliseconds quick{0}; // 0: no news, read at the idle pace
+  while (!stop.stop_requested()) {
+    readTopology(stop);
+    std::unique_lock lock(mutex_);
+    if (readyLocked()) {
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) {
       return false;
+    }
+    const std::uint64_t seen = version_;
+    const auto next = std::min(until, now + (quick.count() > 0 ? quick : kIdleRead));
+    (void)changed_.wait_until(lock, stop, next, [&] { return readyLocked() || version_ != seen; });
+    if (readyLocked()) {
+      return true;
+    }
+    if (version_ != seen) {
+      quick = kFirstQuickRead;
+    } else if (quick.count() > 0) {
+      quick *= 2;
+      if (quick >= kIdleRead) {
+        quick = milliseconds(0);
+      }
     }
   }
   return false;

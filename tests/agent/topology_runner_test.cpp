@@ -348,6 +348,50 @@ TEST_F(TopologyRunnerTest, SlowPeerDoesNotDelayTheOthers) {
   EXPECT_EQ(runner_.snapshot().members, (PeerSet{kA, kB, kC, "app@10.0.0.5"}));
 }
 
+TEST_F(TopologyRunnerTest, ConnectsEveryMissingPeerInOneCallWhenTheConnectorCan) {
+  connector_.connectManyAtOnce(true);
+  connector_.addConnected(kA);
+  connector_.scriptConnect(kC, replying(CallOutcome::False, "false"));
+  strategy_.answer(PeerSet{kA, kB, kC});
+
+  runner_.syncOnce();
+
+  EXPECT_THAT(connector_.connectBatches(), ElementsAre(PeerSet{kB, kC}));
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB}));
+  const TopologySnapshot snapshot = runner_.snapshot();
+  EXPECT_EQ(snapshot.members, (PeerSet{kA, kB}));
+  EXPECT_EQ(snapshot.failed, (std::map<NodeName, std::string>{{kC, "unreachable"}}));
+  EXPECT_EQ(connectAttempts("ok"), 1);
+  EXPECT_EQ(connectAttempts("unreachable"), 1);
+}
+
+TEST_F(TopologyRunnerTest, ABatchTheLocalNodeDidNotAnswerFailsEachOfItsPeers) {
+  connector_.connectManyAtOnce(true, Error{Error::Code::Timeout, "local node did not answer"});
+  strategy_.answer(PeerSet{kA, kB});
+
+  runner_.syncOnce();
+
+  EXPECT_THAT(connector_.connectBatches(), ElementsAre(PeerSet{kA, kB}));
+  const TopologySnapshot snapshot = runner_.snapshot();
+  EXPECT_THAT(snapshot.members, IsEmpty());
+  EXPECT_EQ(snapshot.failed, (std::map<NodeName, std::string>{{kA, "timeout"}, {kB, "timeout"}}));
+  EXPECT_EQ(connectAttempts("timeout"), 2);
+}
+
+TEST_F(TopologyRunnerTest, BatchesHoldAtMostConnectBatchPeers) {
+  connector_.connectManyAtOnce(true);
+  TopologyRunner small(options({.topology = "app", .connectBatch = 2}), strategy_, connector_,
+                       clock_, metrics_);
+  strategy_.answer(PeerSet{kA, kB, kC});
+
+  small.syncOnce();
+
+  // Two peers in one call; the one left over is an ordinary connect.
+  EXPECT_THAT(connector_.connectBatches(), ElementsAre(PeerSet{kA, kB}));
+  EXPECT_THAT(connector_.connects(), UnorderedElementsAre(kA, kB, kC));
+  EXPECT_EQ(connector_.connected(), (PeerSet{kA, kB, kC}));
+}
+
 TEST_F(TopologyRunnerTest, RunsAtMostParallelismConnectsAtOnce) {
   TopologyRunner narrow(options({.topology = "app", .parallelism = 2}), strategy_, connector_,
                         clock_, metrics_);

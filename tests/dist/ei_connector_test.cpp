@@ -562,6 +562,70 @@ TEST_F(EiConnectorTest, DisconnectsFromEveryPeerAtOnce) {
   EXPECT_FALSE(connector->disconnectAtOnce({"not a node"}, 5s)->has_value());
 }
 
+TEST_F(EiConnectorTest, ConnectsToEveryPeerAtOnceInOneCall) {
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+
+  Result<ConnectReplies> replies = connector->connectAtOnce({kB, kC, kDead}, 5s);
+
+  ASSERT_TRUE(connector->connectsAtOnce());
+  ASSERT_TRUE(replies) << replies.error().message;
+  ASSERT_EQ(replies->size(), 3U);
+  EXPECT_EQ(replies->at(kB).value().outcome, CallOutcome::True);
+  EXPECT_EQ(replies->at(kC).value().outcome, CallOutcome::True);
+  EXPECT_EQ(replies->at(kDead).value().outcome, CallOutcome::False);
+  EXPECT_EQ(replies->at(kDead).value().term, "false");
+  // Asked of the peers themselves.
+  EXPECT_EQ(b().nodes().value(), std::set<std::string>{kLocal});
+  EXPECT_EQ(c().nodes().value(), std::set<std::string>{kLocal});
+  EXPECT_FALSE(connector->connectAtOnce({"not a node"}, 5s));
+}
+
+TEST_F(EiConnectorTest, ConnectingAtOnceRunsTheConfiguredCallWithItsArgumentsPerPeer) {
+  EiConnectorOptions ignoring = options();
+  ignoring.connect = {"erlang", "max", {"ignored"}}; // max(ignored, Peer): ignored
+  EiConnectorOptions printing = options();
+  printing.connect = {"erlang", "atom_to_list", {}};
+  EiConnectorOptions missing = options();
+  missing.connect = {"no_such_module", "connect", {}};
+  std::unique_ptr<EiConnector> ignoringConnector = make(ignoring);
+  std::unique_ptr<EiConnector> printingConnector = make(printing);
+  std::unique_ptr<EiConnector> missingConnector = make(missing);
+  ASSERT_TRUE(ignoringConnector && printingConnector && missingConnector);
+
+  auto ignored = ignoringConnector->connectAtOnce({kB, kC}, 5s);
+  auto printed = printingConnector->connectAtOnce({kB, kC}, 5s);
+  auto crashed = missingConnector->connectAtOnce({kB, kC}, 5s);
+
+  ASSERT_TRUE(ignored && printed && crashed);
+  for (const char* peer : {kB, kC}) {
+    EXPECT_EQ(ignored->at(peer).value().outcome, CallOutcome::Ignored);
+    EXPECT_EQ(printed->at(peer).value().outcome, CallOutcome::Other);
+    EXPECT_EQ(printed->at(peer).value().term, "\"" + std::string(peer) + "\"");
+    EXPECT_EQ(crashed->at(peer).value().outcome, CallOutcome::Other);
+    EXPECT_THAT(crashed->at(peer).value().term, HasSubstr("undef"));
+  }
+  EXPECT_EQ(withoutProbes(local().nodes().value()), std::set<std::string>{}); // none connected
+}
+
+TEST_F(EiConnectorTest, APeerThatHangsInAConnectAtOnceTimesOutAloneAndTheOthersAnswer) {
+  BlackholePeer blackhole("127.0.0.98", testbed_->port());
+  ASSERT_TRUE(blackhole.listening());
+  std::unique_ptr<EiConnector> connector = make(options());
+  ASSERT_NE(connector, nullptr);
+  ASSERT_TRUE(connector->ensureConnected(5s));
+  const auto start = SteadyClock::now();
+
+  // The blackholed peer accepts TCP and never answers the handshake (net_setuptime 1 s).
+  Result<ConnectReplies> replies = connector->connectAtOnce({kB, kBlackhole}, 500ms);
+
+  ASSERT_TRUE(replies) << replies.error().message;
+  EXPECT_EQ(replies->at(kB).value().outcome, CallOutcome::True);
+  ASSERT_FALSE(replies->at(kBlackhole));
+  EXPECT_EQ(replies->at(kBlackhole).error().code, Error::Code::Timeout);
+  EXPECT_LT(SteadyClock::now() - start, 1s);
+}
+
 TEST_F(EiConnectorTest, ACustomDisconnectCallIsNotReplacedByDisconnectingAtOnce) {
   EiConnectorOptions custom = options();
   custom.disconnect = Mfa{"erlang", "disconnect_node", {}};

@@ -63,6 +63,18 @@ public:
     std::lock_guard lock(mutex_);
     disconnectScripts_.insert_or_assign(peer, std::move(script));
   }
+  /// Whether connectAtOnce() is offered (one call for many peers, each peer's connect script
+  /// played as by connect(); not by default); `error` fails those calls.
+  void connectManyAtOnce(bool enabled, std::optional<Error> error = std::nullopt) {
+    std::lock_guard lock(mutex_);
+    atOnce_ = enabled;
+    atOnceError_ = std::move(error);
+  }
+  /// The peers of every connectAtOnce() call, in order.
+  std::vector<PeerSet> connectBatches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
+  }
   /// connectedPeers() fails with `error` until called again with nullopt.
   void failListNodes(std::optional<Error> error) {
     std::lock_guard lock(mutex_);
@@ -129,6 +141,26 @@ public:
     return reply;
   }
 
+  bool connectsAtOnce() const override {
+    std::lock_guard lock(mutex_);
+    return atOnce_;
+  }
+  Result<ConnectReplies> connectAtOnce(const PeerSet& peers,
+                                       std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard lock(mutex_);
+      batches_.push_back(peers);
+      if (atOnceError_) {
+        return *atOnceError_;
+      }
+    }
+    ConnectReplies replies;
+    for (const NodeName& peer : peers) {
+      replies.emplace(peer, connect(peer, timeout));
+    }
+    return replies;
+  }
+
   Result<CallReply> disconnect(const NodeName& peer, std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mutex_);
     disconnects_.push_back(peer);
@@ -184,6 +216,9 @@ private:
   std::map<NodeName, Script> disconnectScripts_;
   std::optional<Error> listError_;
   std::vector<Call> connectCalls_;
+  bool atOnce_ = false;
+  std::optional<Error> atOnceError_;
+  std::vector<PeerSet> batches_;
   std::vector<NodeName> disconnects_;
   int listCalls_ = 0;
   int maxInFlight_ = 0;

@@ -2,7 +2,9 @@
 // true), one libcluster-agent binary beside each, following a ClusterTopology whose status the test
 // writes into the project's test API server (the controller's part). Every node records its own
 // nodes() every 20 ms from a sampler process inside it, so a flap between two checks is caught.
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -39,6 +41,32 @@ std::int64_t nowMs() {
 }
 
 void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+/// Our JSON log lines' "ts" (2026-01-02T03:04:05.678Z) as system ms; -1 when it is not one.
+std::int64_t logTimeMs(const std::string& ts) {
+  std::tm utc{};
+  int millis = 0;
+  if (std::sscanf(ts.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &utc.tm_year, &utc.tm_mon, &utc.tm_mday,
+                  &utc.tm_hour, &utc.tm_min, &utc.tm_sec, &millis) != 7) {
+    return -1;
+  }
+  utc.tm_year -= 1900;
+  utc.tm_mon -= 1;
+  return static_cast<std::int64_t>(::timegm(&utc)) * 1000 + millis;
+}
+
+/// The times (system ms) of the log lines of `log` whose msg is `message`, in order.
+std::vector<std::int64_t> logTimes(const std::string& log, const std::string& message) {
+  std::vector<std::int64_t> times;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const json parsed = json::parse(line, nullptr, false);
+    if (parsed.is_object() && parsed.value("msg", "") == message) {
+      times.push_back(logTimeMs(parsed.value("ts", "")));
+    }
+  }
+  return times;
+}
 
 /// GET http://127.0.0.1:port/path, the whole response (headers and body); empty on failure.
 std::string httpGet(int port, const std::string& path) {
@@ -127,10 +155,10 @@ protected:
   void SetUp() override {
     ASSERT_NE(testbed_, nullptr);
     ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crd = server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologies.libcluster.dev.yaml -f " +
-                                     LIBCLUSTER_SOURCE_DIR +
-                                     "/crds/clustertopologymemberslices.libcluster.dev.yaml");
+    const auto crd =
+        server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
+                        "/crds/clustertopologies.libcluster.dev.yaml -f " + LIBCLUSTER_SOURCE_DIR +
+                        "/crds/clustertopologymemberslices.libcluster.dev.yaml");
     ASSERT_EQ(crd.exitCode, 0) << crd.output;
     Result<KubeConfig> kube = loadKubeconfig(server_.kubeconfigPath());
     ASSERT_TRUE(kube) << kube.error().message;
@@ -143,6 +171,8 @@ protected:
     }
   }
   void TearDown() override {
+    keepLogs();
+    controller_.reset();
     agents_.clear();
     for (const std::string& name : kAll) {
       if (testbed_->node(name).isRunning()) {
@@ -152,6 +182,31 @@ protected:
   }
 
   BeamNode& node(const std::string& name) { return testbed_->node(name); }
+
+  /// With LIBCLUSTER_MESH_KEEP_LOGS=<dir>: every log and sample file of the test, copied to
+  /// <dir>/<test>-<n>/ before the testbed goes, for a closer look at a run.
+  void keepLogs() {
+    const char* keep = std::getenv("LIBCLUSTER_MESH_KEEP_LOGS");
+    if (keep == nullptr || *keep == '\0') {
+      return;
+    }
+    static int run = 0;
+    const std::string dir = std::string(keep) + "/" +
+                            testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+                            std::to_string(++run);
+    std::filesystem::create_directories(dir);
+    if (controller_) {
+      writeFile(dir + "/controller.log", controller_->log());
+    }
+    for (const auto& [name, agent] : agents_) {
+      writeFile(dir + "/agent-" + name + ".log", agent->log());
+    }
+    for (const std::string& name : kAll) {
+      std::error_code ignored;
+      std::filesystem::copy_file(samplesPath(name), dir + "/samples-" + name + ".txt",
+                                 std::filesystem::copy_options::overwrite_existing, ignored);
+    }
+  }
 
   /// `interval`: reconnectIntervalSeconds, the periodic sync. 60 s (±20 % jitter, so at least 48 s)
   /// leaves the event path alone to pass a test that waits less than that.
@@ -173,6 +228,65 @@ spec:
   void writeMembers(const std::vector<std::string>& members, const std::string& name = "app") {
     Result<void> published = publishMembers(*api_, "default", name, members);
     ASSERT_TRUE(published) << published.error().message;
+  }
+
+  /// The pod of `node` (app@127.0.0.N → IP 127.0.0.N), Running with that IP, labelled
+  /// app=<app>, its Ready condition `ready`: what a kubernetes source of the controller selects.
+  void createPod(const std::string& pod, const std::string& node, bool ready,
+                 const std::string& app = "mesh") {
+    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
+    ASSERT_TRUE(
+        api_->create(pods, {{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"metadata", {{"name", pod}, {"labels", {{"app", app}}}}},
+                            {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+    setPodReady(pod, node, ready);
+  }
+
+  /// Sets the pod's Ready condition (Running, with the node's IP), keeping the other conditions
+  /// (the agent's own): a read-modify-write on the resourceVersion, as the kubelet's is.
+  void setPodReady(const std::string& pod, const std::string& node, bool ready) {
+    const std::string ip = node.substr(node.find('@') + 1);
+    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
+    ResourcePath status = pods.object(pod);
+    status.subresource = "status";
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      Result<json> current = api_->get(pods.object(pod));
+      ASSERT_TRUE(current) << current.error().message;
+      json conditions = json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}});
+      if (current->contains("status") && (*current)["status"].contains("conditions")) {
+        for (const json& condition : (*current)["status"]["conditions"]) {
+          if (condition.value("type", "") != "Ready") {
+            conditions.push_back(condition);
+          }
+        }
+      }
+      const json patch{
+          {"metadata", {{"resourceVersion", (*current)["metadata"].value("resourceVersion", "")}}},
+          {"status",
+           {{"phase", "Running"},
+            {"podIP", ip},
+            {"podIPs", {{{"ip", ip}}}},
+            {"conditions", conditions}}}};
+      Result<json> patched = api_->mergePatch(status, patch);
+      if (patched) {
+        return;
+      }
+      ASSERT_EQ(patched.error().code, Error::Code::Conflict) << patched.error().message;
+    }
+    FAIL() << "pod " << pod << " kept changing under the test";
+  }
+
+  /// The real libcluster-controller binary, with leader election as deployed.
+  void startController() {
+    controller_ = std::make_unique<AgentProcess>(
+        LIBCLUSTER_CONTROLLER_BINARY,
+        std::vector<std::string>{"--kubeconfig", server_.kubeconfigPath(), "--namespace", "default",
+                                 "--leader-elect", "--leader-election-namespace", "default",
+                                 "--metrics-bind-address", "0", "--health-probe-bind-address", "0"},
+        std::map<std::string, std::string>{{"LOG_LEVEL", "debug"}},
+        testbed_->dir() + "/mesh-controller.log");
+    ASSERT_TRUE(controller_->started());
   }
 
   void startAgent(const std::string& local, const std::string& topology = "app",
@@ -400,6 +514,31 @@ spec:
     return losses;
   }
 
+  /// The longest time (ms) after `since` during which `name` was connected to some node of `cut`,
+  /// by its samples (0: never seen connected).
+  std::int64_t longestConnection(const std::string& name, std::int64_t since, const Nodes& cut) {
+    std::int64_t longest = 0;
+    std::int64_t from = -1; // when the current connection began; -1: none
+    for (const Sample& sample : samples(name)) {
+      if (sample.at <= since) {
+        continue;
+      }
+      const bool connected = std::any_of(cut.begin(), cut.end(), [&](const std::string& node) {
+        return sample.nodes.contains(node);
+      });
+      if (connected && from < 0) {
+        from = sample.at;
+      } else if (!connected && from >= 0) {
+        longest = std::max(longest, sample.at - from);
+        from = -1;
+      }
+    }
+    if (from >= 0) {
+      longest = std::max(longest, nowMs() - from);
+    }
+    return longest;
+  }
+
   /// Times `name` regained a connection to any node of `cut` after `since`: a removed node
   /// reconnected (a flap of the removal).
   int reconnectionsAfter(std::int64_t since, const std::string& name, const Nodes& cut) {
@@ -432,6 +571,7 @@ spec:
   std::unique_ptr<HttpKubeApi> api_;
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
   std::map<std::string, int> metricsPorts_;
+  std::unique_ptr<AgentProcess> controller_;
 };
 
 using AgentMeshBeamTest = AgentMesh<4>;
@@ -464,6 +604,84 @@ TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
   std::this_thread::sleep_for(8s);
   EXPECT_TRUE(meshIs(want)) << describe(want);
   EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+}
+
+// The real controller on a kubernetes source with readiness: ReadyOnly. A member's pod turns
+// NotReady while its node and its agent keep running: the node is cut from every other member and
+// stays cut (no flap in the 20 ms samples for 6 s, several reconnect intervals), the others stay a
+// full mesh; when it keeps connecting to a member by itself it is cut again at once each time;
+// Ready again, it rejoins.
+TEST_F(AgentMeshBeamTest, NotReadyUnderReadyOnlyIsCutAndStaysCutThenRejoins) {
+  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: app, namespace: default}
+spec:
+  nodeBasename: app
+  reconnectIntervalSeconds: 2
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: mesh}}, readiness: ReadyOnly}
+)");
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
+  }
+  for (const std::string& name : kAll) {
+    startSampler(name);
+  }
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    startAgent(kAll[i], "app", "app-" + std::to_string(i));
+  }
+  startController();
+  ASSERT_TRUE(waitForStableMesh(meshOf(kAll), 2s)) << describe(meshOf(kAll)) << controller_->log();
+
+  const std::int64_t notReady = nowMs();
+  setPodReady("app-3", k5, false);
+
+  const auto want = meshOf({k2, k3, k4}, {k5});
+  const std::optional<std::int64_t> reached = waitForStableMesh(want);
+  ASSERT_TRUE(reached) << describe(want) << controller_->log();
+  std::cout << "[ figures  ] NotReady under ReadyOnly: cut from all, rest a full mesh after "
+            << (*reached - notReady) << " ms\n";
+  EXPECT_EQ(survivorLossesAfter(notReady, {k2, k3, k4}), 0) << describe(want, false);
+  EXPECT_EQ(reconnectionsAfter(notReady, k5, {k2, k3, k4}), 0) << describe(want, false);
+  for (const std::string survivor : {k2, k3, k4}) {
+    EXPECT_EQ(reconnectionsAfter(notReady, survivor, {k5}), 0) << describe(want, false);
+  }
+  // It holds while the node and its agent keep running, through several reconnect intervals.
+  std::this_thread::sleep_for(6s);
+  EXPECT_TRUE(node(k5).isRunning());
+  EXPECT_TRUE(agents_[k5]->isRunning());
+  EXPECT_TRUE(meshIs(want)) << describe(want);
+  EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
+
+  // The NotReady node's application (or `global` there) keeps connecting to a member by itself,
+  // every 100 ms for 2.5 s: each time the members cut it again at once, never as late as the next
+  // periodic sync (2 s ± 20 %).
+  const std::int64_t pinged = nowMs();
+  Result<std::string> connected =
+      node(k5).eval("[begin R = net_kernel:connect_node('app@127.0.0.2'), timer:sleep(100), R end "
+                    "|| _ <- lists:seq(1, 25)].",
+                    10s);
+  ASSERT_TRUE(connected) << connected.error().message;
+  // It did connect (each cut may beat the 20 ms sampler).
+  ASSERT_NE(connected->find("true"), std::string::npos) << *connected;
+  const std::optional<std::int64_t> cutAgain = waitForStableMesh(want, 3s, 20s);
+  ASSERT_TRUE(cutAgain) << describe(want);
+  const std::int64_t longest = longestConnection(k5, pinged, {k2, k3, k4});
+  std::cout << "[ figures  ] NotReady node connecting by itself every 100 ms: longest connection "
+            << longest << " ms\n";
+  EXPECT_EQ(survivorLossesAfter(pinged, {k2, k3, k4}), 0) << describe(want, false);
+  EXPECT_LT(longest, 300) << describe(want, false);
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(changesAfter(*cutAgain), 0) << describe(want, false);
+
+  const std::int64_t ready = nowMs();
+  setPodReady("app-3", k5, true);
+
+  const std::optional<std::int64_t> rejoined = waitForStableMesh(meshOf(kAll));
+  ASSERT_TRUE(rejoined) << describe(meshOf(kAll)) << controller_->log();
+  std::cout << "[ figures  ] Ready again: full mesh of all after " << (*rejoined - ready)
+            << " ms\n";
 }
 
 // The node of a deleted pod stops; the controller then drops it from the members. The survivors
@@ -638,6 +856,86 @@ namespace {
 // 20 nodes, 20 agents: the ClusterTopology's first status (what the controller writes when it
 // starts) to a full mesh. Its own CTest test (agent_mesh_20_integration_tests, label heavy).
 using AgentMesh20BeamTest = AgentMesh<20>;
+
+/// The median and the largest of `values` ("-" when empty), for the timeline.
+std::string medianAndMax(std::vector<std::int64_t> values) {
+  if (values.empty()) {
+    return "-";
+  }
+  std::sort(values.begin(), values.end());
+  return std::to_string(values[values.size() / 2]) + "/" + std::to_string(values.back());
+}
+
+// The real controller (leader election on, as deployed) starts beside 20 running nodes, their 20
+// agents and their 20 Ready pods: controller start to full mesh, with where the time went.
+TEST_F(AgentMesh20BeamTest, ControllerStartToFullMesh) {
+  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
+kind: ClusterTopology
+metadata: {name: app, namespace: default}
+spec:
+  nodeBasename: app
+  reconnectIntervalSeconds: 2
+  sources:
+    - kubernetes: {selector: {matchLabels: {app: mesh}}}
+)");
+  ASSERT_EQ(applied.exitCode, 0) << applied.output;
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
+  }
+  for (const std::string& name : kAll) {
+    startSampler(name);
+  }
+  for (std::size_t i = 0; i < kAll.size(); ++i) {
+    startAgent(kAll[i], "app", "app-" + std::to_string(i));
+  }
+  // The agents are up and waiting for the topology's members, as when the controller is
+  // (re)deployed under a running application.
+  std::this_thread::sleep_for(3s);
+
+  const std::int64_t started = nowMs();
+  startController();
+
+  const std::optional<std::int64_t> reached = waitForMesh(meshOf(kAll), 120s);
+  ASSERT_TRUE(reached) << describe(meshOf(kAll), false) << controller_->log();
+  const std::string controllerLog = controller_->log();
+  const auto first = [&](const std::string& message) -> std::int64_t {
+    const std::vector<std::int64_t> times = logTimes(controllerLog, message);
+    return times.empty() ? -1 : times.front();
+  };
+  // The first status the controller wrote (it logs the membership change once written).
+  const std::int64_t status = first("membership changed");
+  ASSERT_GT(status, 0) << controllerLog;
+  // Per agent, ms after that status.
+  std::vector<std::int64_t> known;
+  std::vector<std::int64_t> local;
+  std::vector<std::int64_t> firstPeer;
+  std::vector<std::int64_t> lastPeer;
+  for (const auto& [name, agent] : agents_) {
+    const std::string log = agent->log();
+    const auto after = [&](const std::string& message, std::vector<std::int64_t>& into, bool last) {
+      std::vector<std::int64_t> times = logTimes(log, message);
+      std::erase_if(times, [&](std::int64_t at) { return at < started; });
+      if (!times.empty()) {
+        into.push_back((last ? times.back() : times.front()) - status);
+      }
+    };
+    after("following the ClusterTopology's members", known, false);
+    after("connected to local node", local, false);
+    after("connected to peer", firstPeer, false);
+    after("connected to peer", lastPeer, true);
+  }
+  std::cout << "[ timeline ] ms after controller start: controller started "
+            << first("controller started") - started << ", became leader "
+            << first("became leader") - started << ", member slices written "
+            << first("member slices written") - started << ", status written " << status - started
+            << "\n[ timeline ] ms after the status (median/max over agents): members known "
+            << medianAndMax(known) << ", local node connected " << medianAndMax(local)
+            << ", first peer connected " << medianAndMax(firstPeer) << ", last peer connected "
+            << medianAndMax(lastPeer) << ", full mesh " << (*reached - status) << "\n";
+  std::cout << "[ figures  ] 20 nodes: controller start to full mesh " << (*reached - started)
+            << " ms; first status publish to full mesh " << (*reached - status) << " ms\n";
+  EXPECT_TRUE(waitForStableMesh(meshOf(kAll), 3s, 60s)) << describe(meshOf(kAll), false);
+}
 
 TEST_F(AgentMesh20BeamTest, TwentyNodesFormAFullMesh) {
   applyTopology("app");
