@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/json_field.h"
 #include "core/log_json.h"
 #include "membership/pod.h"
 
@@ -9,14 +10,6 @@ namespace libcluster {
 namespace {
 
 using nlohmann::json;
-
-std::string text(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return {};
-  }
-  const auto found = object.find(key);
-  return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
-}
 
 std::string peers(std::size_t count) {
   return std::to_string(count) + (count == 1 ? " peer" : " peers");
@@ -94,7 +87,7 @@ PodReporter::PodReporter(KubeApi& api, Clock& clock, Options options, Source sou
                                        .jitter = 0.2,
                                        .resetAfter = std::chrono::seconds(120)}) {}
 
-Result<bool> PodReporter::reportOnce() {
+Result<bool> PodReporter::reportOnce(std::stop_token stop) {
   const std::vector<TopologyReport> reports = source_();
   if (std::none_of(reports.begin(), reports.end(), [](const TopologyReport& r) {
         return r.snapshot.syncs > 0 || r.nodeError || r.callNotAllowed;
@@ -111,7 +104,7 @@ Result<bool> PodReporter::reportOnce() {
   if (retryAt_ && clock_.now() < *retryAt_) {
     return false;
   }
-  if (Result<void> done = write(condition); !done) {
+  if (Result<void> done = write(condition, stop); !done) {
     // A pod not there yet (or recreated under the same name) is expected: look again at the
     // next check, so it gets its condition within a check interval once it exists. Other
     // failures back off.
@@ -126,18 +119,19 @@ Result<bool> PodReporter::reportOnce() {
   return true;
 }
 
-Result<void> PodReporter::write(const ConnectedCondition& condition) {
+Result<void> PodReporter::write(const ConnectedCondition& condition, std::stop_token stop) {
+  const CallOptions call{.deadline = clock_.now() + options_.writeTimeout, .stop = stop};
   ResourcePath path{.resource = "pods",
                     .namespaceName = options_.namespaceName,
                     .name = options_.podName,
                     .subresource = "status"};
   for (int attempt = 0;; ++attempt) {
-    Result<json> pod = api_.get(path);
+    Result<json> pod = api_.get(path, call);
     if (!pod) {
       return pod.error();
     }
     const std::string resourceVersion = pod->is_object() && pod->contains("metadata")
-                                            ? text((*pod)["metadata"], "resourceVersion")
+                                            ? stringField((*pod)["metadata"], "resourceVersion")
                                             : "";
     json conditions = json::array();
     json previous;
@@ -145,7 +139,7 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
       const json& status = (*pod)["status"];
       if (auto found = status.find("conditions"); found != status.end() && found->is_array()) {
         for (const json& existing : *found) {
-          if (text(existing, "type") == kConnectedConditionType) {
+          if (stringField(existing, "type") == kConnectedConditionType) {
             previous = existing;
           } else {
             conditions.push_back(existing);
@@ -153,15 +147,15 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
         }
       }
     }
-    if (previous.is_object() && text(previous, "status") == condition.status &&
-        text(previous, "reason") == condition.reason &&
-        text(previous, "message") == condition.message) {
+    if (previous.is_object() && stringField(previous, "status") == condition.status &&
+        stringField(previous, "reason") == condition.reason &&
+        stringField(previous, "message") == condition.message) {
       return {}; // already says this (e.g. written before the agent restarted)
     }
     std::string transition = formatRfc3339(clock_.systemNow());
-    if (text(previous, "status") == condition.status &&
-        !text(previous, "lastTransitionTime").empty()) {
-      transition = text(previous, "lastTransitionTime");
+    if (stringField(previous, "status") == condition.status &&
+        !stringField(previous, "lastTransitionTime").empty()) {
+      transition = stringField(previous, "lastTransitionTime");
     }
     conditions.push_back({{"type", kConnectedConditionType},
                           {"status", condition.status},
@@ -174,9 +168,9 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
       // A merge patch replaces the whole list: only write over the list we just read.
       patch["metadata"] = {{"resourceVersion", resourceVersion}};
     }
-    Result<json> patched = api_.mergePatch(path, patch);
+    Result<json> patched = api_.mergePatch(path, patch, call);
     if (patched) {
-      if (text(previous, "status") != condition.status) {
+      if (stringField(previous, "status") != condition.status) {
         logInfo("reported connection state",
                 {{"pod", options_.namespaceName + "/" + options_.podName},
                  {"status", condition.status},
@@ -194,7 +188,7 @@ Result<void> PodReporter::write(const ConnectedCondition& condition) {
 void PodReporter::run(std::stop_token stop) {
   bool failing = false;
   do {
-    Result<bool> reported = reportOnce();
+    Result<bool> reported = reportOnce(stop);
     const std::string pod = options_.namespaceName + "/" + options_.podName;
     if (!reported) {
       if (!failing) {

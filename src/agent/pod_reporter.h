@@ -65,13 +65,16 @@ public:
     std::chrono::milliseconds checkInterval{1000};
     /// The least time between two writes.
     std::chrono::milliseconds minInterval{3000};
+    /// Bounds one write (its read, patch and conflict retries): a stuck API server holds up the
+    /// next look, never the agent's shutdown, which also cancels a call in flight.
+    std::chrono::milliseconds writeTimeout{10000};
   };
 
   PodReporter(KubeApi& api, Clock& clock, Options options, Source source);
 
   /// Looks once and writes if the condition changed and minInterval has passed. True when it
   /// wrote (or found the pod already saying the same), false when there was nothing to do.
-  Result<bool> reportOnce();
+  Result<bool> reportOnce(std::stop_token stop = {});
   /// reportOnce() every checkInterval until `stop`; failures are logged and retried.
   void run(std::stop_token stop);
 
@@ -79,7 +82,7 @@ public:
   std::optional<ConnectedCondition> lastWritten() const { return written_; }
 
 private:
-  Result<void> write(const ConnectedCondition& condition);
+  Result<void> write(const ConnectedCondition& condition, std::stop_token stop);
 
   KubeApi& api_;
   Clock& clock_;

@@ -461,7 +461,7 @@ TopologyRunner::connectPeer(const NodeName& peer, Clock::MonotonicTime deadline,
 }
 
 TopologyRunner::ConnectResult TopologyRunner::skipConnect(const NodeName& peer) {
-  connectAttempts_.withLabels({options_.topology, "skipped"}).inc();
+  connectAttempts_.withLabels({options_.topology, "skipped"}).Increment();
   logWarn("unable to connect to peer",
           {{"topology", options_.topology}, {"node", peer}, {"reason", "deadline_exceeded"}});
   return {false, false, "deadline_exceeded"};

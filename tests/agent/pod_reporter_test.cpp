@@ -155,6 +155,25 @@ TEST_F(PodReporterTest, WritesTheConditionAndKeepsTheOthers) {
   EXPECT_TRUE(call.body["metadata"].contains("resourceVersion"));
 }
 
+TEST_F(PodReporterTest, AWriteIsBoundedByItsTimeoutAndCancelledByStop) {
+  reports_ = {synced("web", {"a@1"}, {"a@1"})};
+  PodReporter podReporter = reporter();
+  std::stop_source shutdown;
+
+  ASSERT_TRUE(podReporter.reportOnce(shutdown.get_token()));
+
+  const auto calls = api_.calls();
+  ASSERT_EQ(calls.size(), 2U); // get, then mergePatch
+  for (const auto& call : calls) {
+    SCOPED_TRACE(call.verb);
+    ASSERT_TRUE(call.callOptions.deadline.has_value());
+    EXPECT_EQ(*call.callOptions.deadline, clock_.now() + PodReporter::Options{}.writeTimeout);
+    EXPECT_TRUE(call.callOptions.stop.stop_possible());
+  }
+  shutdown.request_stop();
+  EXPECT_TRUE(calls.back().callOptions.stop.stop_requested());
+}
+
 TEST_F(PodReporterTest, WritesNothingWhenNothingChanged) {
   reports_ = {synced("web", {"a@1"}, {"a@1"})};
   PodReporter podReporter = reporter();
