@@ -195,7 +195,7 @@ void ClusterTopologyStrategy::recomputeLocked(Cause cause) {
       wake = true;
     }
     if (followsSlices_) {
-      view.emplace();
+      view = View{}; // not emplace(): clang cannot default-construct a nested aggregate here
       for (const auto& slice : owned) {
         for (const SliceMember& member : slice->members) {
           view->members.insert(member.node);
