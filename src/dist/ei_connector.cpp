@@ -373,6 +373,19 @@ CallReply interpretCall(const std::string& reply) {
   return result;
 }
 
+/// Appends `nodes` as a proper list of atoms (UTF-8) to `buffer`.
+template <typename Nodes>
+void encodeAtomList(ei_x_buff* buffer, const Nodes& nodes) {
+  if (!nodes.empty()) {
+    ei_x_encode_list_header(buffer, static_cast<long>(nodes.size()));
+    for (const NodeName& node : nodes) {
+      ei_x_encode_atom_len_as(buffer, node.data(), static_cast<int>(node.size()), ERLANG_UTF8,
+                              ERLANG_UTF8);
+    }
+  }
+  ei_x_encode_empty_list(buffer);
+}
+
 } // namespace
 
 Result<std::string> readCookieFile(const std::string& path) {
@@ -521,14 +534,7 @@ public:
     ei_x_encode_list_header(bindings.get(), 1);
     ei_x_encode_tuple_header(bindings.get(), 2);
     ei_x_encode_atom(bindings.get(), "Nodes");
-    if (!peers.empty()) {
-      ei_x_encode_list_header(bindings.get(), static_cast<long>(peers.size()));
-      for (const NodeName& peer : peers) {
-        ei_x_encode_atom_len_as(bindings.get(), peer.data(), static_cast<int>(peer.size()),
-                                ERLANG_UTF8, ERLANG_UTF8);
-      }
-    }
-    ei_x_encode_empty_list(bindings.get());
+    encodeAtomList(bindings.get(), peers);
     ei_x_encode_empty_list(bindings.get());
     call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
     call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
@@ -589,14 +595,7 @@ public:
     ei_x_encode_empty_list(bindings.get());
     ei_x_encode_tuple_header(bindings.get(), 2);
     ei_x_encode_atom(bindings.get(), "Peers");
-    if (!peers.empty()) {
-      ei_x_encode_list_header(bindings.get(), static_cast<long>(peers.size()));
-      for (const NodeName& peer : peers) {
-        ei_x_encode_atom_len_as(bindings.get(), peer.data(), static_cast<int>(peer.size()),
-                                ERLANG_UTF8, ERLANG_UTF8);
-      }
-    }
-    ei_x_encode_empty_list(bindings.get());
+    encodeAtomList(bindings.get(), peers);
     ei_x_encode_tuple_header(bindings.get(), 2);
     ei_x_encode_atom(bindings.get(), "Timeout");
     ei_x_encode_long(bindings.get(),
