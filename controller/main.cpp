@@ -17,12 +17,6 @@
 #include "ops/startup.h"
 #include "ops/startup_cli.h"
 
-namespace {
-
-int fail(const std::string& message) { return libcluster::startupFailed(message); }
-
-} // namespace
-
 int main(int argc, char** argv) {
   using namespace libcluster;
   // glibc gives every thread that allocates its own arena; with cpprestsdk's thread pool that
@@ -34,7 +28,6 @@ int main(int argc, char** argv) {
   std::string kubeconfig;
   std::string context;
   ControllerApp::Options options;
-  std::string logLevel = "info";
   bool noEndpointSlices = false;
   addKubeconfigOption(cli, kubeconfig);
   cli.add_option("--context", context, "kubeconfig context to use (default: current-context)");
@@ -50,10 +43,7 @@ int main(int argc, char** argv) {
   cli.add_option("--leader-election-namespace", options.leaderElectionNamespace,
                  "Namespace of the Lease (default: the pod's namespace in-cluster, else default)")
       ->envname("LEADER_ELECTION_NAMESPACE");
-  cli.add_option("--metrics-bind-address", options.metricsBindAddress,
-                 "Address of the Prometheus /metrics endpoint; \"0\" disables it")
-      ->envname("METRICS_BIND_ADDRESS")
-      ->capture_default_str();
+  addMetricsBindAddressOption(cli, options.metricsBindAddress, "the Prometheus /metrics endpoint");
   cli.add_option("--health-probe-bind-address", options.healthProbeBindAddress,
                  "Address of /healthz and /readyz; \"0\" disables them")
       ->envname("HEALTH_PROBE_BIND_ADDRESS")
@@ -70,21 +60,18 @@ int main(int argc, char** argv) {
   cli.add_flag("--no-endpointslices", noEndpointSlices,
                "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
       ->envname("NO_ENDPOINTSLICES");
-  addStartupOptions(cli, logLevel, "libcluster-controller");
-  CLI11_PARSE(cli, argc, argv);
-
-  if (Result<void> applied = applyLogLevel(logLevel); !applied) {
-    return fail(applied.error().message);
+  if (std::optional<int> status = parseCommandLine(cli, argc, argv, "libcluster-controller")) {
+    return *status;
   }
   options.watchEndpointSlices = !noEndpointSlices;
   std::erase(options.rancherAllowedHosts, std::string());
   if (Result<UrlAllowList> hosts = UrlAllowList::parse(options.rancherAllowedHosts); !hosts) {
-    return fail("--rancher-allowed-hosts: " + hosts.error().message);
+    return startupFailed("--rancher-allowed-hosts: " + hosts.error().message);
   }
 
   Result<KubeConfig> config = loadDefaultConfig(kubeconfig, context);
   if (!config) {
-    return fail(config.error().message);
+    return startupFailed(config.error().message);
   }
   if (options.leaderElectionNamespace.empty() || options.leaderElectionNamespace == "default") {
     if (const char* podNamespace = std::getenv("POD_NAMESPACE"); podNamespace != nullptr && *podNamespace) {
@@ -105,11 +92,11 @@ int main(int argc, char** argv) {
   };
   Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, apiOptions);
   if (!api) {
-    return fail(api.error().message);
+    return startupFailed(api.error().message);
   }
   Result<std::unique_ptr<CaresResolver>> resolver = CaresResolver::create();
   if (!resolver) {
-    return fail(resolver.error().message);
+    return startupFailed(resolver.error().message);
   }
   SystemClock clock;
   ControllerApp app(**api, **resolver, makeUrlFetcher(), clock, options);
@@ -117,16 +104,10 @@ int main(int argc, char** argv) {
                                      "Number of HTTP requests, partitioned by status code and method.",
                                      {"code", "method"});
 
-  installStopSignalHandlers();
-  if (Result<void> started = app.start(); !started) {
-    return fail(started.error().message);
-  }
-  logInfo("serving", {{"server", (*api)->server()},
-                      {"config", config->source},
-                      {"metricsPort", app.metricsPort()},
-                      {"healthPort", app.healthPort()}});
-  const int signal = waitForStopSignal(clock);
-  logInfo("shutting down", {{"signal", signal}});
-  app.stop();
-  return 0;
+  return runUntilStopSignal(app, clock, [&] {
+    logInfo("serving", {{"server", (*api)->server()},
+                        {"config", config->source},
+                        {"metricsPort", app.metricsPort()},
+                        {"healthPort", app.healthPort()}});
+  });
 }

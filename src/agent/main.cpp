@@ -18,8 +18,6 @@
 
 namespace {
 
-int fail(const std::string& message) { return libcluster::startupFailed(message); }
-
 std::string environment(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? std::string() : std::string(value);
@@ -46,7 +44,6 @@ int main(int argc, char** argv) {
   int nodePort = 0;
   std::string cookieFile;
   std::string kubeconfig;
-  std::string logLevel = "info";
   AgentApp::Options options;
   cli.add_option("--config", configPath, "The agent configuration (YAML; a mounted ConfigMap key)")
       ->envname("LIBCLUSTER_CONFIG")
@@ -64,21 +61,15 @@ int main(int argc, char** argv) {
                  "configuration's cookieFile)")
       ->envname("LIBCLUSTER_COOKIE_FILE");
   addKubeconfigOption(cli, kubeconfig);
-  cli.add_option("--metrics-bind-address", options.metricsBindAddress,
-                 "Address of /metrics, /healthz and /readyz; \"0\" disables them")
-      ->envname("METRICS_BIND_ADDRESS")
-      ->capture_default_str();
+  addMetricsBindAddressOption(cli, options.metricsBindAddress, "/metrics, /healthz and /readyz");
   cli.add_option("--namespace", options.podNamespace,
                  "The agent's namespace: the default of namespace options, and where its pod is")
       ->envname("POD_NAMESPACE");
   cli.add_option("--pod-name", options.podName,
                  "The agent's pod; when set (with the namespace) the agent reports on its status")
       ->envname("POD_NAME");
-  addStartupOptions(cli, logLevel, "libcluster-agent");
-  CLI11_PARSE(cli, argc, argv);
-
-  if (Result<void> applied = applyLogLevel(logLevel); !applied) {
-    return fail(applied.error().message);
+  if (std::optional<int> status = parseCommandLine(cli, argc, argv, "libcluster-agent")) {
+    return *status;
   }
 
   // Not fatal yet: only some strategies, and reporting, need the API.
@@ -89,16 +80,16 @@ int main(int argc, char** argv) {
   }
   Result<StrategyEnvironment> env = StrategyEnvironment::fromProcess(namespaceName);
   if (!env) {
-    return fail(env.error().message);
+    return startupFailed(env.error().message);
   }
   Result<AgentConfig> config = loadAgentConfig(configPath, *env);
   if (!config) {
-    return fail(config.error().message);
+    return startupFailed(config.error().message);
   }
 
   options.node = node.empty() ? config->node : node;
   if (options.node.empty()) {
-    return fail("node: set --node, RELEASE_NODE or the configuration's node");
+    return startupFailed("node: set --node, RELEASE_NODE or the configuration's node");
   }
   const std::string cookie = environment("RELEASE_COOKIE");
   if (cookieFile.empty() && cookie.empty()) {
@@ -108,12 +99,12 @@ int main(int argc, char** argv) {
     cookieFile = environment("HOME") + "/.erlang.cookie"; // as erl does without a cookie
   }
   if (cookieFile.empty() && cookie.empty()) {
-    return fail("cookie: set --cookie-file, RELEASE_COOKIE or the configuration's cookieFile");
+    return startupFailed("cookie: set --cookie-file, RELEASE_COOKIE or the configuration's cookieFile");
   }
   if (!cookieFile.empty()) {
     // Checked now: a ClusterTopology's connector is only made once its object is read.
     if (Result<void> readable = checkCookieFile(cookieFile); !readable) {
-      return fail("cookie: " + readable.error().message);
+      return startupFailed("cookie: " + readable.error().message);
     }
   }
 
@@ -121,13 +112,13 @@ int main(int argc, char** argv) {
   const bool reporting = !options.podName.empty() && !options.podNamespace.empty();
   if (needsKubernetes(*config) || reporting) {
     if (!kube) {
-      return fail(kube.error().message);
+      return startupFailed(kube.error().message);
     }
     HttpKubeApi::Options apiOptions;
     apiOptions.userAgent = "libcluster-agent/0.1";
     Result<std::unique_ptr<HttpKubeApi>> made = HttpKubeApi::create(*kube, apiOptions);
     if (!made) {
-      return fail(made.error().message);
+      return startupFailed(made.error().message);
     }
     api = std::move(*made);
   }
@@ -169,12 +160,5 @@ int main(int argc, char** argv) {
   SystemClock clock;
   AgentApp app(std::move(*config), options, clock, api.get(), makeUrlFetcher(), makeResolver,
                makeConnector);
-  installStopSignalHandlers();
-  if (Result<void> started = app.start(); !started) {
-    return fail(started.error().message);
-  }
-  const int signal = waitForStopSignal(clock);
-  logInfo("shutting down", {{"signal", signal}});
-  app.stop();
-  return 0;
+  return runUntilStopSignal(app, clock);
 }

@@ -373,17 +373,28 @@ CallReply interpretCall(const std::string& reply) {
   return result;
 }
 
+/// Appends `atom` (UTF-8) to `buffer`.
+void encodeAtom(ei_x_buff* buffer, std::string_view atom) {
+  ei_x_encode_atom_len_as(buffer, atom.data(), static_cast<int>(atom.size()), ERLANG_UTF8,
+                          ERLANG_UTF8);
+}
+
 /// Appends `nodes` as a proper list of atoms (UTF-8) to `buffer`.
 template <typename Nodes>
 void encodeAtomList(ei_x_buff* buffer, const Nodes& nodes) {
   if (!nodes.empty()) {
     ei_x_encode_list_header(buffer, static_cast<long>(nodes.size()));
     for (const NodeName& node : nodes) {
-      ei_x_encode_atom_len_as(buffer, node.data(), static_cast<int>(node.size()), ERLANG_UTF8,
-                              ERLANG_UTF8);
+      encodeAtom(buffer, node);
     }
   }
   ei_x_encode_empty_list(buffer);
+}
+
+/// Opens one {Name, Value} pair of an erl_eval binding list: the value is encoded next.
+void encodeBindingName(ei_x_buff* buffer, const char* name) {
+  ei_x_encode_tuple_header(buffer, 2);
+  ei_x_encode_atom(buffer, name);
 }
 
 } // namespace
@@ -514,31 +525,41 @@ public:
     return nodes;
   }
 
+  /// erl_eval:exprs(Exprs, Bindings) on the local node, for the calls that act on many peers at
+  /// once: Invalid before anything is sent when a peer is not a node name. `encodeBindings` writes
+  /// the `count` {Name, Value} pairs of the binding list (each opened with encodeBindingName).
+  template <typename EncodeBindings>
+  Result<std::string> evalForPeers(const PeerSet& peers, const char* exprsText, long count,
+                                   EncodeBindings encodeBindings, milliseconds timeout) {
+    for (const NodeName& peer : peers) {
+      if (!isNodeName(peer)) {
+        return Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""};
+      }
+    }
+    EncodedMfa call{"erl_eval", "exprs", {}, 2};
+    XBuff exprs;
+    if (ei_x_format_wo_ver(exprs.get(), exprsText) < 0) {
+      std::abort(); // a constant of this file: a broken text is a bug, caught by every test
+    }
+    XBuff bindings;
+    ei_x_encode_list_header(bindings.get(), count);
+    encodeBindings(bindings.get());
+    ei_x_encode_empty_list(bindings.get());
+    call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
+    call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
+    return rpc(call, nullptr, timeout);
+  }
+
   std::optional<Result<void>> disconnectAtOnce(const PeerSet& peers, milliseconds timeout) {
     if (!(disconnect_.module == "erlang" && disconnect_.function == "disconnect_node" &&
           disconnect_.args.empty())) {
       return std::nullopt; // a custom call may do more than disconnect: one by one, as configured
     }
-    for (const NodeName& peer : peers) {
-      if (!isNodeName(peer)) {
-        return Result<void>(Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""});
-      }
-    }
     // erl_eval:exprs(Leave, [{'Nodes', Peers}]): see kLeaveExprs.
-    EncodedMfa call{"erl_eval", "exprs", {}, 2};
-    XBuff exprs;
-    if (ei_x_format_wo_ver(exprs.get(), kLeaveExprs) < 0) {
-      std::abort(); // a constant of this file: a broken text is a bug, caught by every test
-    }
-    XBuff bindings;
-    ei_x_encode_list_header(bindings.get(), 1);
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "Nodes");
-    encodeAtomList(bindings.get(), peers);
-    ei_x_encode_empty_list(bindings.get());
-    call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
-    call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
-    Result<std::string> reply = rpc(call, nullptr, timeout);
+    Result<std::string> reply = evalForPeers(peers, kLeaveExprs, 1, [&](ei_x_buff* bindings) {
+      encodeBindingName(bindings, "Nodes");
+      encodeAtomList(bindings, peers);
+    }, timeout);
     if (!reply) {
       return Result<void>(reply.error());
     }
@@ -561,49 +582,27 @@ public:
   }
 
   Result<ConnectReplies> connectAtOnce(const PeerSet& peers, milliseconds timeout) {
-    for (const NodeName& peer : peers) {
-      if (!isNodeName(peer)) {
-        return Error{Error::Code::Invalid, "not a node name: \"" + peer + "\""};
-      }
-    }
     // erl_eval:exprs(Connect, [{'M', M}, {'F', F}, {'A', A}, {'Peers', Peers}, {'Timeout', T}]):
     // see kConnectExprs. Each peer gets 9/10 of the call's time, so that the replies of the
     // others still come back when one hangs.
-    EncodedMfa call{"erl_eval", "exprs", {}, 2};
-    XBuff exprs;
-    if (ei_x_format_wo_ver(exprs.get(), kConnectExprs) < 0) {
-      std::abort(); // a constant of this file: a broken text is a bug, caught by every test
-    }
-    XBuff bindings;
-    ei_x_encode_list_header(bindings.get(), 5);
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "M");
-    ei_x_encode_atom_len_as(bindings.get(), connect_.module.data(),
-                            static_cast<int>(connect_.module.size()), ERLANG_UTF8, ERLANG_UTF8);
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "F");
-    ei_x_encode_atom_len_as(bindings.get(), connect_.function.data(),
-                            static_cast<int>(connect_.function.size()), ERLANG_UTF8, ERLANG_UTF8);
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "A");
-    if (!connect_.args.empty()) {
-      ei_x_encode_list_header(bindings.get(), static_cast<long>(connect_.args.size()));
-      for (const std::string& arg : connect_.args) {
-        ei_x_append_buf(bindings.get(), arg.data(), static_cast<int>(arg.size()));
+    Result<std::string> reply = evalForPeers(peers, kConnectExprs, 5, [&](ei_x_buff* bindings) {
+      encodeBindingName(bindings, "M");
+      encodeAtom(bindings, connect_.module);
+      encodeBindingName(bindings, "F");
+      encodeAtom(bindings, connect_.function);
+      encodeBindingName(bindings, "A");
+      if (!connect_.args.empty()) {
+        ei_x_encode_list_header(bindings, static_cast<long>(connect_.args.size()));
+        for (const std::string& arg : connect_.args) {
+          ei_x_append_buf(bindings, arg.data(), static_cast<int>(arg.size()));
+        }
       }
-    }
-    ei_x_encode_empty_list(bindings.get());
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "Peers");
-    encodeAtomList(bindings.get(), peers);
-    ei_x_encode_tuple_header(bindings.get(), 2);
-    ei_x_encode_atom(bindings.get(), "Timeout");
-    ei_x_encode_long(bindings.get(),
-                     std::max<long>(1, static_cast<long>(timeout.count()) * 9 / 10));
-    ei_x_encode_empty_list(bindings.get());
-    call.args.emplace_back(exprs.data(), static_cast<std::size_t>(exprs.size()));
-    call.args.emplace_back(bindings.data(), static_cast<std::size_t>(bindings.size()));
-    Result<std::string> reply = rpc(call, nullptr, timeout);
+      ei_x_encode_empty_list(bindings);
+      encodeBindingName(bindings, "Peers");
+      encodeAtomList(bindings, peers);
+      encodeBindingName(bindings, "Timeout");
+      ei_x_encode_long(bindings, std::max<long>(1, static_cast<long>(timeout.count()) * 9 / 10));
+    }, timeout);
     if (!reply) {
       return reply.error();
     }
@@ -832,8 +831,7 @@ private:
         ei_x_append_buf(args.get(), arg.data(), static_cast<int>(arg.size()));
       }
       if (peer != nullptr) {
-        ei_x_encode_atom_len_as(args.get(), peer->data(), static_cast<int>(peer->size()),
-                                ERLANG_UTF8, ERLANG_UTF8);
+        encodeAtom(args.get(), *peer);
       }
       ei_x_encode_empty_list(args.get());
     }
@@ -910,10 +908,8 @@ private:
     ei_x_encode_pid(message.get(), &sender.self);
     ei_x_encode_tuple_header(message.get(), 5);
     ei_x_encode_atom(message.get(), "call");
-    ei_x_encode_atom_len_as(message.get(), mfa.module.data(), static_cast<int>(mfa.module.size()),
-                            ERLANG_UTF8, ERLANG_UTF8);
-    ei_x_encode_atom_len_as(message.get(), mfa.function.data(),
-                            static_cast<int>(mfa.function.size()), ERLANG_UTF8, ERLANG_UTF8);
+    encodeAtom(message.get(), mfa.module);
+    encodeAtom(message.get(), mfa.function);
     ei_x_append_buf(message.get(), args.data(), args.size());
     ei_x_encode_atom(message.get(), "user");
 

@@ -1,16 +1,31 @@
 #include "membership/node_name.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 namespace libcluster {
+namespace {
+
+/// The parts one after the other: the node names below are built this way.
+std::string joined(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (const std::string_view part : parts) {
+    size += part.size();
+  }
+  std::string text;
+  text.reserve(size);
+  for (const std::string_view part : parts) {
+    text += part;
+  }
+  return text;
+}
+
+} // namespace
 
 bool isIPv6(std::string_view address) { return address.find(':') != std::string_view::npos; }
 
 std::string ipNodeName(std::string_view basename, std::string_view ip) {
-  std::string name(basename);
-  name += '@';
-  name += ip;
-  return name;
+  return joined({basename, "@", ip});
 }
 
 std::string dnsNodeName(std::string_view basename, std::string_view ip, std::string_view namespaceName,
@@ -18,29 +33,13 @@ std::string dnsNodeName(std::string_view basename, std::string_view ip, std::str
   std::string dashed(ip);
   std::replace(dashed.begin(), dashed.end(), '.', '-');
   std::replace(dashed.begin(), dashed.end(), ':', '-');
-  std::string name(basename);
-  name += '@';
-  name += dashed;
-  name += '.';
-  name += namespaceName;
-  name += ".pod.";
-  name += clusterDomain;
-  return name;
+  return joined({basename, "@", dashed, ".", namespaceName, ".pod.", clusterDomain});
 }
 
 std::string hostnameNodeName(std::string_view basename, std::string_view hostname,
                              std::string_view serviceName, std::string_view namespaceName,
                              std::string_view clusterDomain) {
-  std::string name(basename);
-  name += '@';
-  name += hostname;
-  name += '.';
-  name += serviceName;
-  name += '.';
-  name += namespaceName;
-  name += ".svc.";
-  name += clusterDomain;
-  return name;
+  return joined({basename, "@", hostname, ".", serviceName, ".", namespaceName, ".svc.", clusterDomain});
 }
 
 std::optional<std::string> podAddress(const PodInfo& pod, KubernetesSource::IpFamily family) {

@@ -14,6 +14,34 @@ void sortUnique(std::vector<std::string>& values) {
   values.erase(std::unique(values.begin(), values.end()), values.end());
 }
 
+/// The members of one DNS answer: NODATA (the name exists, without records of this type) is no
+/// members; any other error stays an error (unknown is not empty). `nameOf` gives each record's
+/// name ("" skips the record), `candidatesOf` the candidates of the sorted, distinct names; the
+/// TTL is the least of the records named.
+template <typename Record, typename NameOf, typename CandidatesOf>
+Result<DnsMembers> membersFromAnswer(const Result<std::vector<Record>>& answer, NameOf nameOf,
+                                     CandidatesOf candidatesOf) {
+  if (!answer) {
+    if (isNoDataAnswer(answer.error())) {
+      return DnsMembers{};
+    }
+    return answer.error();
+  }
+  DnsMembers members;
+  std::vector<std::string> names;
+  for (const Record& record : *answer) {
+    std::string name = nameOf(record);
+    if (name.empty()) {
+      continue;
+    }
+    names.push_back(std::move(name));
+    members.ttl = std::min(members.ttl.value_or(record.ttl), record.ttl);
+  }
+  sortUnique(names);
+  members.candidates = candidatesOf(names);
+  return members;
+}
+
 } // namespace
 
 Result<std::vector<Candidate>> parseRancherMembers(std::string_view body, const std::string& basename,
@@ -50,50 +78,25 @@ bool isNoDataAnswer(const Error& error) {
 
 Result<DnsMembers> membersFromAddressAnswer(const Result<std::vector<DnsAddress>>& answer,
                                             const std::string& basename, const std::string& sourceName) {
-  if (!answer) {
-    if (isNoDataAnswer(answer.error())) {
-      return DnsMembers{};
-    }
-    return answer.error();
-  }
-  DnsMembers members;
-  std::vector<std::string> addresses;
-  for (const DnsAddress& address : *answer) {
-    if (address.address.empty()) {
-      continue;
-    }
-    addresses.push_back(address.address);
-    members.ttl = std::min(members.ttl.value_or(address.ttl), address.ttl);
-  }
-  sortUnique(addresses);
-  members.candidates = membersFromAddresses(addresses, basename, sourceName);
-  return members;
+  return membersFromAnswer(
+      answer, [](const DnsAddress& address) { return address.address; },
+      [&](const std::vector<std::string>& addresses) {
+        return membersFromAddresses(addresses, basename, sourceName);
+      });
 }
 
 Result<DnsMembers> membersFromServiceAnswer(const Result<std::vector<DnsService>>& answer,
                                             const std::string& basename, const std::string& sourceName) {
-  if (!answer) {
-    if (isNoDataAnswer(answer.error())) {
-      return DnsMembers{};
-    }
-    return answer.error();
-  }
-  DnsMembers members;
-  std::vector<std::string> nodes;
-  for (const DnsService& service : *answer) {
-    std::string target = service.target;
-    if (!target.empty() && target.back() == '.') {
-      target.pop_back();
-    }
-    if (target.empty()) {
-      continue;
-    }
-    nodes.push_back(ipNodeName(basename, target));
-    members.ttl = std::min(members.ttl.value_or(service.ttl), service.ttl);
-  }
-  sortUnique(nodes);
-  members.candidates = membersFromNodes(nodes, sourceName);
-  return members;
+  return membersFromAnswer(
+      answer,
+      [&](const DnsService& service) {
+        std::string_view target = service.target;
+        if (target.ends_with('.')) {
+          target.remove_suffix(1);
+        }
+        return target.empty() ? std::string() : ipNodeName(basename, target);
+      },
+      [&](const std::vector<std::string>& nodes) { return membersFromNodes(nodes, sourceName); });
 }
 
 std::vector<std::string> nodeNamesOf(const std::vector<Candidate>& candidates) {

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/result.h"
 
 namespace libcluster {
@@ -26,5 +27,27 @@ void installStopSignalHandlers();
 /// Blocks until SIGTERM or SIGINT arrives (after installStopSignalHandlers), checking every
 /// `poll` on `clock`; returns the signal and clears it, so a later wait waits again.
 int waitForStopSignal(Clock& clock, std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+
+/// What both mains do once their app is built: installs the signal handlers, starts `app` (a
+/// failure is fatal: startupFailed), calls `onStarted`, waits for SIGTERM / SIGINT on `clock`, logs
+/// "shutting down" and stops the app. Returns main's exit status. `App` has
+/// `Result<void> start()` and `void stop()`.
+template <typename App, typename OnStarted>
+int runUntilStopSignal(App& app, Clock& clock, OnStarted onStarted) {
+  installStopSignalHandlers();
+  if (Result<void> started = app.start(); !started) {
+    return startupFailed(started.error().message);
+  }
+  onStarted();
+  const int signal = waitForStopSignal(clock);
+  logInfo("shutting down", {{"signal", signal}});
+  app.stop();
+  return 0;
+}
+
+template <typename App>
+int runUntilStopSignal(App& app, Clock& clock) {
+  return runUntilStopSignal(app, clock, [] {});
+}
 
 } // namespace libcluster
