@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/secret_file.h"
+#include "fakes/strategy_environment.h"
 
 namespace libcluster {
 namespace {
@@ -16,15 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-StrategyEnvironment environment() {
-  StrategyEnvironment env;
-  env.namespaceName = "prod";
-  env.hostsSearchPath = {"/nonexistent"};
-  return env;
-}
-
 std::string problem(const std::string& yaml) {
-  Result<AgentConfig> config = parseAgentConfig(yaml, environment());
+  Result<AgentConfig> config = parseAgentConfig(yaml, testStrategyEnvironment());
   EXPECT_FALSE(config) << yaml;
   return config ? "" : config.error().message;
 }
@@ -79,7 +73,7 @@ topologies:
       pollingInterval: 2000
     onRemoval: Ignore
 )",
-                                       environment());
+                                       testStrategyEnvironment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->node, "app@10.0.0.7");
@@ -108,7 +102,7 @@ TEST(ParseAgentConfig, RemovalHoldAndWatchNodesAreValidated) {
   const auto problem = [](const std::string& keys) {
     const auto config = parseAgentConfig(
         "topologies:\n  web:\n    strategy: ClusterTopology\n    config: {name: web}\n" + keys,
-        environment());
+        testStrategyEnvironment());
     return config ? std::string("accepted") : config.error().message;
   };
 
@@ -125,7 +119,7 @@ TEST(ParseAgentConfig, RemovalHoldAndWatchNodesAreValidated) {
 
 TEST(ParseAgentConfig, DefaultsAreLibclusters) {
   const auto config =
-      parseAgentConfig("topologies:\n  local:\n    strategy: LocalEpmd\n", environment());
+      parseAgentConfig("topologies:\n  local:\n    strategy: LocalEpmd\n", testStrategyEnvironment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_TRUE(config->node.empty());
@@ -201,7 +195,7 @@ topologies:
     strategy: LocalEpmd
     connect: {module: Elixir.MyApp.Cluster, function: connect, args: [5000, true, "{a, 1}"]}
 )",
-                                       environment());
+                                       testStrategyEnvironment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->topologies[0].connect,
@@ -209,7 +203,7 @@ topologies:
 }
 
 TEST(ParseAgentConfig, AllowedCallsDefaultToLibclustersThree) {
-  const auto config = parseAgentConfig("topologies: {web: {strategy: LocalEpmd}}", environment());
+  const auto config = parseAgentConfig("topologies: {web: {strategy: LocalEpmd}}", testStrategyEnvironment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->allowedCalls, (std::vector<Mfa>{{"net_kernel", "connect_node", {}},
@@ -223,7 +217,7 @@ allowedCalls:
   - {module: Elixir.MyApp.Cluster, function: connect}
 topologies: {web: {strategy: LocalEpmd}}
 )",
-                                       environment());
+                                       testStrategyEnvironment());
 
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->allowedCalls, (std::vector<Mfa>{{"Elixir.MyApp.Cluster", "connect", {}}}));
@@ -239,7 +233,7 @@ TEST(ParseAgentConfig, AllowedCallsAreCheckedLikeCalls) {
 }
 
 TEST(LoadAgentConfig, NamesTheFile) {
-  const auto config = loadAgentConfig("/nonexistent/agent.yaml", environment());
+  const auto config = loadAgentConfig("/nonexistent/agent.yaml", testStrategyEnvironment());
 
   ASSERT_FALSE(config);
   EXPECT_EQ(config.error().message, "/nonexistent/agent.yaml: cannot read the configuration file");

@@ -10,15 +10,29 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TopologySpec dnsSpec(DnsSource dns) {
+/// A spec (node basename "app") with `source` as its one source.
+TopologySpec specWith(TopologySource source) {
   TopologySpec spec;
   spec.nodeBasename = "app";
+  spec.sources.push_back(std::move(source));
+  return spec;
+}
+
+TopologySpec dnsSpec(DnsSource dns) {
   TopologySource source;
   source.name = "dns";
   source.dns = std::move(dns);
-  spec.sources.push_back(source);
-  return spec;
+  return specWith(std::move(source));
 }
+
+TopologySpec rancherSpec(RancherSource rancher = {}) {
+  TopologySource source;
+  source.name = "rancher";
+  source.rancher = std::move(rancher);
+  return specWith(std::move(source));
+}
+
+TopologySpec rancherSpec(const std::string& url) { return rancherSpec(RancherSource{.url = url}); }
 
 std::vector<std::string> nodesOf(const SourceSnapshot& snapshot) {
   std::vector<std::string> nodes;
@@ -54,12 +68,16 @@ TEST_F(ExternalSourcesTest, ResolvesAddressesAndNotifiesTheTopology) {
   EXPECT_EQ(changed_, std::vector<std::string>{"ns/t"});
 }
 
-TEST_F(ExternalSourcesTest, KeepsTheLastAnswerWhenALookupFails) {
+/// A failed lookup after an answer: SERVFAIL, and NXDOMAIN too (unknown, not empty).
+class ExternalSourcesLookupFailureTest : public ExternalSourcesTest,
+                                         public testing::WithParamInterface<Error> {};
+
+TEST_P(ExternalSourcesLookupFailureTest, KeepsTheLastAnswerAndReportsTheError) {
   resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 1s}});
   const TopologySpec spec = dnsSpec(DnsSource{.name = "app.test", .minRefreshSeconds = 1});
   sources_.track("ns/t", spec);
   sources_.refreshDue({});
-  resolver_.answerAddresses("app.test", Error{Error::Code::Unavailable, "SERVFAIL"});
+  resolver_.answerAddresses("app.test", GetParam());
 
   clock_.advance(2s);
   sources_.refreshDue({});
@@ -67,24 +85,18 @@ TEST_F(ExternalSourcesTest, KeepsTheLastAnswerWhenALookupFails) {
   const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
   EXPECT_EQ(nodesOf(snapshot), std::vector<std::string>{"app@10.0.0.1"});
   ASSERT_TRUE(snapshot.error);
-  EXPECT_EQ(snapshot.error->message, "SERVFAIL");
+  EXPECT_EQ(snapshot.error->message, GetParam().message);
   EXPECT_EQ(changed_.size(), 2u) << "the error is news too";
 }
 
-TEST_F(ExternalSourcesTest, TreatsNotFoundAsUnknownNotEmpty) {
-  resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 1s}});
-  const TopologySpec spec = dnsSpec(DnsSource{.name = "app.test", .minRefreshSeconds = 1});
-  sources_.track("ns/t", spec);
-  sources_.refreshDue({});
-  resolver_.answerAddresses("app.test", Error{Error::Code::NotFound, "the name does not exist (NXDOMAIN)"});
-
-  clock_.advance(2s);
-  sources_.refreshDue({});
-
-  const SourceSnapshot snapshot = sources_.snapshot("ns/t", spec.sources[0], "app");
-  EXPECT_EQ(nodesOf(snapshot), std::vector<std::string>{"app@10.0.0.1"});
-  EXPECT_TRUE(snapshot.error);
-}
+INSTANTIATE_TEST_SUITE_P(
+    ServfailAndNxdomain, ExternalSourcesLookupFailureTest,
+    testing::Values(Error{Error::Code::Unavailable, "SERVFAIL"},
+                    Error{Error::Code::NotFound, "the name does not exist (NXDOMAIN)"}),
+    [](const testing::TestParamInfo<Error>& info) {
+      return info.param.code == Error::Code::NotFound ? std::string("NotFound")
+                                                      : std::string("Unavailable");
+    });
 
 TEST_F(ExternalSourcesTest, RefreshesByTtlWithinTheSourceBounds) {
   resolver_.answerAddresses("app.test", std::vector<DnsAddress>{{"10.0.0.1", 600s}});
@@ -114,12 +126,7 @@ TEST_F(ExternalSourcesTest, ResolvesSrvTargetsIntoNodeNames) {
 }
 
 TEST_F(ExternalSourcesTest, ReadsRancherContainersFirstIps) {
-  TopologySpec spec;
-  spec.nodeBasename = "app";
-  TopologySource source;
-  source.name = "rancher";
-  source.rancher = RancherSource{};
-  spec.sources.push_back(source);
+  const TopologySpec spec = rancherSpec();
   sources_.track("ns/t", spec);
 
   sources_.refreshDue({});
@@ -131,12 +138,7 @@ TEST_F(ExternalSourcesTest, ReadsRancherContainersFirstIps) {
 TEST_F(ExternalSourcesTest, ARancherContainerWithAnEmptyAddressIsNotAMember) {
   // The agent's rule too (parseRancherMembers): "app@" is never a member.
   body_ = R"({"containers": [{"ips": [""]}, {"ips": ["10.42.0.3"]}]})";
-  TopologySpec spec;
-  spec.nodeBasename = "app";
-  TopologySource source;
-  source.name = "rancher";
-  source.rancher = RancherSource{};
-  spec.sources.push_back(source);
+  const TopologySpec spec = rancherSpec();
   sources_.track("ns/t", spec);
 
   sources_.refreshDue({});
@@ -147,12 +149,7 @@ TEST_F(ExternalSourcesTest, ARancherContainerWithAnEmptyAddressIsNotAMember) {
 }
 
 TEST_F(ExternalSourcesTest, ABrokenRancherAnswerKeepsTheLastMembers) {
-  TopologySpec spec;
-  spec.nodeBasename = "app";
-  TopologySource source;
-  source.name = "rancher";
-  source.rancher = RancherSource{.pollIntervalSeconds = 1};
-  spec.sources.push_back(source);
+  const TopologySpec spec = rancherSpec(RancherSource{.pollIntervalSeconds = 1});
   sources_.track("ns/t", spec);
   sources_.refreshDue({});
   body_ = "<html>502 Bad Gateway</html>";
@@ -192,17 +189,6 @@ TEST_F(ExternalSourcesTest, ANameWithoutRecordsIsNoPeers) {
     EXPECT_FALSE(snapshot.error) << key;
     EXPECT_TRUE(snapshot.candidates.empty()) << key;
   }
-}
-
-TopologySpec rancherSpec(const std::string& url) {
-  TopologySpec spec;
-  spec.nodeBasename = "app";
-  TopologySource source;
-  source.name = "rancher";
-  source.rancher = RancherSource{};
-  source.rancher->url = url;
-  spec.sources.push_back(source);
-  return spec;
 }
 
 /// A rancher source whose fetcher answers `answer`, counting calls and failure reasons.

@@ -72,11 +72,9 @@ protected:
   }
 
   std::size_t statusPatches() const {
-    std::size_t count = 0;
-    for (const FakeKubeApi::Call& call : api_.calls()) {
-      count += call.verb == "mergePatch" && call.path.subresource == "status" ? 1 : 0;
-    }
-    return count;
+    return api_.countCalls([](const FakeKubeApi::Call& call) {
+      return call.verb == "mergePatch" && call.path.subresource == "status";
+    });
   }
 
   FakeKubeApi api_;

@@ -12,6 +12,7 @@
 
 #include "fakes/fake_clock.h"
 #include "fakes/fake_kube_api.h"
+#include "support/resource_paths.h"
 
 namespace libcluster {
 namespace {
@@ -19,12 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-const ResourcePath kLeases{.group = "coordination.k8s.io",
-                           .version = "v1",
-                           .resource = "leases",
-                           .namespaceName = "ops",
-                           .name = "",
-                           .subresource = ""};
+const ResourcePath kLeases = leases("ops");
 constexpr const char* kLeaseName = "libcluster-controller";
 
 json leaseHeldBy(const std::string& holder, int durationSeconds, int transitions,

@@ -123,15 +123,20 @@ public:
     }
     return found;
   }
-  /// Calls that change something (create, replace, mergePatch, apply, remove).
-  std::size_t writeCount() const {
+  /// How many calls so far `matches` (a predicate on Call).
+  template <typename Predicate>
+  std::size_t countCalls(Predicate matches) const {
     std::size_t count = 0;
     for (const Call& call : calls()) {
-      if (call.verb != "get" && call.verb != "list" && call.verb != "watch") {
-        ++count;
-      }
+      count += matches(call) ? 1 : 0;
     }
     return count;
+  }
+  /// Calls that change something (create, replace, mergePatch, apply, remove).
+  std::size_t writeCount() const {
+    return countCalls([](const Call& call) {
+      return call.verb != "get" && call.verb != "list" && call.verb != "watch";
+    });
   }
 
   // KubeApi

@@ -19,7 +19,7 @@ std::string readAll(const std::filesystem::path& path) {
 
 /// Two self-signed certificates with their keys, made by the openssl command once per suite.
 class HttpKubeApiCreateTest : public testing::Test {
-protected:
+public:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     for (const char* name : {"a", "b"}) {
@@ -74,54 +74,50 @@ TEST_F(HttpKubeApiCreateTest, AcceptsABundleOfSeveralCas) {
   EXPECT_TRUE(HttpKubeApi::create(config));
 }
 
-TEST_F(HttpKubeApiCreateTest, RejectsAServerWithoutScheme) {
-  KubeConfig config = valid();
-  config.server = "127.0.0.1:6443";
+/// One configuration that create() refuses: `mutate` breaks a valid one; the Invalid error's
+/// message contains `fragment`.
+struct InvalidConfigCase {
+  const char* name;
+  void (*mutate)(KubeConfig&);
+  const char* fragment;
+};
 
-  expectInvalid(HttpKubeApi::create(config), "must start with https://");
+class HttpKubeApiInvalidConfigTest : public HttpKubeApiCreateTest,
+                                     public testing::WithParamInterface<InvalidConfigCase> {};
+
+TEST_P(HttpKubeApiInvalidConfigTest, IsRefusedNamingTheProblem) {
+  KubeConfig config = valid();
+  GetParam().mutate(config);
+
+  expectInvalid(HttpKubeApi::create(config), GetParam().fragment);
 }
 
-TEST_F(HttpKubeApiCreateTest, RejectsACaThatIsNotPem) {
-  KubeConfig config = valid();
-  config.caPem = "not a certificate";
-
-  expectInvalid(HttpKubeApi::create(config), "CA: no PEM certificate found");
-}
-
-TEST_F(HttpKubeApiCreateTest, RejectsACorruptCa) {
-  KubeConfig config = valid();
-  config.caPem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-
-  expectInvalid(HttpKubeApi::create(config), "CA");
-}
-
-TEST_F(HttpKubeApiCreateTest, RejectsAKeyThatIsNotPem) {
-  KubeConfig config = valid();
-  config.clientKeyPem = "not a key";
-
-  expectInvalid(HttpKubeApi::create(config), "client key");
-}
-
-TEST_F(HttpKubeApiCreateTest, RejectsAKeyThatDoesNotMatchTheCertificate) {
-  KubeConfig config = valid();
-  config.clientKeyPem = pem("b.key");
-
-  expectInvalid(HttpKubeApi::create(config), "does not match");
-}
-
-TEST_F(HttpKubeApiCreateTest, RejectsACertificateWithoutKey) {
-  KubeConfig config = valid();
-  config.clientKeyPem.clear();
-
-  expectInvalid(HttpKubeApi::create(config), "together");
-}
-
-TEST_F(HttpKubeApiCreateTest, RejectsAnUnreadableTokenFile) {
-  KubeConfig config = valid();
-  config.tokenFile = (dir_->path() / "no-token").string();
-
-  expectInvalid(HttpKubeApi::create(config), "no-token");
-}
+INSTANTIATE_TEST_SUITE_P(
+    Rejects, HttpKubeApiInvalidConfigTest,
+    testing::Values(
+        InvalidConfigCase{"AServerWithoutScheme",
+                          [](KubeConfig& c) { c.server = "127.0.0.1:6443"; },
+                          "must start with https://"},
+        InvalidConfigCase{"ACaThatIsNotPem", [](KubeConfig& c) { c.caPem = "not a certificate"; },
+                          "CA: no PEM certificate found"},
+        InvalidConfigCase{"ACorruptCa",
+                          [](KubeConfig& c) {
+                            c.caPem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+                          },
+                          "CA"},
+        InvalidConfigCase{"AKeyThatIsNotPem", [](KubeConfig& c) { c.clientKeyPem = "not a key"; },
+                          "client key"},
+        InvalidConfigCase{"AKeyThatDoesNotMatchTheCertificate",
+                          [](KubeConfig& c) { c.clientKeyPem = HttpKubeApiCreateTest::pem("b.key"); },
+                          "does not match"},
+        InvalidConfigCase{"ACertificateWithoutKey", [](KubeConfig& c) { c.clientKeyPem.clear(); },
+                          "together"},
+        InvalidConfigCase{"AnUnreadableTokenFile",
+                          [](KubeConfig& c) {
+                            c.tokenFile = (HttpKubeApiCreateTest::dir_->path() / "no-token").string();
+                          },
+                          "no-token"}),
+    [](const testing::TestParamInfo<InvalidConfigCase>& info) { return std::string(info.param.name); });
 
 TEST_F(HttpKubeApiCreateTest, RejectsNonsenseOptions) {
   HttpKubeApi::Options options;

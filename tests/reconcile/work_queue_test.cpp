@@ -170,77 +170,82 @@ TEST_F(WorkQueueTest, AtLeastRaisesTheRateLimitedDelay) {
   EXPECT_EQ(queue_.addRateLimited("ns/b", 1ms), 5ms) << "backoff is larger";
 }
 
-TEST(WorkQueueTokenBucket, LimitsRetriesAcrossKeysAfterTheBurst) {
-  FakeClock clock;
-  MetricsRegistry metrics;
-  WorkQueue queue({.name = "bucket", .retryQps = 10, .retryBurst = 2}, clock, metrics);
+/// A queue made by each test from its own options, on a fake clock.
+class WorkQueueWithOptions : public testing::Test {
+protected:
+  WorkQueue& make(WorkQueue::Options options) {
+    return queue_.emplace(std::move(options), clock_, metrics_);
+  }
+
+  FakeClock clock_;
+  MetricsRegistry metrics_;
+  std::optional<WorkQueue> queue_;
+};
+
+class WorkQueueTokenBucket : public WorkQueueWithOptions {};
+class WorkQueueCoalescing : public WorkQueueWithOptions {};
+
+TEST_F(WorkQueueTokenBucket, LimitsRetriesAcrossKeysAfterTheBurst) {
+  WorkQueue& queue = make({.name = "bucket", .retryQps = 10, .retryBurst = 2});
 
   EXPECT_EQ(queue.addRateLimited("ns/a"), 5ms);
   EXPECT_EQ(queue.addRateLimited("ns/b"), 5ms);
   EXPECT_EQ(queue.addRateLimited("ns/c"), 100ms) << "burst used up: one token per 100 ms";
   EXPECT_EQ(queue.addRateLimited("ns/d"), 200ms);
-  clock.advance(1s);
+  clock_.advance(1s);
   EXPECT_EQ(queue.addRateLimited("ns/e"), 5ms) << "refilled";
 }
 
-TEST(WorkQueueCoalescing, ALoneAddIsHandedOutAtOnce) {
-  FakeClock clock;
-  MetricsRegistry metrics;
-  WorkQueue queue({.name = "coalesce", .coalesce = 50ms}, clock, metrics);
+TEST_F(WorkQueueCoalescing, ALoneAddIsHandedOutAtOnce) {
+  WorkQueue& queue = make({.name = "coalesce", .coalesce = 50ms});
 
   queue.add("ns/a");
 
   EXPECT_EQ(queue.tryGet(), "ns/a") << "nothing to coalesce with: no wait";
 }
 
-TEST(WorkQueueCoalescing, BurstAfterAHandOutBecomesOneKeyAtTheEndOfTheWindow) {
-  FakeClock clock;
-  MetricsRegistry metrics;
-  WorkQueue queue({.name = "coalesce", .coalesce = 50ms}, clock, metrics);
+TEST_F(WorkQueueCoalescing, BurstAfterAHandOutBecomesOneKeyAtTheEndOfTheWindow) {
+  WorkQueue& queue = make({.name = "coalesce", .coalesce = 50ms});
   queue.add("ns/a");
   ASSERT_EQ(queue.tryGet(), "ns/a");
   queue.done("ns/a");
 
   for (int i = 0; i < 100; ++i) {
     queue.add("ns/a");
-    clock.advance(400us);
+    clock_.advance(400us);
   }
   EXPECT_EQ(queue.tryGet(), std::nullopt) << "40 ms after the last hand-out";
-  clock.advance(10ms);
+  clock_.advance(10ms);
 
   EXPECT_EQ(queue.tryGet(), "ns/a");
   queue.done("ns/a");
-  clock.advance(1h);
+  clock_.advance(1h);
   EXPECT_EQ(queue.tryGet(), std::nullopt) << "one reconcile for the whole burst";
   queue.add("ns/a");
   EXPECT_EQ(queue.tryGet(), "ns/a") << "the window has long ended";
 }
 
-TEST(WorkQueueCoalescing, AddDuringProcessingStartsANewWindowAfterDone) {
-  FakeClock clock;
-  MetricsRegistry metrics;
-  WorkQueue queue({.name = "coalesce", .coalesce = 20ms}, clock, metrics);
+TEST_F(WorkQueueCoalescing, AddDuringProcessingStartsANewWindowAfterDone) {
+  WorkQueue& queue = make({.name = "coalesce", .coalesce = 20ms});
   queue.add("ns/a");
-  clock.advance(20ms);
+  clock_.advance(20ms);
   ASSERT_EQ(queue.tryGet(), "ns/a");
 
   queue.add("ns/a");
-  clock.advance(20ms);
+  clock_.advance(20ms);
   EXPECT_EQ(queue.tryGet(), std::nullopt) << "still processing";
   queue.done("ns/a");
 
   EXPECT_EQ(queue.tryGet(), "ns/a");
 }
 
-TEST(WorkQueueCoalescing, DelayedAndRetriedKeysAreNotDelayedFurther) {
-  FakeClock clock;
-  MetricsRegistry metrics;
-  WorkQueue queue({.name = "coalesce", .coalesce = 50ms, .retryQps = 0}, clock, metrics);
+TEST_F(WorkQueueCoalescing, DelayedAndRetriedKeysAreNotDelayedFurther) {
+  WorkQueue& queue = make({.name = "coalesce", .coalesce = 50ms, .retryQps = 0});
 
   queue.addAfter("ns/a", 0s);
   EXPECT_EQ(queue.len(), 1u);
   EXPECT_EQ(queue.addRateLimited("ns/b"), 5ms);
-  clock.advance(5ms);
+  clock_.advance(5ms);
   EXPECT_EQ(queue.tryGet(), "ns/a");
   EXPECT_EQ(queue.tryGet(), "ns/b");
 }

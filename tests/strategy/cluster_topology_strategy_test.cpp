@@ -5,6 +5,7 @@
 #include "fakes/builders.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_kube_api.h"
+#include "support/resource_paths.h"
 
 namespace libcluster {
 namespace {
@@ -12,14 +13,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-const ResourcePath kTopologies{.group = "libcluster.dev",
-                               .version = "v1alpha1",
-                               .resource = "clustertopologies",
-                               .namespaceName = "prod"};
-const ResourcePath kSlices{.group = "libcluster.dev",
-                           .version = "v1alpha1",
-                           .resource = "clustertopologymemberslices",
-                           .namespaceName = "prod"};
+const ResourcePath kTopologies = clusterTopologies("prod");
+const ResourcePath kSlices = clusterTopologyMemberSlices("prod");
 
 json topology(const std::string& name, const std::vector<std::string>& members,
               const std::string& seed = "", const std::string& onRemoval = "Disconnect") {
@@ -111,11 +106,9 @@ protected:
   }
 
   std::size_t topologyGets() const {
-    std::size_t gets = 0;
-    for (const FakeKubeApi::Call& call : api_.calls()) {
-      gets += call.verb == "get" && call.path.resource == "clustertopologies" ? 1 : 0;
-    }
-    return gets;
+    return api_.countCalls([](const FakeKubeApi::Call& call) {
+      return call.verb == "get" && call.path.resource == "clustertopologies";
+    });
   }
 
   FakeKubeApi api_;

@@ -5,6 +5,7 @@
 #include "fakes/fake_clock.h"
 #include "fakes/fake_kube_api.h"
 #include "fakes/fake_resolver.h"
+#include "fakes/strategy_environment.h"
 #include "support/loopback_port.h"
 
 #include <unistd.h>
@@ -19,16 +20,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-StrategyEnvironment environment() {
-  StrategyEnvironment env;
-  env.namespaceName = "prod";
-  env.epmdPort = 4370;
-  env.hostsSearchPath = {"/nonexistent/cwd"};
-  return env;
-}
-
 Result<StrategyConfig> parse(std::string_view strategy, const std::string& config,
-                             const StrategyEnvironment& env = environment()) {
+                             const StrategyEnvironment& env = testStrategyEnvironment()) {
   return parseStrategyConfig(strategy, config.empty() ? json() : json::parse(config),
                              "topologies.web.config", env);
 }
@@ -58,7 +51,7 @@ TEST(ParseStrategyConfig, ClusterTopologyDefaultsToTheAgentsNamespace) {
   EXPECT_EQ(options.namespaceName, "prod");
   EXPECT_EQ(options.name, "web");
   EXPECT_EQ(problem("ClusterTopology", "{}"), "topologies.web.config.name: required");
-  StrategyEnvironment nowhere = environment();
+  StrategyEnvironment nowhere = testStrategyEnvironment();
   nowhere.namespaceName.clear();
   EXPECT_FALSE(parse("ClusterTopology", R"({"name": "web"})", nowhere));
 }
@@ -144,7 +137,7 @@ TEST(ParseStrategyConfig, DnsProblemsNameTheKey) {
 }
 
 TEST(ParseStrategyConfig, DnsSrvDomainComesFromClusterDomainThenEnvironment) {
-  StrategyEnvironment env = environment();
+  StrategyEnvironment env = testStrategyEnvironment();
   const auto plain = parse("DNSSRV", R"({"service": "app", "applicationName": "app"})", env);
   env.clusterDomain = "corp.example.";
   const auto fromEnv =
@@ -174,44 +167,61 @@ TEST(ParseStrategyConfig, RancherOptions) {
       "topologies.web.config.url: must be an http:// or https:// URL, got \"rancher-metadata\"");
 }
 
-TEST(ParseStrategyConfig, KubernetesOptionsWithLibclustersDefaults) {
-  const auto config = parse("Kubernetes", R"({"kubernetesSelector": "app=myapp",
-      "kubernetesNodeBasename": "myapp"})");
+/// One Kubernetes strategy config and the options it must parse into.
+struct KubernetesOptionsCase {
+  const char* name;
+  const char* config;
+  std::string namespaceName;
+  KubernetesStrategy::Mode mode;
+  KubernetesStrategy::Lookup lookup;
+  bool useCachedResources;
+  std::string clusterDomain;
+  std::optional<std::chrono::milliseconds> pollInterval;
+};
+
+class ParseKubernetesOptions : public testing::TestWithParam<KubernetesOptionsCase> {};
+
+TEST_P(ParseKubernetesOptions, ParsesEveryField) {
+  const KubernetesOptionsCase& expected = GetParam();
+
+  const auto config = parse("Kubernetes", expected.config);
 
   ASSERT_TRUE(config) << config.error().message;
   const auto& options = std::get<KubernetesStrategy::Options>(config->options);
-  EXPECT_EQ(options.namespaceName, "prod");
-  EXPECT_EQ(options.mode, KubernetesStrategy::Mode::Ip);
-  EXPECT_EQ(options.lookup, KubernetesStrategy::Lookup::Endpoints);
-  EXPECT_FALSE(options.useCachedResources);
-  EXPECT_EQ(options.clusterDomain, "cluster.local");
-  EXPECT_FALSE(config->pollInterval);
+  EXPECT_EQ(options.namespaceName, expected.namespaceName);
+  EXPECT_EQ(options.mode, expected.mode);
+  EXPECT_EQ(options.lookup, expected.lookup);
+  EXPECT_EQ(options.useCachedResources, expected.useCachedResources);
+  EXPECT_EQ(options.clusterDomain, expected.clusterDomain);
+  EXPECT_EQ(config->pollInterval, expected.pollInterval);
 }
 
-TEST(ParseStrategyConfig, KubernetesEveryOption) {
-  const auto config = parse("Kubernetes", R"json({"kubernetesSelector": "app=myapp,tier in (web)",
+INSTANTIATE_TEST_SUITE_P(
+    ParseStrategyConfig, ParseKubernetesOptions,
+    testing::Values(
+        KubernetesOptionsCase{"LibclustersDefaults",
+                              R"({"kubernetesSelector": "app=myapp",
+                                  "kubernetesNodeBasename": "myapp"})",
+                              "prod", KubernetesStrategy::Mode::Ip,
+                              KubernetesStrategy::Lookup::Endpoints, false, "cluster.local",
+                              std::nullopt},
+        KubernetesOptionsCase{"EveryOption",
+                              R"json({"kubernetesSelector": "app=myapp,tier in (web)",
       "kubernetesNodeBasename": "myapp", "kubernetesNamespace": "other", "mode": ":hostname",
       "kubernetesServiceName": "myapp-headless", "kubernetesIpLookupMode": "pods",
       "kubernetesUseCachedResources": true, "kubernetesClusterName": "my_cluster",
-      "pollingInterval": 10000})json");
-
-  ASSERT_TRUE(config) << config.error().message;
-  const auto& options = std::get<KubernetesStrategy::Options>(config->options);
-  EXPECT_EQ(options.namespaceName, "other");
-  EXPECT_EQ(options.mode, KubernetesStrategy::Mode::Hostname);
-  EXPECT_EQ(options.lookup, KubernetesStrategy::Lookup::Pods);
-  EXPECT_TRUE(options.useCachedResources);
-  EXPECT_EQ(options.clusterDomain, "my_cluster.local");
-  EXPECT_EQ(config->pollInterval, 10000ms);
-}
-
-TEST(ParseStrategyConfig, KubernetesCachedResourcesHasAShortSpellingToo) {
-  const auto config = parse("Kubernetes", R"({"kubernetesSelector": "app=x",
-      "kubernetesNodeBasename": "x", "useCachedResources": true})");
-
-  ASSERT_TRUE(config) << config.error().message;
-  EXPECT_TRUE(std::get<KubernetesStrategy::Options>(config->options).useCachedResources);
-}
+      "pollingInterval": 10000})json",
+                              "other", KubernetesStrategy::Mode::Hostname,
+                              KubernetesStrategy::Lookup::Pods, true, "my_cluster.local", 10000ms},
+        KubernetesOptionsCase{"CachedResourcesHasAShortSpellingToo",
+                              R"({"kubernetesSelector": "app=x",
+                                  "kubernetesNodeBasename": "x", "useCachedResources": true})",
+                              "prod", KubernetesStrategy::Mode::Ip,
+                              KubernetesStrategy::Lookup::Endpoints, true, "cluster.local",
+                              std::nullopt}),
+    [](const testing::TestParamInfo<KubernetesOptionsCase>& info) {
+      return std::string(info.param.name);
+    });
 
 TEST(ParseStrategyConfig, KubernetesProblems) {
   const std::string base = R"("kubernetesSelector": "app=x", "kubernetesNodeBasename": "x")";

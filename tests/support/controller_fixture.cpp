@@ -74,11 +74,4 @@ std::vector<nlohmann::json> ControllerFixture::requestsFrom(const std::string& u
   return found;
 }
 
-ResourcePath clusterTopologies(const std::string& namespaceName) {
-  return ResourcePath{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologies",
-                      .namespaceName = namespaceName};
-}
-
 } // namespace libcluster

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "dns/cares_resolver.h"
 #include "kube/http_kube_api.h"
+#include "support/resource_paths.h"
 #include "support/test_api_server.h"
 
 namespace libcluster {
@@ -61,7 +62,5 @@ private:
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
 
-/// The ClusterTopology resource, in `namespaceName` (all namespaces when empty).
-ResourcePath clusterTopologies(const std::string& namespaceName = "default");
 
 } // namespace libcluster

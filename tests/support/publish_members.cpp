@@ -7,19 +7,14 @@
 
 #include "api/member_slice.h"
 #include "api/topology.h"
+#include "support/resource_paths.h"
 
 namespace libcluster {
 
 Result<void> publishMembers(KubeApi& api, const std::string& namespaceName,
                             const std::string& topology, const std::vector<std::string>& members) {
-  const ResourcePath topologies{.group = "libcluster.dev",
-                                .version = "v1alpha1",
-                                .resource = "clustertopologies",
-                                .namespaceName = namespaceName};
-  const ResourcePath slices{.group = "libcluster.dev",
-                            .version = "v1alpha1",
-                            .resource = "clustertopologymemberslices",
-                            .namespaceName = namespaceName};
+  const ResourcePath topologies = clusterTopologies(namespaceName);
+  const ResourcePath slices = clusterTopologyMemberSlices(namespaceName);
   Result<nlohmann::json> object = api.get(topologies.object(topology));
   if (!object) {
     return object.error();

@@ -17,6 +17,7 @@
 #include "strategy/cluster_topology_strategy.h"
 #include "strategy/dns_strategy.h"
 #include "support/eventually.h"
+#include "support/resource_paths.h"
 #include "support/test_api_server.h"
 
 namespace libcluster {
@@ -25,10 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-const ResourcePath kTopologies{.group = "libcluster.dev",
-                               .version = "v1alpha1",
-                               .resource = "clustertopologies",
-                               .namespaceName = "default"};
+const ResourcePath kTopologies = clusterTopologies("default");
 const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
 
 class AgentApiServerTest : public testing::Test {
