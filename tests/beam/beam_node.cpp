@@ -165,6 +165,28 @@ std::vector<std::string> environmentWith(const std::map<std::string, std::string
   return env;
 }
 
+/// Forks and executes `argv` with `envp`, stdin, stdout and stderr on the given descriptors (they
+/// may be O_CLOEXEC: dup2 clears it). The child runs in a process group of its own, dies with
+/// the thread that forked it (PR_SET_PDEATHSIG) and is recorded by forkRegistered. The child's
+/// pid, or -1 with errno when fork failed.
+pid_t spawnChild(Argv& argv, Argv& envp, int in, int out, int err) {
+  const pid_t parent = ::getpid();
+  const pid_t pid = forkRegistered();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) {
+      ::_exit(127);
+    }
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execve(argv.get()[0], argv.get(), envp.get());
+    ::_exit(127);
+  }
+  return pid;
+}
+
 /// Waits for `pid` until `deadline`; true when it was reaped.
 bool waitUntil(pid_t pid, SteadyClock::time_point deadline) {
   while (true) {
@@ -259,20 +281,7 @@ CommandOutput runCommand(const std::vector<std::string>& argv, const std::string
   args[0] = findInPath(args[0]);
   Argv childArgv(args);
   Argv childEnv(environmentWith(env));
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    ::dup2(in[0], STDIN_FILENO);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::execve(childArgv.get()[0], childArgv.get(), childEnv.get());
-    ::_exit(127);
-  }
+  const pid_t pid = spawnChild(childArgv, childEnv, in[0], out[1], out[1]);
   ::close(in[0]);
   ::close(out[1]);
   if (pid < 0) {
@@ -417,28 +426,17 @@ Result<void> BeamNode::spawn() {
   args.insert(args.end(), options_.extraArgs.begin(), options_.extraArgs.end());
   Argv argv(args);
   Argv envp(environmentWith(env));
-  const std::string log = logPath();
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
+  const int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int out = ::open(logPath().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const pid_t pid = devNull >= 0 && out >= 0 ? spawnChild(argv, envp, devNull, out, out) : -1;
+  const std::string failure = std::strerror(errno);
+  for (const int fd : {devNull, out}) {
+    if (fd >= 0) {
+      ::close(fd);
     }
-    const int devNull = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (devNull < 0 || out < 0) {
-      ::_exit(127);
-    }
-    ::dup2(devNull, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::execve(argv.get()[0], argv.get(), envp.get());
-    ::_exit(127);
   }
   if (pid < 0) {
-    return Error{Error::Code::Internal, std::string("fork failed: ") + std::strerror(errno)};
+    return Error{Error::Code::Internal, "cannot start " + options_.name + ": " + failure};
   }
   pid_ = pid;
   children_.clear();
@@ -755,6 +753,18 @@ void BeamTestbed::stopAll() {
   }
 }
 
+Result<void> BeamTestbed::resetAll() {
+  for (auto& [name, node] : nodes_) {
+    if (Result<void> started = node->start(); !started) {
+      return started;
+    }
+    if (Result<void> clean = node->disconnectAll(); !clean) {
+      return Error{clean.error().code, name + ": " + clean.error().message};
+    }
+  }
+  return {};
+}
+
 EpmdDaemon::EpmdDaemon(int port) : port_(port) {}
 
 EpmdDaemon::~EpmdDaemon() { stop(); }
@@ -765,26 +775,15 @@ Result<void> EpmdDaemon::start(std::chrono::milliseconds timeout) {
     return {};
   }
   Argv argv({findInPath("epmd"), "-address", "127.0.0.1", "-port", std::to_string(port_)});
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    const int devNull = ::open("/dev/null", O_RDWR);
-    if (devNull < 0) {
-      ::_exit(127);
-    }
-    ::dup2(devNull, STDIN_FILENO);
-    ::dup2(devNull, STDOUT_FILENO);
-    ::dup2(devNull, STDERR_FILENO);
-    ::execv(argv.get()[0], argv.get());
-    ::_exit(127);
+  Argv envp(environmentWith({}));
+  const int devNull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const pid_t pid = devNull >= 0 ? spawnChild(argv, envp, devNull, devNull, devNull) : -1;
+  const std::string failure = std::strerror(errno);
+  if (devNull >= 0) {
+    ::close(devNull);
   }
   if (pid < 0) {
-    return Error{Error::Code::Internal, std::string("fork failed: ") + std::strerror(errno)};
+    return Error{Error::Code::Internal, "cannot start epmd: " + failure};
   }
   pid_ = pid;
   const auto deadline = SteadyClock::now() + timeout;
@@ -822,6 +821,56 @@ void EpmdDaemon::stop() {
     pid_ = -1;
   }
 }
+
+EpmdTestbed::EpmdTestbed() : port_(pickDistributionPort({})) {
+  cookie_ = "epmdcookie" + std::to_string(port_);
+  char pattern[] = "/tmp/libcluster-epmd-XXXXXX";
+  dir_ = ::mkdtemp(pattern) != nullptr ? pattern : "/tmp";
+  if (port_ != 0) {
+    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1); // for ei, as for erl
+  }
+}
+
+EpmdTestbed::~EpmdTestbed() {
+  nodes_.clear();
+  epmd_.reset();
+  ::unsetenv("ERL_EPMD_PORT");
+  if (dir_ != "/tmp" && std::getenv("LIBCLUSTER_KEEP_BEAM_LOGS") == nullptr) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+Result<void> EpmdTestbed::start(const std::vector<std::string>& names,
+                                std::chrono::milliseconds timeout) {
+  if (port_ == 0) {
+    return Error{Error::Code::Unavailable, "no free port found for epmd"};
+  }
+  epmd_ = std::make_unique<EpmdDaemon>(port_);
+  if (Result<void> up = epmd_->start(); !up) {
+    return up;
+  }
+  for (const std::string& name : names) {
+    nodes_[name] = std::make_unique<BeamNode>(BeamNode::Options{.name = name,
+                                                                .cookie = cookie_,
+                                                                .port = 0,
+                                                                .epmdPort = port_,
+                                                                .isolated = true,
+                                                                .extraArgs = {},
+                                                                .logDir = dir_});
+    if (Result<void> spawned = nodes_[name]->spawn(); !spawned) {
+      return spawned;
+    }
+  }
+  for (const std::string& name : names) {
+    if (Result<void> up = nodes_[name]->waitUntilUp(timeout); !up) {
+      return up;
+    }
+  }
+  return {};
+}
+
+BeamNode& EpmdTestbed::node(const std::string& name) { return *nodes_.at(name); }
 
 BlackholePeer::BlackholePeer(const std::string& address, int port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -136,6 +136,9 @@ public:
   Result<void> startAll(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// Kills every node (SIGKILL) and reaps it.
   void stopAll();
+  /// Between tests: every declared node running (started again when a test stopped it) and
+  /// connected to nobody.
+  Result<void> resetAll();
 
   int port() const { return port_; }
   const std::string& cookie() const { return cookie_; }
@@ -166,6 +169,34 @@ public:
 private:
   int port_;
   pid_t pid_ = -1;
+};
+
+/// Nodes registered with an epmd of the test's own on 127.0.0.1 (EpmdDaemon), as a release's
+/// nodes are: one cookie, a scratch directory for their logs. Sets ERL_EPMD_PORT in this process
+/// (ei reads it once per process, so such a suite has an executable of its own) and unsets it when
+/// destroyed, after stopping the nodes and the epmd. Not thread-safe.
+class EpmdTestbed {
+public:
+  EpmdTestbed();
+  ~EpmdTestbed();
+  EpmdTestbed(const EpmdTestbed&) = delete;
+  EpmdTestbed& operator=(const EpmdTestbed&) = delete;
+
+  /// Starts the epmd, then `names` ("a@127.0.0.1") registered with it, booting them in parallel.
+  Result<void> start(const std::vector<std::string>& names,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  BeamNode& node(const std::string& name);
+
+  int port() const { return port_; }
+  const std::string& cookie() const { return cookie_; }
+  const std::string& dir() const { return dir_; }
+
+private:
+  int port_ = 0;
+  std::string cookie_;
+  std::string dir_;
+  std::unique_ptr<EpmdDaemon> epmd_;
+  std::map<std::string, std::unique_ptr<BeamNode>> nodes_;
 };
 
 /// An address that takes TCP connections and never answers the distribution handshake, like a
