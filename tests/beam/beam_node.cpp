@@ -672,13 +672,16 @@ Result<void> BeamNode::disconnectAll() {
   return {};
 }
 
-BeamTestbed::BeamTestbed() {
+BeamTestbed::BeamTestbed(Discovery discovery) : discovery_(discovery) {
   prepareProcess();
   std::vector<std::string> addresses;
-  for (int host = 2; host < 100; ++host) {
+  for (int host = 2; host < 100 && discovery_ == Discovery::SharedPort; ++host) {
     addresses.push_back("127.0.0." + std::to_string(host));
   }
   port_ = pickDistributionPort(addresses);
+  if (discovery_ == Discovery::Epmd && port_ != 0) {
+    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1); // for ei, as for erl
+  }
   std::random_device device;
   cookie_ = "testcookie";
   for (int i = 0; i < 4; ++i) {
@@ -695,6 +698,10 @@ BeamTestbed::BeamTestbed() {
 BeamTestbed::~BeamTestbed() {
   stopAll();
   nodes_.clear();
+  if (discovery_ == Discovery::Epmd) {
+    epmd_.reset();
+    ::unsetenv("ERL_EPMD_PORT");
+  }
   // Helpers the nodes forked and abandoned (inet_gethost) may still be exiting.
   std::this_thread::sleep_for(50ms);
   reapOrphans();
@@ -711,7 +718,8 @@ BeamNode& BeamTestbed::add(const std::string& name, std::vector<std::string> ext
     slot = std::make_unique<BeamNode>(BeamNode::Options{
         .name = name,
         .cookie = cookie_,
-        .port = port_,
+        .port = discovery_ == Discovery::SharedPort ? port_ : 0,
+        .epmdPort = discovery_ == Discovery::Epmd ? port_ : 0,
         .isolated = isolated,
         .extraArgs = std::move(extraArgs),
         .logDir = dir_,
@@ -725,6 +733,13 @@ BeamNode& BeamTestbed::node(const std::string& name) { return add(name); }
 Result<void> BeamTestbed::startAll(std::chrono::milliseconds timeout) {
   if (port_ == 0) {
     return Error{Error::Code::Unavailable, "no free distribution port found"};
+  }
+  if (discovery_ == Discovery::Epmd && !epmd_) {
+    epmd_ = std::make_unique<EpmdDaemon>(port_);
+    if (Result<void> up = epmd_->start(); !up) {
+      epmd_.reset();
+      return up;
+    }
   }
   std::vector<BeamNode*> starting;
   for (auto& [name, node] : nodes_) {
@@ -821,56 +836,6 @@ void EpmdDaemon::stop() {
     pid_ = -1;
   }
 }
-
-EpmdTestbed::EpmdTestbed() : port_(pickDistributionPort({})) {
-  cookie_ = "epmdcookie" + std::to_string(port_);
-  char pattern[] = "/tmp/libcluster-epmd-XXXXXX";
-  dir_ = ::mkdtemp(pattern) != nullptr ? pattern : "/tmp";
-  if (port_ != 0) {
-    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1); // for ei, as for erl
-  }
-}
-
-EpmdTestbed::~EpmdTestbed() {
-  nodes_.clear();
-  epmd_.reset();
-  ::unsetenv("ERL_EPMD_PORT");
-  if (dir_ != "/tmp" && std::getenv("LIBCLUSTER_KEEP_BEAM_LOGS") == nullptr) {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-}
-
-Result<void> EpmdTestbed::start(const std::vector<std::string>& names,
-                                std::chrono::milliseconds timeout) {
-  if (port_ == 0) {
-    return Error{Error::Code::Unavailable, "no free port found for epmd"};
-  }
-  epmd_ = std::make_unique<EpmdDaemon>(port_);
-  if (Result<void> up = epmd_->start(); !up) {
-    return up;
-  }
-  for (const std::string& name : names) {
-    nodes_[name] = std::make_unique<BeamNode>(BeamNode::Options{.name = name,
-                                                                .cookie = cookie_,
-                                                                .port = 0,
-                                                                .epmdPort = port_,
-                                                                .isolated = true,
-                                                                .extraArgs = {},
-                                                                .logDir = dir_});
-    if (Result<void> spawned = nodes_[name]->spawn(); !spawned) {
-      return spawned;
-    }
-  }
-  for (const std::string& name : names) {
-    if (Result<void> up = nodes_[name]->waitUntilUp(timeout); !up) {
-      return up;
-    }
-  }
-  return {};
-}
-
-BeamNode& EpmdTestbed::node(const std::string& name) { return *nodes_.at(name); }
 
 BlackholePeer::BlackholePeer(const std::string& address, int port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -117,11 +117,24 @@ private:
   std::vector<pid_t> children_; // descendants, reaped because we are their subreaper
 };
 
+class EpmdDaemon;
+
 /// The nodes of one test (suite): a shared port, a random cookie, a scratch directory for logs.
 /// Stops every node (by PID) when destroyed. Not thread-safe.
 class BeamTestbed {
 public:
-  BeamTestbed();
+  /// How the nodes find each other.
+  enum class Discovery {
+    /// No epmd: every node listens on one shared port, each on its own 127.0.0.N.
+    SharedPort,
+    /// An epmd of the testbed's own on 127.0.0.1 (EpmdDaemon, started by startAll) that the
+    /// nodes register with, as a release's nodes do. ERL_EPMD_PORT is set in this process while
+    /// the testbed lives; ei reads it once per process, so such a suite has an executable of its
+    /// own.
+    Epmd,
+  };
+
+  explicit BeamTestbed(Discovery discovery = Discovery::SharedPort);
   ~BeamTestbed();
   BeamTestbed(const BeamTestbed&) = delete;
   BeamTestbed& operator=(const BeamTestbed&) = delete;
@@ -140,15 +153,17 @@ public:
   /// connected to nobody.
   Result<void> resetAll();
 
+  /// The nodes' shared distribution port, or epmd's port (Discovery::Epmd).
   int port() const { return port_; }
   const std::string& cookie() const { return cookie_; }
   const std::string& dir() const { return dir_; }
 
 private:
+  Discovery discovery_;
   int port_ = 0;
   std::string cookie_;
   std::string dir_;
-  std::vector<std::string> addresses_;
+  std::unique_ptr<EpmdDaemon> epmd_; // Discovery::Epmd
   std::map<std::string, std::unique_ptr<BeamNode>> nodes_;
 };
 
@@ -169,34 +184,6 @@ public:
 private:
   int port_;
   pid_t pid_ = -1;
-};
-
-/// Nodes registered with an epmd of the test's own on 127.0.0.1 (EpmdDaemon), as a release's
-/// nodes are: one cookie, a scratch directory for their logs. Sets ERL_EPMD_PORT in this process
-/// (ei reads it once per process, so such a suite has an executable of its own) and unsets it when
-/// destroyed, after stopping the nodes and the epmd. Not thread-safe.
-class EpmdTestbed {
-public:
-  EpmdTestbed();
-  ~EpmdTestbed();
-  EpmdTestbed(const EpmdTestbed&) = delete;
-  EpmdTestbed& operator=(const EpmdTestbed&) = delete;
-
-  /// Starts the epmd, then `names` ("a@127.0.0.1") registered with it, booting them in parallel.
-  Result<void> start(const std::vector<std::string>& names,
-                     std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  BeamNode& node(const std::string& name);
-
-  int port() const { return port_; }
-  const std::string& cookie() const { return cookie_; }
-  const std::string& dir() const { return dir_; }
-
-private:
-  int port_ = 0;
-  std::string cookie_;
-  std::string dir_;
-  std::unique_ptr<EpmdDaemon> epmd_;
-  std::map<std::string, std::unique_ptr<BeamNode>> nodes_;
 };
 
 /// An address that takes TCP connections and never answers the distribution handshake, like a

@@ -22,13 +22,19 @@ protected:
   /// parallel. A failure is fatal to the suite's set-up.
   static void startNodes(const std::vector<std::string>& names,
                          const std::vector<std::string>& extraArgs = {}, bool isolated = true,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    testbed_ = std::make_unique<BeamTestbed>();
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                         BeamTestbed::Discovery discovery = BeamTestbed::Discovery::SharedPort) {
+    testbed_ = std::make_unique<BeamTestbed>(discovery);
     for (const std::string& name : names) {
       testbed_->add(name, extraArgs, isolated);
     }
     Result<void> started = testbed_->startAll(timeout);
     ASSERT_TRUE(started) << started.error().message;
+  }
+  /// startNodes(), the nodes registered with an epmd of the testbed's own
+  /// (BeamTestbed::Discovery::Epmd).
+  static void startNodesWithEpmd(const std::vector<std::string>& names) {
+    startNodes(names, {}, true, std::chrono::seconds(30), BeamTestbed::Discovery::Epmd);
   }
   static void TearDownTestSuite() { testbed_.reset(); }
 

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "beam/beam_node.h"
+#include "beam/beam_suite.h"
 #include "dist/ei_connector.h"
 
 namespace libcluster {
@@ -15,18 +15,9 @@ using testing::HasSubstr;
 constexpr const char* kLocal = "app@127.0.0.1";
 constexpr const char* kPeer = "peer@127.0.0.1";
 
-class EiConnectorEpmdTest : public testing::Test {
+class EiConnectorEpmdTest : public BeamSuite<EiConnectorEpmdTest> {
 protected:
-  static void SetUpTestSuite() {
-    testbed_ = new EpmdTestbed();
-    Result<void> started = testbed_->start({kLocal, kPeer});
-    ASSERT_TRUE(started) << started.error().message;
-    up_ = true;
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
-  }
+  static void SetUpTestSuite() { startNodesWithEpmd({kLocal, kPeer}); }
 
   static EiConnectorOptions options(const std::string& localNode) {
     EiConnectorOptions options;
@@ -34,13 +25,9 @@ protected:
     options.cookie = testbed_->cookie();
     return options;
   }
-
-  static inline EpmdTestbed* testbed_ = nullptr;
-  static inline bool up_ = false;
 };
 
 TEST_F(EiConnectorEpmdTest, FindsTheLocalNodeThroughEpmd) {
-  ASSERT_TRUE(up_);
   Result<std::unique_ptr<EiConnector>> connector = EiConnector::create(options(kLocal));
   ASSERT_TRUE(connector) << connector.error().message;
 
@@ -48,11 +35,10 @@ TEST_F(EiConnectorEpmdTest, FindsTheLocalNodeThroughEpmd) {
 
   ASSERT_TRUE(reply) << reply.error().message;
   EXPECT_EQ(reply->outcome, CallOutcome::True);
-  EXPECT_TRUE(testbed_->node(kPeer).nodes().value().contains(kLocal));
+  EXPECT_TRUE(node(kPeer).nodes().value().contains(kLocal));
 }
 
 TEST_F(EiConnectorEpmdTest, NodeThatEpmdDoesNotKnowIsUnavailable) {
-  ASSERT_TRUE(up_);
   Result<std::unique_ptr<EiConnector>> connector = EiConnector::create(options("ghost@127.0.0.1"));
   ASSERT_TRUE(connector) << connector.error().message;
 

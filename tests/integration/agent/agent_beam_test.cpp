@@ -25,31 +25,16 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 // Two nodes registered with an epmd of the test's own, on one host (127.0.0.1).
-class AgentEpmdBeamTest : public testing::Test {
+class AgentEpmdBeamTest : public BeamSuite<AgentEpmdBeamTest> {
 protected:
   static constexpr const char* kA = "a@127.0.0.1";
   static constexpr const char* kB = "b@127.0.0.1";
 
-  static void SetUpTestSuite() {
-    testbed_ = new EpmdTestbed();
-    Result<void> started = testbed_->start({kA, kB});
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(testbed_, nullptr);
-    ASSERT_TRUE(a().disconnectAll());
-    ASSERT_TRUE(b().disconnectAll());
-  }
+  static void SetUpTestSuite() { startNodesWithEpmd({kA, kB}); }
 
-  static BeamNode& a() { return testbed_->node(kA); }
-  static BeamNode& b() { return testbed_->node(kB); }
+  static BeamNode& a() { return node(kA); }
+  static BeamNode& b() { return node(kB); }
   static std::uint16_t port() { return static_cast<std::uint16_t>(testbed_->port()); }
-
-  static inline EpmdTestbed* testbed_ = nullptr;
 };
 
 TEST_F(AgentEpmdBeamTest, LocalEpmdListsTheNodesOfTheRealEpmd) {

@@ -390,18 +390,7 @@ protected:
   /// (system ms), or nullopt.
   std::optional<std::int64_t> waitForMesh(const std::map<std::string, Nodes>& want,
                                           std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (meshIs(want)) {
-        std::int64_t reached = 0;
-        for (const auto& [name, nodes] : want) {
-          reached = std::max(reached, samples(name).back().at);
-        }
-        return reached;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return std::nullopt;
+    return waitForStableMesh(want, /*hold=*/0ms, timeout);
   }
 
   /// Waits (bounded) until the mesh is `want` and has not changed for `hold`; returns the time of
