@@ -1261,25 +1261,26 @@ EVENT_FIELDS = [("involvedObject", "regarding"), ("message", "note"),
                 ("reportingComponent", "reportingController")]
 
 
+def _renamed(obj, renames, api_version):
+    """obj with each (old, new) field of `renames` it has renamed, and `api_version`."""
+    for old, new in renames:
+        if old in obj:
+            obj[new] = obj.pop(old)
+    obj["apiVersion"] = api_version
+    return obj
+
+
 def convert_builtin(res, obj):
     """Serves a stored object in res's representation (events.k8s.io events are stored as
     core events). obj is a fresh copy the caller may change."""
     if getattr(res, "served_gr", None) == ("events.k8s.io", "events") and \
             obj.get("kind") == "Event":
-        for core, new in EVENT_FIELDS:
-            if core in obj:
-                obj[new] = obj.pop(core)
-        obj["apiVersion"] = "events.k8s.io/v1"
+        _renamed(obj, EVENT_FIELDS, "events.k8s.io/v1")
     return obj
 
 
 def convert_builtin_to_storage(res, obj):
-    obj = dict(obj)
-    for core, new in EVENT_FIELDS:
-        if new in obj:
-            obj[core] = obj.pop(new)
-    obj["apiVersion"] = "v1"
-    return obj
+    return _renamed(dict(obj), [(new, core) for core, new in EVENT_FIELDS], "v1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1619,35 +1620,36 @@ def wants_aggregated(accept):
     return False
 
 
+# kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): below each bound (seconds),
+# whole units of the first size, then the rest in the second size when it is not zero.
+_HUMAN_STEPS = (
+    (120, (1, "s"), None),
+    (10 * 60, (60, "m"), (1, "s")),
+    (3 * 3600, (60, "m"), None),
+    (8 * 3600, (3600, "h"), (60, "m")),
+    (2 * 86400, (3600, "h"), None),
+    (8 * 86400, (86400, "d"), (3600, "h")),
+    (2 * 365 * 86400, (86400, "d"), None),
+    (8 * 365 * 86400, (365 * 86400, "y"), (86400, "d")),
+    (None, (365 * 86400, "y"), None),
+)
+
+
 def human_duration(seconds):
     s = int(seconds)
     if s < -1:
         return "<invalid>"
     if s < 0:
         return "0s"
-    if s < 120:
-        return "%ds" % s
-    minutes = s // 60
-    if minutes < 10:
-        sec = s % 60
-        return "%dm" % minutes if sec == 0 else "%dm%ds" % (minutes, sec)
-    if minutes < 180:
-        return "%dm" % minutes
-    hours = s // 3600
-    if hours < 8:
-        m = minutes % 60
-        return "%dh" % hours if m == 0 else "%dh%dm" % (hours, m)
-    if hours < 48:
-        return "%dh" % hours
-    if hours < 24 * 8:
-        h = hours % 24
-        return "%dd" % (hours // 24) if h == 0 else "%dd%dh" % (hours // 24, h)
-    if hours < 24 * 365 * 2:
-        return "%dd" % (hours // 24)
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return "%dy" % (hours // 24 // 365) if dy == 0 else "%dy%dd" % (hours // 24 // 365, dy)
-    return "%dy" % (hours // 24 // 365)
+    for below, (unit, letter), part in _HUMAN_STEPS:
+        if below is None or s < below:
+            text = "%d%s" % (s // unit, letter)
+            if part:
+                size, part_letter = part
+                rest = (s // size) % (unit // size)
+                if rest:
+                    text += "%d%s" % (rest, part_letter)
+            return text
 
 
 def age(ts):
