@@ -165,6 +165,28 @@ std::vector<std::string> environmentWith(const std::map<std::string, std::string
   return env;
 }
 
+/// Forks and executes `argv` with `envp`, stdin, stdout and stderr on the given descriptors (they
+/// may be O_CLOEXEC: dup2 clears it). The child runs in a process group of its own, dies with
+/// the thread that forked it (PR_SET_PDEATHSIG) and is recorded by forkRegistered. The child's
+/// pid, or -1 with errno when fork failed.
+pid_t spawnChild(Argv& argv, Argv& envp, int in, int out, int err) {
+  const pid_t parent = ::getpid();
+  const pid_t pid = forkRegistered();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) {
+      ::_exit(127);
+    }
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execve(argv.get()[0], argv.get(), envp.get());
+    ::_exit(127);
+  }
+  return pid;
+}
+
 /// Waits for `pid` until `deadline`; true when it was reaped.
 bool waitUntil(pid_t pid, SteadyClock::time_point deadline) {
   while (true) {
@@ -259,20 +281,7 @@ CommandOutput runCommand(const std::vector<std::string>& argv, const std::string
   args[0] = findInPath(args[0]);
   Argv childArgv(args);
   Argv childEnv(environmentWith(env));
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    ::dup2(in[0], STDIN_FILENO);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::execve(childArgv.get()[0], childArgv.get(), childEnv.get());
-    ::_exit(127);
-  }
+  const pid_t pid = spawnChild(childArgv, childEnv, in[0], out[1], out[1]);
   ::close(in[0]);
   ::close(out[1]);
   if (pid < 0) {
@@ -417,28 +426,17 @@ Result<void> BeamNode::spawn() {
   args.insert(args.end(), options_.extraArgs.begin(), options_.extraArgs.end());
   Argv argv(args);
   Argv envp(environmentWith(env));
-  const std::string log = logPath();
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
+  const int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int out = ::open(logPath().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const pid_t pid = devNull >= 0 && out >= 0 ? spawnChild(argv, envp, devNull, out, out) : -1;
+  const std::string failure = std::strerror(errno);
+  for (const int fd : {devNull, out}) {
+    if (fd >= 0) {
+      ::close(fd);
     }
-    const int devNull = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (devNull < 0 || out < 0) {
-      ::_exit(127);
-    }
-    ::dup2(devNull, STDIN_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    ::execve(argv.get()[0], argv.get(), envp.get());
-    ::_exit(127);
   }
   if (pid < 0) {
-    return Error{Error::Code::Internal, std::string("fork failed: ") + std::strerror(errno)};
+    return Error{Error::Code::Internal, "cannot start " + options_.name + ": " + failure};
   }
   pid_ = pid;
   children_.clear();
@@ -674,13 +672,16 @@ Result<void> BeamNode::disconnectAll() {
   return {};
 }
 
-BeamTestbed::BeamTestbed() {
+BeamTestbed::BeamTestbed(Discovery discovery) : discovery_(discovery) {
   prepareProcess();
   std::vector<std::string> addresses;
-  for (int host = 2; host < 100; ++host) {
+  for (int host = 2; host < 100 && discovery_ == Discovery::SharedPort; ++host) {
     addresses.push_back("127.0.0." + std::to_string(host));
   }
   port_ = pickDistributionPort(addresses);
+  if (discovery_ == Discovery::Epmd && port_ != 0) {
+    ::setenv("ERL_EPMD_PORT", std::to_string(port_).c_str(), 1); // for ei, as for erl
+  }
   std::random_device device;
   cookie_ = "testcookie";
   for (int i = 0; i < 4; ++i) {
@@ -697,6 +698,10 @@ BeamTestbed::BeamTestbed() {
 BeamTestbed::~BeamTestbed() {
   stopAll();
   nodes_.clear();
+  if (discovery_ == Discovery::Epmd) {
+    epmd_.reset();
+    ::unsetenv("ERL_EPMD_PORT");
+  }
   // Helpers the nodes forked and abandoned (inet_gethost) may still be exiting.
   std::this_thread::sleep_for(50ms);
   reapOrphans();
@@ -713,7 +718,8 @@ BeamNode& BeamTestbed::add(const std::string& name, std::vector<std::string> ext
     slot = std::make_unique<BeamNode>(BeamNode::Options{
         .name = name,
         .cookie = cookie_,
-        .port = port_,
+        .port = discovery_ == Discovery::SharedPort ? port_ : 0,
+        .epmdPort = discovery_ == Discovery::Epmd ? port_ : 0,
         .isolated = isolated,
         .extraArgs = std::move(extraArgs),
         .logDir = dir_,
@@ -727,6 +733,13 @@ BeamNode& BeamTestbed::node(const std::string& name) { return add(name); }
 Result<void> BeamTestbed::startAll(std::chrono::milliseconds timeout) {
   if (port_ == 0) {
     return Error{Error::Code::Unavailable, "no free distribution port found"};
+  }
+  if (discovery_ == Discovery::Epmd && !epmd_) {
+    epmd_ = std::make_unique<EpmdDaemon>(port_);
+    if (Result<void> up = epmd_->start(); !up) {
+      epmd_.reset();
+      return up;
+    }
   }
   std::vector<BeamNode*> starting;
   for (auto& [name, node] : nodes_) {
@@ -755,6 +768,18 @@ void BeamTestbed::stopAll() {
   }
 }
 
+Result<void> BeamTestbed::resetAll() {
+  for (auto& [name, node] : nodes_) {
+    if (Result<void> started = node->start(); !started) {
+      return started;
+    }
+    if (Result<void> clean = node->disconnectAll(); !clean) {
+      return Error{clean.error().code, name + ": " + clean.error().message};
+    }
+  }
+  return {};
+}
+
 EpmdDaemon::EpmdDaemon(int port) : port_(port) {}
 
 EpmdDaemon::~EpmdDaemon() { stop(); }
@@ -765,26 +790,15 @@ Result<void> EpmdDaemon::start(std::chrono::milliseconds timeout) {
     return {};
   }
   Argv argv({findInPath("epmd"), "-address", "127.0.0.1", "-port", std::to_string(port_)});
-  const pid_t parent = ::getpid();
-  const pid_t pid = forkRegistered();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    const int devNull = ::open("/dev/null", O_RDWR);
-    if (devNull < 0) {
-      ::_exit(127);
-    }
-    ::dup2(devNull, STDIN_FILENO);
-    ::dup2(devNull, STDOUT_FILENO);
-    ::dup2(devNull, STDERR_FILENO);
-    ::execv(argv.get()[0], argv.get());
-    ::_exit(127);
+  Argv envp(environmentWith({}));
+  const int devNull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  const pid_t pid = devNull >= 0 ? spawnChild(argv, envp, devNull, devNull, devNull) : -1;
+  const std::string failure = std::strerror(errno);
+  if (devNull >= 0) {
+    ::close(devNull);
   }
   if (pid < 0) {
-    return Error{Error::Code::Internal, std::string("fork failed: ") + std::strerror(errno)};
+    return Error{Error::Code::Internal, "cannot start epmd: " + failure};
   }
   pid_ = pid;
   const auto deadline = SteadyClock::now() + timeout;

@@ -117,11 +117,24 @@ private:
   std::vector<pid_t> children_; // descendants, reaped because we are their subreaper
 };
 
+class EpmdDaemon;
+
 /// The nodes of one test (suite): a shared port, a random cookie, a scratch directory for logs.
 /// Stops every node (by PID) when destroyed. Not thread-safe.
 class BeamTestbed {
 public:
-  BeamTestbed();
+  /// How the nodes find each other.
+  enum class Discovery {
+    /// No epmd: every node listens on one shared port, each on its own 127.0.0.N.
+    SharedPort,
+    /// An epmd of the testbed's own on 127.0.0.1 (EpmdDaemon, started by startAll) that the
+    /// nodes register with, as a release's nodes do. ERL_EPMD_PORT is set in this process while
+    /// the testbed lives; ei reads it once per process, so such a suite has an executable of its
+    /// own.
+    Epmd,
+  };
+
+  explicit BeamTestbed(Discovery discovery = Discovery::SharedPort);
   ~BeamTestbed();
   BeamTestbed(const BeamTestbed&) = delete;
   BeamTestbed& operator=(const BeamTestbed&) = delete;
@@ -136,16 +149,21 @@ public:
   Result<void> startAll(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// Kills every node (SIGKILL) and reaps it.
   void stopAll();
+  /// Between tests: every declared node running (started again when a test stopped it) and
+  /// connected to nobody.
+  Result<void> resetAll();
 
+  /// The nodes' shared distribution port, or epmd's port (Discovery::Epmd).
   int port() const { return port_; }
   const std::string& cookie() const { return cookie_; }
   const std::string& dir() const { return dir_; }
 
 private:
+  Discovery discovery_;
   int port_ = 0;
   std::string cookie_;
   std::string dir_;
-  std::vector<std::string> addresses_;
+  std::unique_ptr<EpmdDaemon> epmd_; // Discovery::Epmd
   std::map<std::string, std::unique_ptr<BeamNode>> nodes_;
 };
 

@@ -6,40 +6,21 @@
 
 #include <gtest/gtest.h>
 
+#include "beam/beam_suite.h"
+
 namespace libcluster {
 namespace {
 
 using namespace std::chrono_literals;
 
 // Two nodes with the same basename on 127.0.0.2 and 127.0.0.3, as libcluster's app@<pod-ip>.
-class BeamNodeTest : public testing::Test {
+class BeamNodeTest : public BeamSuite<BeamNodeTest> {
 protected:
-  static void SetUpTestSuite() {
-    testbed_ = new BeamTestbed();
-    testbed_->add("app@127.0.0.2");
-    testbed_->add("app@127.0.0.3");
-    Result<void> started = testbed_->startAll();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(testbed_, nullptr);
-    for (const char* name : {"app@127.0.0.2", "app@127.0.0.3"}) {
-      ASSERT_TRUE(testbed_->node(name).start());
-      ASSERT_TRUE(testbed_->node(name).disconnectAll());
-    }
-  }
+  static void SetUpTestSuite() { startNodes({"app@127.0.0.2", "app@127.0.0.3"}); }
 
-  BeamNode& a() { return testbed_->node("app@127.0.0.2"); }
-  BeamNode& b() { return testbed_->node("app@127.0.0.3"); }
-
-  static BeamTestbed* testbed_;
+  BeamNode& a() { return node("app@127.0.0.2"); }
+  BeamNode& b() { return node("app@127.0.0.3"); }
 };
-
-BeamTestbed* BeamNodeTest::testbed_ = nullptr;
 
 TEST_F(BeamNodeTest, NodesWithOneBasenameConnectWithoutEpmd) {
   Result<std::string> connected = a().eval("net_kernel:connect_node('app@127.0.0.3').");

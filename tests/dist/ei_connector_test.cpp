@@ -16,7 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "beam/beam_node.h"
+#include "beam/beam_suite.h"
 #include "support/loopback_port.h"
 
 namespace libcluster {
@@ -38,36 +38,33 @@ std::set<std::string> withoutProbes(std::set<std::string> nodes) {
   return nodes;
 }
 
+/// Whether connect(peer) through `connector` answered true (else what it answered).
+testing::AssertionResult connects(EiConnector& connector, const std::string& peer) {
+  Result<CallReply> reply = connector.connect(peer, 5s);
+  if (!reply) {
+    return testing::AssertionFailure() << "connect to " << peer << ": " << reply.error().message;
+  }
+  if (reply->outcome != CallOutcome::True) {
+    return testing::AssertionFailure() << "connect to " << peer << " answered " << reply->term;
+  }
+  return testing::AssertionSuccess();
+}
+
 // Three real nodes with one basename. They run with
 //  - prevent_overlapping_partitions false and connect_all false, so `global` neither meshes
 //    them transitively nor cuts other links when one is disconnected;
 //  - net_ticktime 2, so a connection that does not answer ticks dies within seconds;
 //  - net_setuptime 1, so connect_node to the blackholed address gives up (false) after 1 s.
-class EiConnectorTest : public testing::Test {
+class EiConnectorTest : public BeamSuite<EiConnectorTest> {
 protected:
   static void SetUpTestSuite() {
-    testbed_ = new BeamTestbed();
-    const std::vector<std::string> tuning = {"-kernel", "net_ticktime",  "2",
-                                             "-kernel", "net_setuptime", "1"};
-    for (const char* name : {kLocal, kB, kC}) {
-      testbed_->add(name, tuning);
-    }
-    Result<void> started = testbed_->startAll();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
+    startNodes({kLocal, kB, kC}, {"-kernel", "net_ticktime", "2", "-kernel", "net_setuptime", "1"});
   }
 
   void SetUp() override {
-    ASSERT_NE(testbed_, nullptr);
-    for (const char* name : {kLocal, kB, kC}) {
-      Result<void> started = testbed_->node(name).start();
-      ASSERT_TRUE(started) << started.error().message;
-      Result<void> clean = testbed_->node(name).disconnectAll();
-      ASSERT_TRUE(clean) << clean.error().message;
-    }
+    ASSERT_NO_FATAL_FAILURE(BeamSuite::SetUp());
+    blackhole_ = std::make_unique<BlackholePeer>("127.0.0.98", testbed_->port());
+    ASSERT_TRUE(blackhole_->listening());
   }
 
   static EiConnectorOptions options() {
@@ -84,14 +81,72 @@ protected:
     return connector ? std::move(connector).value() : nullptr;
   }
 
-  BeamNode& local() { return testbed_->node(kLocal); }
-  BeamNode& b() { return testbed_->node(kB); }
-  BeamNode& c() { return testbed_->node(kC); }
+  /// make(), then connected to the local node; nullptr (and a failure) when either fails.
+  static std::unique_ptr<EiConnector> makeConnected(EiConnectorOptions with = options()) {
+    std::unique_ptr<EiConnector> connector = make(std::move(with));
+    if (connector) {
+      Result<void> connected = connector->ensureConnected(5s);
+      EXPECT_TRUE(connected) << connected.error().message;
+      if (!connected) {
+        connector.reset();
+      }
+    }
+    return connector;
+  }
 
-  static BeamTestbed* testbed_;
+  /// make(), then each of `peers` connected through it (connect answered true); nullptr (and a
+  /// failure) otherwise.
+  static std::unique_ptr<EiConnector> makeConnectedTo(const std::vector<std::string>& peers,
+                                                      EiConnectorOptions with = options()) {
+    std::unique_ptr<EiConnector> connector = make(std::move(with));
+    for (const std::string& peer : peers) {
+      if (connector) {
+        const testing::AssertionResult connected = connects(*connector, peer);
+        EXPECT_TRUE(connected);
+        if (!connected) {
+          connector.reset();
+        }
+      }
+    }
+    return connector;
+  }
+
+  /// The error of connectedPeers(timeout) through a connector made with `options`; a success
+  /// fails the test.
+  static Error peersError(EiConnectorOptions options, std::chrono::milliseconds timeout) {
+    std::unique_ptr<EiConnector> connector = make(std::move(options));
+    if (!connector) {
+      return Error{Error::Code::Internal, "no connector"};
+    }
+    Result<PeerSet> peers = connector->connectedPeers(timeout);
+    EXPECT_FALSE(peers) << "connectedPeers answered";
+    return peers ? Error{Error::Code::Internal, "connectedPeers answered"} : peers.error();
+  }
+
+  /// Connectors whose connect call answers `ignored` (max(ignored, Peer)), prints the peer
+  /// (atom_to_list) or crashes (an undefined module): the replies libcluster tells apart.
+  struct ReplyConnectors {
+    std::unique_ptr<EiConnector> ignoring;
+    std::unique_ptr<EiConnector> printing;
+    std::unique_ptr<EiConnector> missing;
+    bool made() const { return ignoring && printing && missing; }
+  };
+  static ReplyConnectors makeReplyConnectors() {
+    EiConnectorOptions ignoring = options();
+    ignoring.connect = {"erlang", "max", {"ignored"}};
+    EiConnectorOptions printing = options();
+    printing.connect = {"erlang", "atom_to_list", {}};
+    EiConnectorOptions missing = options();
+    missing.connect = {"no_such_module", "connect", {}};
+    return {make(ignoring), make(printing), make(missing)};
+  }
+
+  BeamNode& local() { return node(kLocal); }
+  BeamNode& b() { return node(kB); }
+  BeamNode& c() { return node(kC); }
+
+  std::unique_ptr<BlackholePeer> blackhole_; // kBlackhole, for every test
 };
-
-BeamTestbed* EiConnectorTest::testbed_ = nullptr;
 
 TEST_F(EiConnectorTest, ConnectsTheLocalNodeToPeers) {
   std::unique_ptr<EiConnector> connector = make(options());
@@ -111,10 +166,8 @@ TEST_F(EiConnectorTest, ConnectsTheLocalNodeToPeers) {
 }
 
 TEST_F(EiConnectorTest, DisconnectsOnlyThePeerAskedFor) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB, kC});
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
-  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
 
   Result<CallReply> dropped = connector->disconnect(kC, 5s);
 
@@ -135,9 +188,8 @@ TEST_F(EiConnectorTest, DisconnectingAPeerThatIsNotConnectedAnswersFalse) {
 }
 
 TEST_F(EiConnectorTest, ListsConnectedPeersWithoutTheAgentItself) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB});
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
 
   Result<PeerSet> peers = connector->connectedPeers(5s);
 
@@ -151,10 +203,8 @@ TEST_F(EiConnectorTest, ListsConnectedPeersWithoutTheAgentItself) {
 TEST_F(EiConnectorTest, ListsNodesWithAConfiguredMfa) {
   EiConnectorOptions visibleOnly = options();
   visibleOnly.listNodes = {"erlang", "nodes", {"[visible]"}};
-  std::unique_ptr<EiConnector> connector = make(visibleOnly);
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB, kC}, visibleOnly);
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
-  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
 
   Result<PeerSet> peers = connector->connectedPeers(5s);
 
@@ -175,22 +225,12 @@ TEST_F(EiConnectorTest, UnreachablePeerAnswersFalseAtOnce) {
 }
 
 TEST_F(EiConnectorTest, ReadsRepliesAsLibclusterDoes) {
-  EiConnectorOptions ignoring = options();
-  // max(ignored, 'app@...') is the atom ignored: a connect function that answers ignored.
-  ignoring.connect = {"erlang", "max", {"ignored"}};
-  EiConnectorOptions printing = options();
-  printing.connect = {"erlang", "atom_to_list", {}};
-  EiConnectorOptions missing = options();
-  missing.connect = {"no_such_module", "connect", {}};
+  const ReplyConnectors connectors = makeReplyConnectors();
+  ASSERT_TRUE(connectors.made());
 
-  std::unique_ptr<EiConnector> ignoringConnector = make(ignoring);
-  std::unique_ptr<EiConnector> printingConnector = make(printing);
-  std::unique_ptr<EiConnector> missingConnector = make(missing);
-  ASSERT_TRUE(ignoringConnector && printingConnector && missingConnector);
-
-  Result<CallReply> ignored = ignoringConnector->connect(kB, 5s);
-  Result<CallReply> other = printingConnector->connect(kB, 5s);
-  Result<CallReply> badrpc = missingConnector->connect(kB, 5s);
+  Result<CallReply> ignored = connectors.ignoring->connect(kB, 5s);
+  Result<CallReply> other = connectors.printing->connect(kB, 5s);
+  Result<CallReply> badrpc = connectors.missing->connect(kB, 5s);
 
   ASSERT_TRUE(ignored) << ignored.error().message;
   EXPECT_EQ(ignored->outcome, CallOutcome::Ignored);
@@ -206,14 +246,11 @@ TEST_F(EiConnectorTest, ReadsRepliesAsLibclusterDoes) {
 TEST_F(EiConnectorTest, ListNodesThatIsNotAListOfAtomsIsInvalid) {
   EiConnectorOptions notAList = options();
   notAList.listNodes = {"erlang", "node", {}};
-  std::unique_ptr<EiConnector> connector = make(notAList);
-  ASSERT_NE(connector, nullptr);
 
-  Result<PeerSet> peers = connector->connectedPeers(5s);
+  const Error error = peersError(notAList, 5s);
 
-  ASSERT_FALSE(peers);
-  EXPECT_EQ(peers.error().code, Error::Code::Invalid);
-  EXPECT_THAT(peers.error().message, HasSubstr("app@127.0.0.2"));
+  EXPECT_EQ(error.code, Error::Code::Invalid);
+  EXPECT_THAT(error.message, HasSubstr("app@127.0.0.2"));
 }
 
 TEST_F(EiConnectorTest, WrongCookieIsAClearErrorThatDoesNotContainTheCookie) {
@@ -235,71 +272,57 @@ TEST_F(EiConnectorTest, WrongCookieIsAClearErrorThatDoesNotContainTheCookie) {
 TEST_F(EiConnectorTest, LocalNodeThatIsDownIsUnavailable) {
   EiConnectorOptions elsewhere = options();
   elsewhere.localNode = "app@127.0.0.50"; // no node there
-  std::unique_ptr<EiConnector> connector = make(elsewhere);
-  ASSERT_NE(connector, nullptr);
 
-  Result<PeerSet> peers = connector->connectedPeers(2s);
+  const Error error = peersError(elsewhere, 2s);
 
-  ASSERT_FALSE(peers);
-  EXPECT_EQ(peers.error().code, Error::Code::Unavailable);
-  EXPECT_THAT(peers.error().message, HasSubstr("app@127.0.0.50"));
+  EXPECT_EQ(error.code, Error::Code::Unavailable);
+  EXPECT_THAT(error.message, HasSubstr("app@127.0.0.50"));
 }
 
 // Issue 9 L2: with the port given, a node that is down was reported as "wrong cookie".
 TEST_F(EiConnectorTest, LocalNodeThatIsNotRunningIsNotReportedAsAWrongCookie) {
   EiConnectorOptions down = options();
   down.localNodePort = closedLoopbackPort();
-  std::unique_ptr<EiConnector> connector = make(down);
-  ASSERT_NE(connector, nullptr);
 
-  Result<PeerSet> peers = connector->connectedPeers(2s);
+  const Error error = peersError(down, 2s);
 
-  ASSERT_FALSE(peers);
-  EXPECT_EQ(peers.error().code, Error::Code::Unavailable);
-  EXPECT_THAT(peers.error().message, HasSubstr("is not running"));
-  EXPECT_THAT(peers.error().message, Not(HasSubstr("cookie")));
+  EXPECT_EQ(error.code, Error::Code::Unavailable);
+  EXPECT_THAT(error.message, HasSubstr("is not running"));
+  EXPECT_THAT(error.message, Not(HasSubstr("cookie")));
 }
 
 TEST_F(EiConnectorTest, ReconnectsWhenTheLocalNodeRestarts) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB});
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
 
   local().kill();
   Result<PeerSet> whileDown = connector->connectedPeers(2s);
   Result<void> restarted = local().start();
   ASSERT_TRUE(restarted) << restarted.error().message;
-  Result<CallReply> afterRestart = connector->connect(kB, 5s);
+  const testing::AssertionResult afterRestart = connects(*connector, kB);
 
   ASSERT_FALSE(whileDown);
   EXPECT_EQ(whileDown.error().code, Error::Code::Unavailable);
-  ASSERT_TRUE(afterRestart) << afterRestart.error().message;
-  EXPECT_EQ(afterRestart->outcome, CallOutcome::True);
+  ASSERT_TRUE(afterRestart);
   EXPECT_EQ(connector->connectionsMade(), 2U);
   EXPECT_TRUE(b().waitForNodes([](const auto& nodes) { return nodes.contains(kLocal); }, 5s));
 }
 
 TEST_F(EiConnectorTest, ReconnectsOnTheFirstCallAfterAQuietRestart) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
 
   // Nobody calls while the node is away: the next call finds a dead link and must not fail.
   Result<void> restarted = local().restart();
   ASSERT_TRUE(restarted) << restarted.error().message;
-  Result<CallReply> reply = connector->connect(kC, 5s);
 
-  ASSERT_TRUE(reply) << reply.error().message;
-  EXPECT_EQ(reply->outcome, CallOutcome::True);
+  EXPECT_TRUE(connects(*connector, kC));
   EXPECT_EQ(connector->connectionsMade(), 2U);
 }
 
 TEST_F(EiConnectorTest, TimedOutCallDoesNotMixUpLaterReplies) {
-  BlackholePeer blackhole("127.0.0.98", testbed_->port());
-  ASSERT_TRUE(blackhole.listening());
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
   const auto start = SteadyClock::now();
 
   Result<CallReply> stuck = connector->connect(kBlackhole, 300ms);
@@ -314,18 +337,13 @@ TEST_F(EiConnectorTest, TimedOutCallDoesNotMixUpLaterReplies) {
     Result<PeerSet> peers = connector->connectedPeers(2s);
     ASSERT_TRUE(peers) << peers.error().message;
   }
-  Result<CallReply> toB = connector->connect(kB, 5s);
-  ASSERT_TRUE(toB) << toB.error().message;
-  EXPECT_EQ(toB->outcome, CallOutcome::True);
+  ASSERT_TRUE(connects(*connector, kB));
   EXPECT_EQ(connector->connectionsMade(), 1U);
 }
 
 TEST_F(EiConnectorTest, CallsInFlightDoNotWaitForEachOther) {
-  BlackholePeer blackhole("127.0.0.98", testbed_->port());
-  ASSERT_TRUE(blackhole.listening());
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
   std::atomic<bool> slowDone{false};
 
   auto slow = std::async(std::launch::async, [&] {
@@ -349,9 +367,8 @@ TEST_F(EiConnectorTest, CallsInFlightDoNotWaitForEachOther) {
 }
 
 TEST_F(EiConnectorTest, ManyThreadsShareTheConnection) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB});
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
   std::atomic<int> good{0};
 
   {
@@ -373,9 +390,8 @@ TEST_F(EiConnectorTest, ManyThreadsShareTheConnection) {
 }
 
 TEST_F(EiConnectorTest, IdleConnectionOutlivesTheTickTime) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
 
   // net_ticktime is 2 s: a link that did not answer ticks would be dropped by now.
   std::this_thread::sleep_for(3500ms);
@@ -388,9 +404,8 @@ TEST_F(EiConnectorTest, IdleConnectionOutlivesTheTickTime) {
 }
 
 TEST_F(EiConnectorTest, FrozenLocalNodeTimesOutAndRecoversWhenThawed) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
 
   local().freeze();
   Result<PeerSet> frozen = connector->connectedPeers(300ms);
@@ -420,13 +435,10 @@ TEST_F(EiConnectorTest, SettingUpAConnectionToAFrozenNodeTimesOut) {
 }
 
 TEST_F(EiConnectorTest, CallsBeyondTheParallelLimitWaitForASlot) {
-  BlackholePeer blackhole("127.0.0.98", testbed_->port());
-  ASSERT_TRUE(blackhole.listening());
   EiConnectorOptions single = options();
   single.maxParallelRpcs = 1;
-  std::unique_ptr<EiConnector> connector = make(single);
+  std::unique_ptr<EiConnector> connector = makeConnected(single);
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
 
   auto slow = std::async(std::launch::async, [&] { return connector->connect(kBlackhole, 5s); });
   std::this_thread::sleep_for(100ms);
@@ -459,6 +471,17 @@ bool hasEvent(const std::vector<NodeEvent>& events, NodeEvent::Kind kind, const 
   return std::any_of(events.begin(), events.end(), [&](const NodeEvent& event) {
     return event.kind == kind && event.node == node;
   });
+}
+
+/// Whether the connector re-arms its node watcher within 10 s (20 waits of 500 ms).
+bool rearms(EiConnector& connector) {
+  for (int i = 0; i < 20; ++i) {
+    Result<NodeEvents> got = connector.waitForNodeEvents(500ms, {});
+    if (got && got->rearmed) {
+      return true;
+    }
+  }
+  return false;
 }
 
 TEST_F(EiConnectorTest, ReportsNodeupAndNodedownOfTheLocalNodeAsTheyHappen) {
@@ -495,12 +518,7 @@ TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestart
       local().eval("[exit(P, kill) || P <- processes(), {links, Ls} <- [process_info(P, links)], "
                    "lists:any(fun(L) -> is_pid(L) andalso node(L) =/= node() end, Ls)], ok.");
   ASSERT_TRUE(killed) << killed.error().message;
-  bool rearmed = false;
-  for (int i = 0; i < 20 && !rearmed; ++i) {
-    Result<NodeEvents> got = connector->waitForNodeEvents(500ms, {});
-    rearmed = got && got->rearmed;
-  }
-  EXPECT_TRUE(rearmed);
+  EXPECT_TRUE(rearms(*connector));
   ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.4')."));
   EXPECT_TRUE(hasEvent(
       collectEvents(*connector,
@@ -508,12 +526,7 @@ TEST_F(EiConnectorTest, NodeWatcherIsStartedAgainWhenItDiesOrTheLocalNodeRestart
       NodeEvent::Kind::Up, kC));
 
   ASSERT_TRUE(local().restart());
-  rearmed = false;
-  for (int i = 0; i < 20 && !rearmed; ++i) {
-    Result<NodeEvents> got = connector->waitForNodeEvents(500ms, {});
-    rearmed = got && got->rearmed;
-  }
-  EXPECT_TRUE(rearmed);
+  EXPECT_TRUE(rearms(*connector));
   ASSERT_TRUE(local().eval("net_kernel:connect_node('app@127.0.0.3')."));
   EXPECT_TRUE(hasEvent(
       collectEvents(*connector,
@@ -545,10 +558,8 @@ TEST_F(EiConnectorTest, MessagesToTheEventPidThatAreNotNodeEventsAreDropped) {
 }
 
 TEST_F(EiConnectorTest, DisconnectsFromEveryPeerAtOnce) {
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnectedTo({kB, kC});
   ASSERT_NE(connector, nullptr);
-  ASSERT_EQ(connector->connect(kB, 5s)->outcome, CallOutcome::True);
-  ASSERT_EQ(connector->connect(kC, 5s)->outcome, CallOutcome::True);
 
   std::optional<Result<void>> left = connector->disconnectAtOnce({kB, kC, kDead}, 5s);
 
@@ -582,20 +593,12 @@ TEST_F(EiConnectorTest, ConnectsToEveryPeerAtOnceInOneCall) {
 }
 
 TEST_F(EiConnectorTest, ConnectingAtOnceRunsTheConfiguredCallWithItsArgumentsPerPeer) {
-  EiConnectorOptions ignoring = options();
-  ignoring.connect = {"erlang", "max", {"ignored"}}; // max(ignored, Peer): ignored
-  EiConnectorOptions printing = options();
-  printing.connect = {"erlang", "atom_to_list", {}};
-  EiConnectorOptions missing = options();
-  missing.connect = {"no_such_module", "connect", {}};
-  std::unique_ptr<EiConnector> ignoringConnector = make(ignoring);
-  std::unique_ptr<EiConnector> printingConnector = make(printing);
-  std::unique_ptr<EiConnector> missingConnector = make(missing);
-  ASSERT_TRUE(ignoringConnector && printingConnector && missingConnector);
+  const ReplyConnectors connectors = makeReplyConnectors();
+  ASSERT_TRUE(connectors.made());
 
-  auto ignored = ignoringConnector->connectAtOnce({kB, kC}, 5s);
-  auto printed = printingConnector->connectAtOnce({kB, kC}, 5s);
-  auto crashed = missingConnector->connectAtOnce({kB, kC}, 5s);
+  auto ignored = connectors.ignoring->connectAtOnce({kB, kC}, 5s);
+  auto printed = connectors.printing->connectAtOnce({kB, kC}, 5s);
+  auto crashed = connectors.missing->connectAtOnce({kB, kC}, 5s);
 
   ASSERT_TRUE(ignored && printed && crashed);
   for (const char* peer : {kB, kC}) {
@@ -609,11 +612,8 @@ TEST_F(EiConnectorTest, ConnectingAtOnceRunsTheConfiguredCallWithItsArgumentsPer
 }
 
 TEST_F(EiConnectorTest, APeerThatHangsInAConnectAtOnceTimesOutAloneAndTheOthersAnswer) {
-  BlackholePeer blackhole("127.0.0.98", testbed_->port());
-  ASSERT_TRUE(blackhole.listening());
-  std::unique_ptr<EiConnector> connector = make(options());
+  std::unique_ptr<EiConnector> connector = makeConnected();
   ASSERT_NE(connector, nullptr);
-  ASSERT_TRUE(connector->ensureConnected(5s));
   const auto start = SteadyClock::now();
 
   // The blackholed peer accepts TCP and never answers the handshake (net_setuptime 1 s).

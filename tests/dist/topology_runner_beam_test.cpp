@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/topology_runner.h"
-#include "beam/beam_node.h"
+#include "beam/beam_suite.h"
 #include "dist/ei_connector.h"
 #include "fakes/fake_strategy.h"
 
@@ -70,29 +70,12 @@ private:
 // Four real nodes with one basename and OTP's default net_setuptime (7 s). They run with
 // prevent_overlapping_partitions false and connect_all false, so `global` neither meshes them
 // transitively nor cuts other links when one is disconnected.
-class TopologyRunnerBeamTest : public testing::Test {
+class TopologyRunnerBeamTest : public BeamSuite<TopologyRunnerBeamTest> {
 protected:
-  static void SetUpTestSuite() {
-    testbed_ = new BeamTestbed();
-    for (const char* name : {kLocal, kB, kC, kD}) {
-      testbed_->add(name);
-    }
-    Result<void> started = testbed_->startAll();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
-  }
+  static void SetUpTestSuite() { startNodes({kLocal, kB, kC, kD}); }
 
   void SetUp() override {
-    ASSERT_NE(testbed_, nullptr);
-    for (const char* name : {kLocal, kB, kC, kD}) {
-      Result<void> started = testbed_->node(name).start();
-      ASSERT_TRUE(started) << started.error().message;
-      Result<void> clean = testbed_->node(name).disconnectAll();
-      ASSERT_TRUE(clean) << clean.error().message;
-    }
+    ASSERT_NO_FATAL_FAILURE(BeamSuite::SetUp());
     EiConnectorOptions options;
     options.localNode = kLocal;
     options.localNodePort = testbed_->port();
@@ -121,17 +104,12 @@ protected:
     return node.waitForNodes([](const auto& nodes) { return !contains(nodes, kLocal); }, 5s);
   }
 
-  BeamNode& node(const char* name) { return testbed_->node(name); }
-
-  static BeamTestbed* testbed_;
   SystemClock clock_;
   MetricsRegistry metrics_;
   FakeStrategy strategy_;
   std::unique_ptr<EiConnector> connector_;
   std::unique_ptr<TimingConnector> timing_;
 };
-
-BeamTestbed* TopologyRunnerBeamTest::testbed_ = nullptr;
 
 TEST_F(TopologyRunnerBeamTest, ConnectsTheLocalNodeToEveryDesiredPeer) {
   TopologyRunner runner = makeRunner();

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/stop_process.h"
+
 extern char** environ;
 
 namespace libcluster {
@@ -224,17 +226,7 @@ void TestApiServer::stop() {
   if (pid_ <= 0) {
     return;
   }
-  ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-  int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
+  stopProcess(pid_, kStopGrace);
   pid_ = -1;
   started_ = false;
 }

@@ -16,6 +16,7 @@
 #include "membership/pod.h"
 #include "strategy/cluster_topology_strategy.h"
 #include "strategy/dns_strategy.h"
+#include "support/cluster_topology_yaml.h"
 #include "support/eventually.h"
 #include "support/resource_paths.h"
 #include "support/test_api_server.h"
@@ -46,17 +47,14 @@ protected:
   }
 
   void applyTopology(const std::string& name, const std::string& onRemoval = "Disconnect") {
-    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: )" + name + R"(, namespace: default}
-spec:
-  nodeBasename: app
-  onRemoval: )" + onRemoval + R"(
+    const auto applied = server_.kubectl(
+        "apply -f -", clusterTopologyYaml(name, "  nodeBasename: app\n  onRemoval: " + onRemoval +
+                                                    R"(
   reconnectIntervalSeconds: 3
   connect: {module: my_cluster, function: join, args: [fast]}
   sources:
     - epmd: {nodes: [app@10.0.0.1]}
-)");
+)"));
     ASSERT_EQ(applied.exitCode, 0) << applied.output;
   }
 

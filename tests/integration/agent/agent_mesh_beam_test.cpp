@@ -19,13 +19,9 @@
 
 #include <gtest/gtest.h>
 
-#include "beam/beam_node.h"
-#include "integration/agent/agent_process.h"
-#include "kube/http_kube_api.h"
-#include "kube/kube_config.h"
+#include "beam/beam_suite.h"
+#include "integration/agent/beam_agent_fixture.h"
 #include "support/loopback_port.h"
-#include "support/publish_members.h"
-#include "support/test_api_server.h"
 
 namespace libcluster {
 namespace {
@@ -39,8 +35,6 @@ std::int64_t nowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 /// Our JSON log lines' "ts" (2026-01-02T03:04:05.678Z) as system ms; -1 when it is not one.
 std::int64_t logTimeMs(const std::string& ts) {
@@ -125,8 +119,12 @@ std::vector<std::string> nodeNames(int count) {
 /// the nodes with prevent_overlapping_partitions false (for bench/agent_mesh_bench.sh, which
 /// compares); by default they run with OTP's defaults.
 template <int kNodes>
-class AgentMesh : public testing::Test {
+class AgentMesh : public BeamSuite<AgentMesh<kNodes>> {
 protected:
+  using Suite = BeamSuite<AgentMesh<kNodes>>;
+  using Suite::node;
+  using Suite::testbed_;
+
   static constexpr const char* k2 = "app@127.0.0.2";
   static constexpr const char* k3 = "app@127.0.0.3";
   static constexpr const char* k4 = "app@127.0.0.4";
@@ -134,54 +132,28 @@ protected:
   static inline const std::vector<std::string> kAll = nodeNames(kNodes);
 
   static void SetUpTestSuite() {
-    testbed_ = new BeamTestbed();
     const char* global = std::getenv("LIBCLUSTER_MESH_GLOBAL");
     std::vector<std::string> args;
     if (global != nullptr && std::string(global) == "off") {
       args = {"-kernel", "prevent_overlapping_partitions", "false"};
     }
-    for (const std::string& name : kAll) {
-      testbed_->add(name, args, /*isolated=*/false);
-    }
-    Result<void> started = testbed_->startAll(std::chrono::seconds(30 + 3 * kNodes));
-    ASSERT_TRUE(started) << started.error().message;
-    writeFile(testbed_->dir() + "/cookie", testbed_->cookie() + "\n");
-  }
-  static void TearDownTestSuite() {
-    delete testbed_;
-    testbed_ = nullptr;
+    Suite::startNodes(kAll, args, /*isolated=*/false, std::chrono::seconds(30 + 3 * kNodes));
   }
 
   void SetUp() override {
-    ASSERT_NE(testbed_, nullptr);
-    ASSERT_TRUE(server_.started()) << server_.error();
-    const auto crd =
-        server_.kubectl(std::string("apply -f ") + LIBCLUSTER_SOURCE_DIR +
-                        "/crds/clustertopologies.libcluster.dev.yaml -f " + LIBCLUSTER_SOURCE_DIR +
-                        "/crds/clustertopologymemberslices.libcluster.dev.yaml");
-    ASSERT_EQ(crd.exitCode, 0) << crd.output;
-    Result<KubeConfig> kube = loadKubeconfig(server_.kubeconfigPath());
-    ASSERT_TRUE(kube) << kube.error().message;
-    Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*kube);
-    ASSERT_TRUE(api) << api.error().message;
-    api_ = std::move(*api);
-    for (const std::string& name : kAll) {
-      ASSERT_TRUE(testbed_->node(name).start());
-      ASSERT_TRUE(testbed_->node(name).disconnectAll());
-    }
+    ASSERT_NO_FATAL_FAILURE(kube_.setUp());
+    ASSERT_NO_FATAL_FAILURE(Suite::SetUp());
   }
   void TearDown() override {
     keepLogs();
     controller_.reset();
     agents_.clear();
     for (const std::string& name : kAll) {
-      if (testbed_->node(name).isRunning()) {
-        (void)testbed_->node(name).eval("catch exit(whereis(mesh_sampler), kill), ok.");
+      if (node(name).isRunning()) {
+        (void)node(name).eval("catch exit(whereis(mesh_sampler), kill), ok.");
       }
     }
   }
-
-  BeamNode& node(const std::string& name) { return testbed_->node(name); }
 
   /// With LIBCLUSTER_MESH_KEEP_LOGS=<dir>: every log and sample file of the test, copied to
   /// <dir>/<test>-<n>/ before the testbed goes, for a closer look at a run.
@@ -211,47 +183,52 @@ protected:
   /// `interval`: reconnectIntervalSeconds, the periodic sync. 60 s (±20 % jitter, so at least 48 s)
   /// leaves the event path alone to pass a test that waits less than that.
   void applyTopology(const std::string& name, const std::string& extraSpec = "", int interval = 2) {
-    const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: )" + name + R"(, namespace: default}
-spec:
-  nodeBasename: app
-  reconnectIntervalSeconds: )" + std::to_string(interval) + R"(
-  sources:
-    - epmd: {nodes: [app@127.0.0.2]}
-)" + extraSpec);
-    ASSERT_EQ(applied.exitCode, 0) << applied.output;
+    kube_.applyTopology(
+        name, "  nodeBasename: app\n  reconnectIntervalSeconds: " + std::to_string(interval) +
+                  "\n  sources:\n    - epmd: {nodes: [app@127.0.0.2]}\n" + extraSpec);
   }
 
   /// The controller's part: the member slices and status of ClusterTopology `name`, as
   /// libcluster-controller writes them (agents follow the slices).
   void writeMembers(const std::vector<std::string>& members, const std::string& name = "app") {
-    Result<void> published = publishMembers(*api_, "default", name, members);
-    ASSERT_TRUE(published) << published.error().message;
+    kube_.writeMembers(members, name);
   }
 
   /// The pod of `node` (app@127.0.0.N → IP 127.0.0.N), Running with that IP, labelled
   /// app=<app>, its Ready condition `ready`: what a kubernetes source of the controller selects.
   void createPod(const std::string& pod, const std::string& node, bool ready,
                  const std::string& app = "mesh") {
-    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
-    ASSERT_TRUE(
-        api_->create(pods, {{"apiVersion", "v1"},
-                            {"kind", "Pod"},
-                            {"metadata", {{"name", pod}, {"labels", {{"app", app}}}}},
-                            {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+    ASSERT_NO_FATAL_FAILURE(kube_.createPod(pod, {{"app", app}}));
     setPodReady(pod, node, ready);
+  }
+
+  /// ClusterTopology "app" (reconnect interval 2 s) on a kubernetes source selecting app=mesh
+  /// (`sourceExtra` added to it, e.g. ", readiness: ReadyOnly"); every node gets a Ready pod
+  /// app-<i>, a sampler and an agent reporting on that pod. The controller is the test's to start.
+  void startPodsAndAgents(const std::string& sourceExtra = "") {
+    ASSERT_NO_FATAL_FAILURE(kube_.applyTopology(
+        "app", "  nodeBasename: app\n  reconnectIntervalSeconds: 2\n  sources:\n"
+               "    - kubernetes: {selector: {matchLabels: {app: mesh}}" +
+                   sourceExtra + "}\n"));
+    for (std::size_t i = 0; i < kAll.size(); ++i) {
+      ASSERT_NO_FATAL_FAILURE(createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true));
+    }
+    for (const std::string& name : kAll) {
+      ASSERT_NO_FATAL_FAILURE(startSampler(name));
+    }
+    for (std::size_t i = 0; i < kAll.size(); ++i) {
+      ASSERT_NO_FATAL_FAILURE(startAgent(kAll[i], "app", "app-" + std::to_string(i)));
+    }
   }
 
   /// Sets the pod's Ready condition (Running, with the node's IP), keeping the other conditions
   /// (the agent's own): a read-modify-write on the resourceVersion, as the kubelet's is.
   void setPodReady(const std::string& pod, const std::string& node, bool ready) {
     const std::string ip = node.substr(node.find('@') + 1);
-    const ResourcePath pods{.resource = "pods", .namespaceName = "default"};
-    ResourcePath status = pods.object(pod);
+    ResourcePath status = defaultPods().object(pod);
     status.subresource = "status";
     for (int attempt = 0; attempt < 10; ++attempt) {
-      Result<json> current = api_->get(pods.object(pod));
+      Result<json> current = kube_.api().get(defaultPods().object(pod));
       ASSERT_TRUE(current) << current.error().message;
       json conditions = json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}});
       if (current->contains("status") && (*current)["status"].contains("conditions")) {
@@ -268,7 +245,7 @@ spec:
             {"podIP", ip},
             {"podIPs", {{{"ip", ip}}}},
             {"conditions", conditions}}}};
-      Result<json> patched = api_->mergePatch(status, patch);
+      Result<json> patched = kube_.api().mergePatch(status, patch);
       if (patched) {
         return;
       }
@@ -281,7 +258,7 @@ spec:
   void startController() {
     controller_ = std::make_unique<AgentProcess>(
         LIBCLUSTER_CONTROLLER_BINARY,
-        std::vector<std::string>{"--kubeconfig", server_.kubeconfigPath(), "--namespace", "default",
+        std::vector<std::string>{"--kubeconfig", kube_.kubeconfigPath(), "--namespace", "default",
                                  "--leader-elect", "--leader-election-namespace", "default",
                                  "--metrics-bind-address", "0", "--health-probe-bind-address", "0"},
         std::map<std::string, std::string>{{"LOG_LEVEL", "debug"}},
@@ -291,25 +268,19 @@ spec:
 
   void startAgent(const std::string& local, const std::string& topology = "app",
                   const std::string& pod = "") {
-    const std::string tag = local.substr(local.find('@') + 1);
-    const std::string configPath = testbed_->dir() + "/mesh-agent-" + tag + ".yaml";
-    writeFile(configPath,
-              "topologies:\n  app:\n    strategy: ClusterTopology\n    config: {name: " + topology +
-                  "}\n");
-    std::map<std::string, std::string> env{{"LOG_LEVEL", "debug"}};
+    std::map<std::string, std::string> env;
     metricsPorts_[local] = closedLoopbackPort();
     if (!pod.empty()) {
       env["POD_NAME"] = pod;
       env["POD_NAMESPACE"] = "default";
     }
-    agents_[local] = std::make_unique<AgentProcess>(
-        LIBCLUSTER_AGENT_BINARY,
-        std::vector<std::string>{
-            "--config", configPath, "--node", local, "--node-port",
-            std::to_string(testbed_->port()), "--cookie-file", testbed_->dir() + "/cookie",
-            "--kubeconfig", server_.kubeconfigPath(), "--namespace", "default",
-            "--metrics-bind-address", "127.0.0.1:" + std::to_string(metricsPorts_[local])},
-        env, testbed_->dir() + "/mesh-agent-" + tag + ".log");
+    agents_[local] = libcluster::startAgent(
+        *testbed_, local,
+        {.config = "topologies:\n  app:\n    strategy: ClusterTopology\n    config: {name: " +
+                   topology + "}\n",
+         .env = env,
+         .extraArgs = {"--kubeconfig", kube_.kubeconfigPath(), "--namespace", "default"},
+         .metricsBindAddress = "127.0.0.1:" + std::to_string(metricsPorts_[local])});
     ASSERT_TRUE(agents_[local]->started());
   }
 
@@ -419,18 +390,7 @@ spec:
   /// (system ms), or nullopt.
   std::optional<std::int64_t> waitForMesh(const std::map<std::string, Nodes>& want,
                                           std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (meshIs(want)) {
-        std::int64_t reached = 0;
-        for (const auto& [name, nodes] : want) {
-          reached = std::max(reached, samples(name).back().at);
-        }
-        return reached;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return std::nullopt;
+    return waitForStableMesh(want, /*hold=*/0ms, timeout);
   }
 
   /// Waits (bounded) until the mesh is `want` and has not changed for `hold`; returns the time of
@@ -566,9 +526,7 @@ spec:
     ASSERT_TRUE(waitForMesh(meshOf(members))) << describe(meshOf(members));
   }
 
-  static inline BeamTestbed* testbed_ = nullptr;
-  TestApiServer server_{TestApiServer::Options{.bookmarkIntervalSeconds = 1}};
-  std::unique_ptr<HttpKubeApi> api_;
+  TopologyApiServer kube_;
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
   std::map<std::string, int> metricsPorts_;
   std::unique_ptr<AgentProcess> controller_;
@@ -612,25 +570,7 @@ TEST_F(AgentMeshBeamTest, RemovedNodeThatKeepsRunningLeavesAndStaysCut) {
 // full mesh; when it keeps connecting to a member by itself it is cut again at once each time;
 // Ready again, it rejoins.
 TEST_F(AgentMeshBeamTest, NotReadyUnderReadyOnlyIsCutAndStaysCutThenRejoins) {
-  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: app, namespace: default}
-spec:
-  nodeBasename: app
-  reconnectIntervalSeconds: 2
-  sources:
-    - kubernetes: {selector: {matchLabels: {app: mesh}}, readiness: ReadyOnly}
-)");
-  ASSERT_EQ(applied.exitCode, 0) << applied.output;
-  for (std::size_t i = 0; i < kAll.size(); ++i) {
-    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
-  }
-  for (const std::string& name : kAll) {
-    startSampler(name);
-  }
-  for (std::size_t i = 0; i < kAll.size(); ++i) {
-    startAgent(kAll[i], "app", "app-" + std::to_string(i));
-  }
+  ASSERT_NO_FATAL_FAILURE(startPodsAndAgents(", readiness: ReadyOnly"));
   startController();
   ASSERT_TRUE(waitForStableMesh(meshOf(kAll), 2s)) << describe(meshOf(kAll)) << controller_->log();
 
@@ -821,18 +761,13 @@ TEST_F(AgentMeshBeamTest, ACallTheAgentDoesNotAllowIsNeverRun) {
   applyTopology("evil",
                 "  listNodes: {module: os, function: cmd, args: ['\"touch " + marker + "\"']}\n");
   writeMembers({k2, k3}, "evil");
-  ASSERT_TRUE(api_->create(ResourcePath{.resource = "pods", .namespaceName = "default"},
-                           {{"apiVersion", "v1"},
-                            {"kind", "Pod"},
-                            {"metadata", {{"name", "evil-0"}}},
-                            {"spec", {{"containers", {{{"name", "app"}, {"image", "erlang"}}}}}}}));
+  ASSERT_NO_FATAL_FAILURE(kube_.createPod("evil-0"));
   startAgent(k2, "evil", "evil-0");
 
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   std::string reason;
   while (std::chrono::steady_clock::now() < deadline && reason.empty()) {
-    Result<json> pod =
-        api_->get(ResourcePath{.resource = "pods", .namespaceName = "default"}.object("evil-0"));
+    Result<json> pod = kube_.api().get(defaultPods().object("evil-0"));
     if (pod && pod->contains("status") && (*pod)["status"].contains("conditions")) {
       for (const json& condition : (*pod)["status"]["conditions"]) {
         if (condition.value("type", "") == "libcluster.dev/Connected") {
@@ -869,25 +804,7 @@ std::string medianAndMax(std::vector<std::int64_t> values) {
 // The real controller (leader election on, as deployed) starts beside 20 running nodes, their 20
 // agents and their 20 Ready pods: controller start to full mesh, with where the time went.
 TEST_F(AgentMesh20BeamTest, ControllerStartToFullMesh) {
-  const auto applied = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: app, namespace: default}
-spec:
-  nodeBasename: app
-  reconnectIntervalSeconds: 2
-  sources:
-    - kubernetes: {selector: {matchLabels: {app: mesh}}}
-)");
-  ASSERT_EQ(applied.exitCode, 0) << applied.output;
-  for (std::size_t i = 0; i < kAll.size(); ++i) {
-    createPod("app-" + std::to_string(i), kAll[i], /*ready=*/true);
-  }
-  for (const std::string& name : kAll) {
-    startSampler(name);
-  }
-  for (std::size_t i = 0; i < kAll.size(); ++i) {
-    startAgent(kAll[i], "app", "app-" + std::to_string(i));
-  }
+  ASSERT_NO_FATAL_FAILURE(startPodsAndAgents());
   // The agents are up and waiting for the topology's members, as when the controller is
   // (re)deployed under a running application.
   std::this_thread::sleep_for(3s);

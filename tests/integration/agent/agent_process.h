@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/stop_process.h"
+
 namespace libcluster {
 
 /// The libcluster-agent binary run by a test: started with arguments and an environment of its
@@ -66,17 +68,7 @@ public:
     if (pid_ <= 0) {
       return exitCode_;
     }
-    ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    const int status = stopProcess(pid_, grace);
     pid_ = -1;
     exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return exitCode_;

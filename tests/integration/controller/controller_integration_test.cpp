@@ -25,6 +25,7 @@
 
 #include "dns/dnsmasq_server.h"
 #include "dns/loopback.h"
+#include "support/cluster_topology_yaml.h"
 #include "support/controller_fixture.h"
 #include "support/eventually.h"
 
@@ -59,8 +60,8 @@ public:
   explicit StaticHttpServer(const std::string& dir) {
     port_ = freeTcpPort();
     const std::string portText = std::to_string(port_);
-    std::vector<std::string> args{"/usr/bin/python3", "-m",   "http.server", "--bind",
-                                  "127.0.0.1",        "--directory", dir,     portText};
+    std::vector<std::string> args{"/usr/bin/python3", "-m",          "http.server", "--bind",
+                                  "127.0.0.1",        "--directory", dir,           portText};
     std::vector<char*> argv;
     for (std::string& arg : args) {
       argv.push_back(arg.data());
@@ -102,11 +103,34 @@ private:
   int port_ = 0;
 };
 
+/// ClusterTopology "demo" in namespace default with `nodeBasename` and `sources` (the YAML list
+/// below "sources:", from a new line).
+std::string demoTopology(const std::string& sources, const std::string& nodeBasename = "demo") {
+  return clusterTopologyYaml("demo", "  nodeBasename: " + nodeBasename + "\n  sources:" + sources);
+}
+
+const std::string kDemoTopology = demoTopology(R"(
+    - kubernetes:
+        selector: {matchLabels: {app: demo}}
+)");
+
 class ControllerIntegrationTest : public ControllerFixture {
 protected:
   ControllerIntegrationTest() : ControllerFixture(/*serverHistory=*/500) {}
 
   void applyTopology(const std::string& yaml) { kubectlApply(yaml); }
+
+  /// A controller replica started (default options) and kDemoTopology applied.
+  ControllerApp& startDemo() {
+    ControllerApp& app = startController();
+    applyTopology(kDemoTopology);
+    return app;
+  }
+
+  /// Whether topology "demo" comes to list exactly `count` members (waits, bounded).
+  bool membersReach(std::size_t count) {
+    return eventually([&] { return memberNodes().size() == count; });
+  }
 
   void createPod(const std::string& name, const std::string& ip, bool ready = false,
                  const nlohmann::json& labels = {{"app", "demo"}},
@@ -188,24 +212,13 @@ ControllerApp::Options electing(const std::string& identity, std::chrono::second
   return options;
 }
 
-const char* kDemoTopology = R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
-    - kubernetes:
-        selector: {matchLabels: {app: demo}}
-)";
-
 TEST_F(ControllerIntegrationTest, PodsBecomeMembersThatKubectlShows) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("demo-a", "10.0.0.1");
   createPod("demo-b", "10.0.0.2", true);
   createPod("other", "10.0.0.9", true, {{"app", "other"}});
 
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; })) << topologyStatus().dump();
+  ASSERT_TRUE(membersReach(2)) << topologyStatus().dump();
   EXPECT_EQ(memberNodes(), (std::set<std::string>{"demo@10.0.0.1", "demo@10.0.0.2"}));
 
   const auto nodes = server_.kubectl("get ctop demo -o jsonpath={.status.members[*].node}");
@@ -220,10 +233,9 @@ TEST_F(ControllerIntegrationTest, PodsBecomeMembersThatKubectlShows) {
 }
 
 TEST_F(ControllerIntegrationTest, FollowsPodsJoiningLeavingAndTerminating) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("demo-a", "10.0.0.1");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
 
   createPod("demo-b", "10.0.0.2");
   ASSERT_TRUE(eventually([&] { return memberNodes().contains("demo@10.0.0.2"); }));
@@ -242,43 +254,36 @@ TEST_F(ControllerIntegrationTest, FollowsPodsJoiningLeavingAndTerminating) {
 
 TEST_F(ControllerIntegrationTest, ReadyOnlyAdmitsReadyPods) {
   startController();
-  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+  applyTopology(demoTopology(R"(
     - kubernetes:
         selector: {matchExpressions: [{key: app, operator: In, values: [demo]}]}
         readiness: ReadyOnly
         mode: dns
         clusterDomain: example.internal
-)");
+)"));
   createPod("demo-a", "10.0.0.1", false);
   createPod("demo-b", "10.0.0.2", true);
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
   EXPECT_EQ(memberNodes(), std::set<std::string>{"demo@10-0-0-2.default.pod.example.internal"});
 
   setPodStatus("demo-a", "10.0.0.1", true);
 
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }));
+  ASSERT_TRUE(membersReach(2));
 }
 
 TEST_F(ControllerIntegrationTest, PublishesTheLowestStatefulSetOrdinalAsSeed) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("demo-2", "10.0.0.3", false, {{"app", "demo"}}, "demo");
   createPod("demo-1", "10.0.0.2", false, {{"app", "demo"}}, "demo");
   createPod("demo-10", "10.0.0.11", false, {{"app", "demo"}}, "demo");
 
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 3; }));
+  ASSERT_TRUE(membersReach(3));
   EXPECT_EQ(topologyStatus()["seed"], "demo@10.0.0.2");
   EXPECT_EQ(server_.kubectl("get ctop demo -o jsonpath={.status.seed}").output, "demo@10.0.0.2");
 }
 
 TEST_F(ControllerIntegrationTest, AgentReportsMakeTheTopologyConverged) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("demo-a", "10.0.0.1");
   createPod("demo-b", "10.0.0.2");
   ASSERT_TRUE(eventually([&] { return condition("Converged", "reason") == "AwaitingReports"; }));
@@ -290,8 +295,12 @@ TEST_F(ControllerIntegrationTest, AgentReportsMakeTheTopologyConverged) {
   setPodStatus("demo-b", "10.0.0.2", false, true);
   ASSERT_TRUE(eventually([&] { return condition("Converged") == "True"; }));
   EXPECT_EQ(topologyStatus()["connectedCount"], 2);
-  EXPECT_EQ(server_.kubectl("get ctop demo -o 'jsonpath={.status.conditions[?(@.type==\"Converged\")].status}'").output,
-            "True");
+  EXPECT_EQ(
+      server_
+          .kubectl(
+              "get ctop demo -o 'jsonpath={.status.conditions[?(@.type==\"Converged\")].status}'")
+          .output,
+      "True");
 }
 
 TEST_F(ControllerIntegrationTest, InvalidSpecsAreRejectedOrMarkedInvalid) {
@@ -307,48 +316,40 @@ spec:
   EXPECT_NE(rejected.output.find("spec.nodeBasename"), std::string::npos) << rejected.output;
 
   // The CRD's CEL rules catch cross-field mistakes (hostname mode without serviceName)...
-  const auto cel = server_.kubectl("apply -f -", R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+  const auto cel = server_.kubectl("apply -f -", demoTopology(R"(
     - kubernetes: {selector: {matchLabels: {app: demo}}, mode: hostname}
-)");
+)"));
   EXPECT_NE(cel.exitCode, 0);
   EXPECT_NE(cel.output.find("mode hostname needs serviceName"), std::string::npos) << cel.output;
 
   // ...and what the schema cannot express (label key syntax) the controller reports as Invalid.
-  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+  applyTopology(demoTopology(R"(
     - kubernetes: {selector: {matchLabels: {"not a label key!": demo}}}
-)");
+)"));
 
-  ASSERT_TRUE(eventually([&] { return condition("Invalid") == "True"; })) << topologyStatus().dump();
+  ASSERT_TRUE(eventually([&] { return condition("Invalid") == "True"; }))
+      << topologyStatus().dump();
   EXPECT_NE(condition("Invalid", "message").find("spec.sources[0].kubernetes.selector"),
-            std::string::npos) << condition("Invalid", "message");
+            std::string::npos)
+      << condition("Invalid", "message");
   EXPECT_EQ(condition("Ready"), "False");
 
   applyTopology(kDemoTopology);
-  ASSERT_TRUE(eventually([&] { return condition("Invalid").empty() && condition("Ready") == "True"; }));
+  ASSERT_TRUE(
+      eventually([&] { return condition("Invalid").empty() && condition("Ready") == "True"; }));
   EXPECT_EQ(topologyStatus()["observedGeneration"], 2);
 }
 
 TEST_F(ControllerIntegrationTest, WritesNothingWhenNothingChanged) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("demo-a", "10.0.0.1");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
   std::this_thread::sleep_for(300ms);
   const int before = statusPatches();
 
   // Changes that do not touch membership: a pod annotation, a relabel of an unrelated pod.
-  ASSERT_TRUE(api_->mergePatch(kPods.object("demo-a"),
-                               {{"metadata", {{"annotations", {{"note", "x"}}}}}}));
+  ASSERT_TRUE(
+      api_->mergePatch(kPods.object("demo-a"), {{"metadata", {{"annotations", {{"note", "x"}}}}}}));
   createPod("other", "10.0.0.9", true, {{"app", "other"}});
   std::this_thread::sleep_for(700ms);
 
@@ -356,10 +357,9 @@ TEST_F(ControllerIntegrationTest, WritesNothingWhenNothingChanged) {
 }
 
 TEST_F(ControllerIntegrationTest, CoalescesABurstIntoAFewWrites) {
-  startController();
-  applyTopology(kDemoTopology);
+  startDemo();
   createPod("seed", "10.0.1.1");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
   const int before = statusPatches();
 
   std::vector<std::jthread> writers;
@@ -399,13 +399,12 @@ double reconcilesOf(ControllerApp& app) {
 }
 
 TEST_F(ControllerIntegrationTest, AReadyFlipCostsOneReconcileNotTwo) {
-  ControllerApp& app = startController();
-  applyTopology(kDemoTopology);
+  ControllerApp& app = startDemo();
   constexpr int kPodCount = 4;
   for (int i = 0; i < kPodCount; ++i) {
     createPod("demo-" + std::to_string(i), "10.0.2." + std::to_string(i + 1));
   }
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == kPodCount; }));
+  ASSERT_TRUE(membersReach(kPodCount));
   // Let the echo of the last write arrive, so the count starts from a quiet controller.
   std::this_thread::sleep_for(500ms);
   const double before = reconcilesOf(app);
@@ -432,11 +431,10 @@ TEST_F(ControllerIntegrationTest, AReadyFlipCostsOneReconcileNotTwo) {
 }
 
 TEST_F(ControllerIntegrationTest, ApiFaultsNeverRemoveMembers) {
-  ControllerApp& app = startController();
-  applyTopology(kDemoTopology);
+  ControllerApp& app = startDemo();
   createPod("demo-a", "10.0.0.1");
   createPod("demo-b", "10.0.0.2");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }));
+  ASSERT_TRUE(membersReach(2));
 
   std::atomic<bool> shrank{false};
   std::atomic<bool> watching{true};
@@ -459,7 +457,8 @@ TEST_F(ControllerIntegrationTest, ApiFaultsNeverRemoveMembers) {
   std::this_thread::sleep_for(1500ms);
   createPod("demo-c", "10.0.0.3");
 
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 3; }, 30s)) << topologyStatus().dump();
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 3; }, 30s))
+      << topologyStatus().dump();
   watching = false;
   observer.join();
   EXPECT_FALSE(shrank.load()) << "a fault removed a member";
@@ -473,30 +472,29 @@ TEST_F(ControllerIntegrationTest, DnsSourcesResolveAgainstDnsmasqAndKeepMembersO
       "--host-record=app.test,10.0.5.1",
       "--host-record=app.test,10.0.5.2",
       "--host-record=app6.test,fd00::5",
-      "--srv-host=app-headless.default.svc.cluster.test,app-0.app-headless.default.svc.cluster.test,4369,10,50",
-      "--srv-host=app-headless.default.svc.cluster.test,app-1.app-headless.default.svc.cluster.test,4369,10,50",
+      "--srv-host=app-headless.default.svc.cluster.test,app-0.app-headless.default.svc.cluster."
+      "test,4369,10,50",
+      "--srv-host=app-headless.default.svc.cluster.test,app-1.app-headless.default.svc.cluster."
+      "test,4369,10,50",
   });
   ASSERT_TRUE(dns) << dns.error().message;
   startController({}, (*dns)->address());
-  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: app
-  sources:
+  applyTopology(demoTopology(R"(
     - {name: a, dns: {name: app.test, minRefreshSeconds: 1, maxRefreshSeconds: 2}}
     - {name: aaaa, dns: {name: app6.test, ipFamily: IPv6, minRefreshSeconds: 1}}
     - {name: srv, dns: {name: app-headless.default.svc.cluster.test, recordType: SRV, minRefreshSeconds: 1}}
-)");
+)",
+                             "app"));
 
-  const std::set<std::string> expected{
-      "app@10.0.5.1", "app@10.0.5.2", "app@fd00::5", "app@app-0.app-headless.default.svc.cluster.test",
-      "app@app-1.app-headless.default.svc.cluster.test"};
+  const std::set<std::string> expected{"app@10.0.5.1", "app@10.0.5.2", "app@fd00::5",
+                                       "app@app-0.app-headless.default.svc.cluster.test",
+                                       "app@app-1.app-headless.default.svc.cluster.test"};
   ASSERT_TRUE(eventually([&] { return memberNodes() == expected; })) << topologyStatus().dump();
   EXPECT_EQ(condition("Ready"), "True");
 
   dns->reset(); // the DNS server dies: lookups now fail
-  ASSERT_TRUE(eventually([&] { return condition("Degraded") == "True"; }, 30s)) << topologyStatus().dump();
+  ASSERT_TRUE(eventually([&] { return condition("Degraded") == "True"; }, 30s))
+      << topologyStatus().dump();
   EXPECT_EQ(memberNodes(), expected) << "a failed lookup must not shrink the cluster";
   EXPECT_EQ(condition("Degraded", "reason"), "SourceFailed");
 }
@@ -513,15 +511,11 @@ TEST_F(ControllerIntegrationTest, RancherAndStaticSourcesJoinPods) {
   ControllerApp::Options options;
   options.rancherAllowedHosts = {"127.0.0.1"};
   startController(options);
-  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+  applyTopology(demoTopology(R"(
     - kubernetes: {selector: {matchLabels: {app: demo}}}
     - {name: vms, epmd: {nodes: [demo@vm1.example.com]}}
-    - {name: rancher, nodeBasename: app, rancher: {url: ")" + http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
+    - {name: rancher, nodeBasename: app, rancher: {url: ")") +
+                http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
 )");
   createPod("demo-a", "10.0.0.1");
 
@@ -540,14 +534,10 @@ TEST_F(ControllerIntegrationTest, ARancherUrlOffTheAllowListIsNeverFetched) {
       << R"({"containers": [{"ips": ["10.42.1.5"]}]})";
   StaticHttpServer http(dir);
   ControllerApp& app = startController(); // default allow-list: rancher-metadata only
-  applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+  applyTopology(demoTopology(R"(
     - {name: vms, epmd: {nodes: [demo@vm1.example.com]}}
-    - {name: rancher, nodeBasename: app, rancher: {url: ")" + http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
+    - {name: rancher, nodeBasename: app, rancher: {url: ")") +
+                http.url("/latest/self/service") + R"(", pollIntervalSeconds: 1}}
 )");
 
   ASSERT_TRUE(eventually([&] {
@@ -584,15 +574,10 @@ protected:
   }
 
   void applyCrossNamespaceTopology() {
-    applyTopology(R"(apiVersion: libcluster.dev/v1alpha1
-kind: ClusterTopology
-metadata: {name: demo, namespace: default}
-spec:
-  nodeBasename: demo
-  sources:
+    applyTopology(demoTopology(R"(
     - {name: local, kubernetes: {selector: {matchLabels: {app: demo}}}}
     - {name: remote, kubernetes: {namespace: other, selector: {}}}
-)");
+)"));
   }
 
   void grant(const std::string& from) {
@@ -645,7 +630,7 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
   ControllerApp& second = startController(electing("replica-b", 3s, 2s, 500ms), "", "replica-b");
   applyTopology(kDemoTopology);
   createPod("demo-a", "10.0.0.1");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
   EXPECT_FALSE(second.isLeader());
   EXPECT_EQ(statusPatches("replica-b"), 0);
 
@@ -695,7 +680,7 @@ TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
   ControllerApp& second = startController(electing("replica-b", 3s, 2s, 500ms), "", "replica-b");
   applyTopology(kDemoTopology);
   createPod("demo-0", "10.0.0.1");
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 1; }));
+  ASSERT_TRUE(membersReach(1));
 
   // Every Lease PUT of the leader now hangs for 8 s and then lands (if it still can).
   server_.holdNext(1000, 8.0, "PUT", "/apis/coordination.k8s.io/", "replica-a");
@@ -727,7 +712,8 @@ TEST_F(ControllerIntegrationTest, ASlowApiDoesNotMakeTheLeaderFlap) {
   for (int i = 0; i < 4; ++i) {
     createPod("demo-" + std::to_string(i), "10.0.0." + std::to_string(i + 1));
   }
-  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 4; }, 30s)) << topologyStatus().dump();
+  ASSERT_TRUE(eventually([&] { return memberNodes().size() == 4; }, 30s))
+      << topologyStatus().dump();
   server_.setLatency(0ms);
 
   EXPECT_TRUE(first.isLeader());

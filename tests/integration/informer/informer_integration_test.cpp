@@ -11,8 +11,8 @@
 
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
-#include "support/test_api_server.h"
 #include "support/eventually.h"
+#include "support/test_api_server.h"
 
 namespace libcluster {
 namespace {
@@ -121,10 +121,35 @@ protected:
     options.labelSelector = "app=x";
     options.backoff.initial = 100ms;
     options.backoff.max = 1s;
-    auto informer = std::make_unique<Informer<nlohmann::json>>(*api_, clock_, collection, options,
-                                                               stripObject);
+    auto informer =
+        std::make_unique<Informer<nlohmann::json>>(*api_, clock_, collection, options, stripObject);
     informer->addHandlers(seen.handlers());
     return informer;
+  }
+
+  /// makeInformer(), started, and waited for until it watches (waitUntilWatching).
+  std::unique_ptr<Informer<nlohmann::json>> startWatching(SeenByHandlers& seen,
+                                                          const ResourcePath& collection = kPods) {
+    auto informer = makeInformer(seen, collection);
+    informer->start();
+    waitUntilWatching(seen, *informer);
+    return informer;
+  }
+
+  /// An outage the informer must ride out: its watches dropped, and the next `count` requests for
+  /// pods of all namespaces answered with `code` (and Retry-After when retryAfterSeconds > 0).
+  void outage(int count, int code, int retryAfterSeconds) {
+    server_.failNext(count, code, retryAfterSeconds, kAllPodsPath);
+    server_.dropWatches();
+  }
+
+  /// How many of the server's responses so far had status `code`.
+  int responsesWithCode(int code) {
+    int count = 0;
+    for (const nlohmann::json& request : server_.requests()) {
+      count += request["code"] == code ? 1 : 0;
+    }
+    return count;
   }
 
   TestApiServer server_{TestApiServer::Options{.history = 200, .bookmarkIntervalSeconds = 1}};
@@ -162,9 +187,7 @@ TEST_F(InformerIntegrationTest, SyncsAThousandPodsInPagesThenFollowsChanges) {
 TEST_F(InformerIntegrationTest, LosesNoEventWhenWatchesAreDropped) {
   createPods(0, 20);
   SeenByHandlers seen;
-  auto informer = makeInformer(seen);
-  informer->start();
-  waitUntilWatching(seen, *informer);
+  auto informer = startWatching(seen);
 
   for (int round = 0; round < 5; ++round) {
     waitUntilWatching(seen, *informer, static_cast<std::uint64_t>(round) + 1);
@@ -211,13 +234,10 @@ TEST_F(InformerIntegrationTest, ADroppedWatchIsReestablishedAtOnceNotAfterBackof
 TEST_F(InformerIntegrationTest, RelistsAfterHistoryExpiryAndSeesDeletionsMeanwhile) {
   createPods(0, 5);
   SeenByHandlers seen;
-  auto informer = makeInformer(seen, kAllPods);
-  informer->start();
-  waitUntilWatching(seen, *informer);
+  auto informer = startWatching(seen, kAllPods);
 
   // Keep the watcher away while pods change, then expire the history it would resume from.
-  server_.failNext(3, 503, 1, kAllPodsPath);
-  server_.dropWatches();
+  outage(3, 503, 1);
   deletePod("pod-1");
   createPods(50, 52);
   server_.expireHistory();
@@ -240,30 +260,17 @@ TEST_F(InformerIntegrationTest, HonoursRetryAfterOn429) {
   waitUntilWatching(seen, *informer);
   EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms) << "waited for Retry-After: 1";
   EXPECT_EQ(seen.keys().size(), 3u);
-  int throttled = 0;
-  for (const nlohmann::json& request : server_.requests()) {
-    throttled += request["code"] == 429 ? 1 : 0;
-  }
-  EXPECT_EQ(throttled, 1);
+  EXPECT_EQ(responsesWithCode(429), 1);
 }
 
 TEST_F(InformerIntegrationTest, SurvivesA500StormWithoutLosingOrInventingObjects) {
   createPods(0, 10);
   SeenByHandlers seen;
-  auto informer = makeInformer(seen, kAllPods);
-  informer->start();
-  waitUntilWatching(seen, *informer);
+  auto informer = startWatching(seen, kAllPods);
 
-  server_.failNext(6, 500, 0, kAllPodsPath);
-  server_.dropWatches();
+  outage(6, 500, 0);
   // The client retries 5xx on its own, so count the failures the server sent.
-  ASSERT_TRUE(eventually([&] {
-    int failures = 0;
-    for (const nlohmann::json& request : server_.requests()) {
-      failures += request["code"] == 500 ? 1 : 0;
-    }
-    return failures >= 6;
-  }));
+  ASSERT_TRUE(eventually([&] { return responsesWithCode(500) >= 6; }));
   EXPECT_EQ(informer->store().size(), 10u) << "an API outage is not an empty cluster";
   deletePod("pod-9");
 

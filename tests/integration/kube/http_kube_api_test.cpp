@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -23,10 +25,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ElementsAre;
+using testing::ElementsAreArray;
 using testing::HasSubstr;
 using Steady = std::chrono::steady_clock;
 
 const ResourcePath kNamespaces{.resource = "namespaces"};
+const std::string kDefaultNamespacePath = "/api/v1/namespaces/default";
+const std::string kDefaultPodsPath = "/api/v1/namespaces/default/pods";
 
 ResourcePath podsIn(const std::string& namespaceName) {
   return ResourcePath{.resource = "pods", .namespaceName = namespaceName};
@@ -63,13 +68,37 @@ private:
   std::vector<std::string> calls_;
 };
 
+/// A watch whose handler takes every event and never ends it: how the watch itself ended.
+Result<void> watchToTheEnd(KubeApi& api, const ResourcePath& collection,
+                           const WatchOptions& options, std::stop_token stop = {}) {
+  return api.watch(
+      collection, options, [](const RawWatchEvent&) { return true; }, stop);
+}
+
 double secondsSince(Steady::time_point start) {
   return std::chrono::duration<double>(Steady::now() - start).count();
 }
 
+/// What a call returned, and how long it took (seconds).
+template <typename T>
+struct Timed {
+  T result;
+  double seconds;
+};
+template <typename Call>
+Timed<std::invoke_result_t<Call>> timed(Call call) {
+  const auto start = Steady::now();
+  std::invoke_result_t<Call> result = call();
+  return {std::move(result), secondsSince(start)};
+}
+
 class HttpKubeApiTest : public testing::Test {
 protected:
-  void SetUp() override { ASSERT_TRUE(server_.started()) << server_.error(); }
+  void SetUp() override {
+    ASSERT_TRUE(server_.started()) << server_.error();
+    api_ = connect(server_.kubeconfigPath());
+    ASSERT_TRUE(api_);
+  }
 
   std::unique_ptr<HttpKubeApi> connect(const std::string& kubeconfigPath,
                                        HttpKubeApi::Options options = {}) {
@@ -111,6 +140,70 @@ protected:
     return created ? *created : nlohmann::json();
   }
 
+  /// One call, timed, through a new client of `config` with `options` and an observer of its
+  /// attempts.
+  struct Attempt {
+    Result<nlohmann::json> result;
+    double seconds = 0;                // how long the call took
+    std::vector<std::string> observed; // the client's attempts, "METHOD code"
+  };
+  template <typename Call>
+  Attempt attempt(KubeConfig config, HttpKubeApi::Options options, Call call) {
+    ObservedRequests observed;
+    options.observer = observed.observer();
+    auto api = connect(std::move(config), std::move(options));
+    if (!api) {
+      return {Error{Error::Code::Internal, "no client"}, 0, {}};
+    }
+    Timed<Result<nlohmann::json>> done = timed([&] { return call(*api); });
+    return {std::move(done.result), done.seconds, observed.calls()};
+  }
+  /// A GET of namespace default (see attempt).
+  Attempt getDefaultNamespace(KubeConfig config, HttpKubeApi::Options options = {}) {
+    return attempt(std::move(config), std::move(options),
+                   [](HttpKubeApi& api) { return api.get(kNamespaces.object("default")); });
+  }
+
+  /// The server told to answer the next `failures` requests under `path` with `code` (and
+  /// Retry-After when retryAfterSeconds > 0), its request log cleared.
+  void failNext(const std::string& path, int failures, int code, int retryAfterSeconds) {
+    server_.failNext(failures, code, retryAfterSeconds, path);
+    server_.clearRequests();
+  }
+  /// A GET of namespace default with the token kubeconfig after failNext.
+  Attempt getAfterFailures(int failures, int code, int retryAfterSeconds) {
+    failNext(kDefaultNamespacePath, failures, code, retryAfterSeconds);
+    return getDefaultNamespace(tokenConfig());
+  }
+  /// The creation of pod `name` in namespace default with the token kubeconfig after failNext.
+  Attempt createAfterFailures(const std::string& name, int failures, int code,
+                              int retryAfterSeconds) {
+    failNext(kDefaultPodsPath, failures, code, retryAfterSeconds);
+    return attempt(tokenConfig(), {},
+                   [&](HttpKubeApi& api) { return api.create(podsIn("default"), pod(name)); });
+  }
+
+  /// How a watch of default's pods, run on a thread of its own, ends when `end` is called once
+  /// the server has it open (waited for up to 5 s); `seconds` is from `end` to its return.
+  Timed<Result<void>> watchEndedBy(const std::function<void()>& end, const WatchOptions& options,
+                                   std::stop_token stop = {}) {
+    std::optional<Result<void>> result;
+    Steady::time_point returned;
+    std::thread watcher([&] {
+      result = watchToTheEnd(*api_, podsIn("default"), options, stop);
+      returned = Steady::now();
+    });
+    const auto deadline = Steady::now() + 5s;
+    while (server_.stats().value("openWatches", 0) == 0 && Steady::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    const auto endedAt = Steady::now();
+    end();
+    watcher.join();
+    return {result.value_or(Error{Error::Code::Internal, "the watch gave no result"}),
+            std::chrono::duration<double>(returned - endedAt).count()};
+  }
+
   /// "METHOD code" of the requests the server logged whose path starts with `prefix`. The server
   /// logs a request just after answering it (a watch only when the stream ends), so this waits
   /// up to 3 s for at least `atLeast` entries, then a little longer for any late extra one.
@@ -139,47 +232,44 @@ protected:
   }
 
   TestApiServer server_{TestApiServer::Options{.bookmarkIntervalSeconds = 1}};
+  std::unique_ptr<HttpKubeApi> api_; // the token kubeconfig's client, made by SetUp
 };
 
 TEST_F(HttpKubeApiTest, CreatesGetsReplacesAndDeletesAPod) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "crud");
+  createNamespace(*api_, "crud");
   const ResourcePath pods = podsIn("crud");
 
-  const Result<nlohmann::json> created = api->create(pods, pod("web-0", {{"app", "web"}}));
+  const Result<nlohmann::json> created = api_->create(pods, pod("web-0", {{"app", "web"}}));
   ASSERT_TRUE(created) << created.error().message;
-  Result<nlohmann::json> fetched = api->get(pods.object("web-0"));
+  Result<nlohmann::json> fetched = api_->get(pods.object("web-0"));
   ASSERT_TRUE(fetched) << fetched.error().message;
   EXPECT_EQ(fetched->at("metadata").at("labels").at("app"), "web");
   nlohmann::json changed = *fetched;
   changed["metadata"]["labels"]["tier"] = "front";
-  const Result<nlohmann::json> replaced = api->replace(pods.object("web-0"), changed);
+  const Result<nlohmann::json> replaced = api_->replace(pods.object("web-0"), changed);
   ASSERT_TRUE(replaced) << replaced.error().message;
   EXPECT_EQ(replaced->at("metadata").at("labels").at("tier"), "front");
   EXPECT_NE(replaced->at("metadata").at("resourceVersion"),
             fetched->at("metadata").at("resourceVersion"));
-  const Result<void> removed = api->remove(pods.object("web-0"));
+  const Result<void> removed = api_->remove(pods.object("web-0"));
   ASSERT_TRUE(removed) << removed.error().message;
 
-  const Result<nlohmann::json> afterDelete = api->get(pods.object("web-0"));
+  const Result<nlohmann::json> afterDelete = api_->get(pods.object("web-0"));
   ASSERT_FALSE(afterDelete);
   EXPECT_EQ(afterDelete.error().code, Error::Code::NotFound);
   EXPECT_THAT(afterDelete.error().message, HasSubstr("web-0"));
 }
 
 TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "managed");
+  createNamespace(*api_, "managed");
   const ResourcePath pods = podsIn("managed");
   nlohmann::json annotated = pod("web-0", {{"app", "web"}});
   annotated["metadata"]["annotations"] = {
       {"kubectl.kubernetes.io/last-applied-configuration", "{}"}, {"team", "a"}};
-  ASSERT_TRUE(api->create(pods, annotated));
+  ASSERT_TRUE(api_->create(pods, annotated));
 
-  const Result<nlohmann::json> full = api->list(pods, {});
-  const Result<nlohmann::json> lean = api->list(pods, {.omitManagedFields = true});
+  const Result<nlohmann::json> full = api_->list(pods, {});
+  const Result<nlohmann::json> lean = api_->list(pods, {.omitManagedFields = true});
 
   ASSERT_TRUE(full) << full.error().message;
   ASSERT_TRUE(lean) << lean.error().message;
@@ -192,7 +282,7 @@ TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
 
   std::optional<nlohmann::json> watched;
   std::jthread watcher([&](std::stop_token stop) {
-    (void)api->watch(
+    (void)api_->watch(
         pods,
         {.resourceVersion = lean->at("metadata").at("resourceVersion"),
          .timeout = 20s,
@@ -206,7 +296,7 @@ TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
         },
         stop);
   });
-  ASSERT_TRUE(api->mergePatch(pods.object("web-0"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
+  ASSERT_TRUE(api_->mergePatch(pods.object("web-0"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
   watcher.join();
 
   ASSERT_TRUE(watched.has_value());
@@ -216,13 +306,11 @@ TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
 }
 
 TEST_F(HttpKubeApiTest, CreatesListsAndDeletesNamespaces) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
 
-  createNamespace(*api, "team-a");
-  const Result<nlohmann::json> listed = api->list(kNamespaces, {});
-  const Result<void> removed = api->remove(kNamespaces.object("team-a"));
-  const Result<void> removedAgain = api->remove(kNamespaces.object("team-a"));
+  createNamespace(*api_, "team-a");
+  const Result<nlohmann::json> listed = api_->list(kNamespaces, {});
+  const Result<void> removed = api_->remove(kNamespaces.object("team-a"));
+  const Result<void> removedAgain = api_->remove(kNamespaces.object("team-a"));
 
   ASSERT_TRUE(listed) << listed.error().message;
   std::set<std::string> names;
@@ -236,21 +324,17 @@ TEST_F(HttpKubeApiTest, CreatesListsAndDeletesNamespaces) {
 }
 
 TEST_F(HttpKubeApiTest, CreatingAnExistingObjectConflicts) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "dup");
+  createNamespace(*api_, "dup");
 
-  ASSERT_TRUE(api->create(podsIn("dup"), pod("p")));
-  const Result<nlohmann::json> again = api->create(podsIn("dup"), pod("p"));
+  ASSERT_TRUE(api_->create(podsIn("dup"), pod("p")));
+  const Result<nlohmann::json> again = api_->create(podsIn("dup"), pod("p"));
 
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, Error::Code::Conflict);
 }
 
 TEST_F(HttpKubeApiTest, ListsAThousandPodsInTwoPagesCreatedFromEightThreads) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "paged");
+  createNamespace(*api_, "paged");
   const ResourcePath pods = podsIn("paged");
   std::atomic<int> failures{0};
   {
@@ -258,7 +342,7 @@ TEST_F(HttpKubeApiTest, ListsAThousandPodsInTwoPagesCreatedFromEightThreads) {
     for (int thread = 0; thread < 8; ++thread) {
       writers.emplace_back([&, thread] {
         for (int i = thread; i < 1000; i += 8) {
-          if (!api->create(pods, pod("pod-" + std::to_string(i), {{"app", "paged"}}))) {
+          if (!api_->create(pods, pod("pod-" + std::to_string(i), {{"app", "paged"}}))) {
             ++failures;
           }
         }
@@ -269,12 +353,12 @@ TEST_F(HttpKubeApiTest, ListsAThousandPodsInTwoPagesCreatedFromEightThreads) {
   server_.clearRequests();
 
   const Result<nlohmann::json> first =
-      api->list(pods, {.labelSelector = "app=paged", .limit = 500});
+      api_->list(pods, {.labelSelector = "app=paged", .limit = 500});
   ASSERT_TRUE(first) << first.error().message;
   const std::string continueToken = first->at("metadata").value("continue", "");
   ASSERT_FALSE(continueToken.empty());
-  const Result<nlohmann::json> second =
-      api->list(pods, {.labelSelector = "app=paged", .limit = 500, .continueToken = continueToken});
+  const Result<nlohmann::json> second = api_->list(
+      pods, {.labelSelector = "app=paged", .limit = 500, .continueToken = continueToken});
   ASSERT_TRUE(second) << second.error().message;
 
   EXPECT_EQ(first->at("items").size(), 500U);
@@ -300,15 +384,13 @@ TEST_F(HttpKubeApiTest, ListsAThousandPodsInTwoPagesCreatedFromEightThreads) {
 }
 
 TEST_F(HttpKubeApiTest, FiltersWithUrlEncodedSetSelectors) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "sel");
-  ASSERT_TRUE(api->create(podsIn("sel"), pod("a", {{"tier", "front"}})));
-  ASSERT_TRUE(api->create(podsIn("sel"), pod("b", {{"tier", "back"}})));
-  ASSERT_TRUE(api->create(podsIn("sel"), pod("c", {{"tier", "db"}})));
+  createNamespace(*api_, "sel");
+  ASSERT_TRUE(api_->create(podsIn("sel"), pod("a", {{"tier", "front"}})));
+  ASSERT_TRUE(api_->create(podsIn("sel"), pod("b", {{"tier", "back"}})));
+  ASSERT_TRUE(api_->create(podsIn("sel"), pod("c", {{"tier", "db"}})));
 
   const Result<nlohmann::json> listed =
-      api->list(podsIn("sel"), {.labelSelector = "tier in (front,back),tier!=back"});
+      api_->list(podsIn("sel"), {.labelSelector = "tier in (front,back),tier!=back"});
 
   ASSERT_TRUE(listed) << listed.error().message;
   ASSERT_EQ(listed->at("items").size(), 1U);
@@ -316,11 +398,9 @@ TEST_F(HttpKubeApiTest, FiltersWithUrlEncodedSetSelectors) {
 }
 
 TEST_F(HttpKubeApiTest, WatchSeesAddedModifiedAndDeletedInOrder) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "watched");
+  createNamespace(*api_, "watched");
   const ResourcePath pods = podsIn("watched");
-  const Result<nlohmann::json> listed = api->list(pods, {});
+  const Result<nlohmann::json> listed = api_->list(pods, {});
   ASSERT_TRUE(listed);
   const std::string resourceVersion = listed->at("metadata").at("resourceVersion");
   std::mutex mutex;
@@ -328,7 +408,7 @@ TEST_F(HttpKubeApiTest, WatchSeesAddedModifiedAndDeletedInOrder) {
   std::optional<Result<void>> watchResult;
 
   std::jthread watcher([&](std::stop_token stop) {
-    Result<void> result = api->watch(
+    Result<void> result = api_->watch(
         pods, {.resourceVersion = resourceVersion, .timeout = 20s},
         [&](const RawWatchEvent& event) {
           if (event.type == "BOOKMARK") {
@@ -342,9 +422,9 @@ TEST_F(HttpKubeApiTest, WatchSeesAddedModifiedAndDeletedInOrder) {
     std::lock_guard lock(mutex);
     watchResult = std::move(result);
   });
-  ASSERT_TRUE(api->create(pods, pod("w")));
-  ASSERT_TRUE(api->mergePatch(pods.object("w"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
-  ASSERT_TRUE(api->remove(pods.object("w")));
+  ASSERT_TRUE(api_->create(pods, pod("w")));
+  ASSERT_TRUE(api_->mergePatch(pods.object("w"), {{"metadata", {{"labels", {{"x", "1"}}}}}}));
+  ASSERT_TRUE(api_->remove(pods.object("w")));
   watcher.join();
 
   EXPECT_THAT(seen, ElementsAre("ADDED w", "MODIFIED w", "DELETED w"));
@@ -354,20 +434,18 @@ TEST_F(HttpKubeApiTest, WatchSeesAddedModifiedAndDeletedInOrder) {
 }
 
 TEST_F(HttpKubeApiTest, WatchDeliversBookmarksWithAResourceVersion) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   std::string bookmarkVersion;
 
-  const Result<void> result = api->watch(podsIn("default"), {.resourceVersion = "", .timeout = 10s},
-                                         [&](const RawWatchEvent& event) {
-                                           if (event.type != "BOOKMARK") {
-                                             return true;
-                                           }
-                                           bookmarkVersion =
-                                               event.object.at("metadata").at("resourceVersion");
-                                           return false;
-                                         },
-                                         {});
+  const Result<void> result =
+      api_->watch(podsIn("default"), {.resourceVersion = "", .timeout = 10s},
+                  [&](const RawWatchEvent& event) {
+                    if (event.type != "BOOKMARK") {
+                      return true;
+                    }
+                    bookmarkVersion = event.object.at("metadata").at("resourceVersion");
+                    return false;
+                  },
+                  {});
 
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, Error::Code::Cancelled);
@@ -375,47 +453,38 @@ TEST_F(HttpKubeApiTest, WatchDeliversBookmarksWithAResourceVersion) {
 }
 
 TEST_F(HttpKubeApiTest, WatchEndsNormallyWhenTheServerTimesItOut) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  const auto start = Steady::now();
+  const auto ended = timed([&] {
+    return watchToTheEnd(*api_, podsIn("default"), {.timeout = 1s, .allowBookmarks = false});
+  });
 
-  const Result<void> result =
-      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
-                 [](const RawWatchEvent&) { return true; }, {});
-
-  EXPECT_TRUE(result) << result.error().message;
-  EXPECT_LT(secondsSince(start), 5.0);
+  EXPECT_TRUE(ended.result) << ended.result.error().message;
+  EXPECT_LT(ended.seconds, 5.0);
 }
 
 TEST_F(HttpKubeApiTest, QuietWatchOutlivesTheRequestTimeout) {
-  auto setup = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(setup);
-  createNamespace(*setup, "quiet");
+  createNamespace(*api_, "quiet");
   HttpKubeApi::Options options;
   options.requestTimeout = 3s;
   auto api = connect(server_.kubeconfigPath(), options);
   ASSERT_TRUE(api);
-  const auto start = Steady::now();
 
-  const Result<void> result = api->watch(podsIn("quiet"), {.timeout = 6s, .allowBookmarks = false},
-                                         [](const RawWatchEvent&) { return true; }, {});
+  const auto ended = timed([&] {
+    return watchToTheEnd(*api, podsIn("quiet"), {.timeout = 6s, .allowBookmarks = false});
+  });
 
-  EXPECT_TRUE(result) << result.error().message;
-  EXPECT_GE(secondsSince(start), 5.9);
+  EXPECT_TRUE(ended.result) << ended.result.error().message;
+  EXPECT_GE(ended.seconds, 5.9);
 }
 
 TEST_F(HttpKubeApiTest, WatchFromAnExpiredResourceVersionIsGone) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  const Result<nlohmann::json> listed = api->list(podsIn("default"), {});
+  const Result<nlohmann::json> listed = api_->list(podsIn("default"), {});
   ASSERT_TRUE(listed);
-  ASSERT_TRUE(api->create(podsIn("default"), pod("bump")));
+  ASSERT_TRUE(api_->create(podsIn("default"), pod("bump")));
   server_.expireHistory();
 
-  const Result<void> result =
-      api->watch(podsIn("default"),
-                 {.resourceVersion = listed->at("metadata").at("resourceVersion"), .timeout = 10s},
-                 [](const RawWatchEvent&) { return true; }, {});
+  const Result<void> result = watchToTheEnd(
+      *api_, podsIn("default"),
+      {.resourceVersion = listed->at("metadata").at("resourceVersion"), .timeout = 10s});
 
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, Error::Code::Gone);
@@ -423,66 +492,36 @@ TEST_F(HttpKubeApiTest, WatchFromAnExpiredResourceVersionIsGone) {
 }
 
 TEST_F(HttpKubeApiTest, StopCancelsABlockedWatchWithinOneSecond) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   std::stop_source stop;
-  std::optional<Result<void>> result;
-  Steady::time_point returned;
 
-  std::thread watcher([&] {
-    result = api->watch(
-        podsIn("default"), {.timeout = 60s}, [](const RawWatchEvent&) { return true; },
-        stop.get_token());
-    returned = Steady::now();
-  });
-  // The default namespace holds no pods, so the watch is quiet; give it time to open.
-  std::this_thread::sleep_for(500ms);
-  const auto stoppedAt = Steady::now();
-  stop.request_stop();
-  watcher.join();
+  // The default namespace holds no pods, so the watch is quiet.
+  const auto ended = watchEndedBy([&] { stop.request_stop(); }, {.timeout = 60s}, stop.get_token());
 
-  ASSERT_TRUE(result.has_value());
-  ASSERT_FALSE(*result);
-  EXPECT_EQ(result->error().code, Error::Code::Cancelled);
-  EXPECT_LT(std::chrono::duration<double>(returned - stoppedAt).count(), 1.0);
+  ASSERT_FALSE(ended.result);
+  EXPECT_EQ(ended.result.error().code, Error::Code::Cancelled);
+  EXPECT_LT(ended.seconds, 1.0);
 }
 
 TEST_F(HttpKubeApiTest, DroppedWatchEndsAsUnavailable) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  std::optional<Result<void>> result;
+  const auto ended =
+      watchEndedBy([&] { server_.dropWatches(); }, {.timeout = 30s, .allowBookmarks = false});
 
-  std::thread watcher([&] {
-    result = api->watch(podsIn("default"), {.timeout = 30s, .allowBookmarks = false},
-                        [](const RawWatchEvent&) { return true; }, {});
-  });
-  const auto deadline = Steady::now() + 5s;
-  while (server_.stats().value("openWatches", 0) == 0 && Steady::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  const auto droppedAt = Steady::now();
-  server_.dropWatches();
-  watcher.join();
-
-  ASSERT_TRUE(result.has_value());
-  ASSERT_FALSE(*result);
-  EXPECT_EQ(result->error().code, Error::Code::Unavailable);
-  EXPECT_LT(secondsSince(droppedAt), 2.0);
+  ASSERT_FALSE(ended.result);
+  EXPECT_EQ(ended.result.error().code, Error::Code::Unavailable);
+  EXPECT_LT(ended.seconds, 2.0);
 }
 
 TEST_F(HttpKubeApiTest, ReplaceWithAStaleResourceVersionConflicts) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "occ");
-  const Result<nlohmann::json> created = api->create(podsIn("occ"), pod("p"));
+  createNamespace(*api_, "occ");
+  const Result<nlohmann::json> created = api_->create(podsIn("occ"), pod("p"));
   ASSERT_TRUE(created);
   nlohmann::json first = *created;
   first["metadata"]["labels"]["v"] = "1";
-  ASSERT_TRUE(api->replace(podsIn("occ").object("p"), first));
+  ASSERT_TRUE(api_->replace(podsIn("occ").object("p"), first));
   nlohmann::json stale = *created;
   stale["metadata"]["labels"]["v"] = "2";
 
-  const Result<nlohmann::json> replaced = api->replace(podsIn("occ").object("p"), stale);
+  const Result<nlohmann::json> replaced = api_->replace(podsIn("occ").object("p"), stale);
 
   ASSERT_FALSE(replaced);
   EXPECT_EQ(replaced.error().code, Error::Code::Conflict);
@@ -491,39 +530,37 @@ TEST_F(HttpKubeApiTest, ReplaceWithAStaleResourceVersionConflicts) {
 // A delete on a stale view (the object rewritten, or recreated under another uid, since it was
 // read) is a Conflict and leaves the object; with the current uid and resourceVersion it deletes.
 TEST_F(HttpKubeApiTest, DeletePreconditionsFenceTheDeleteOnUidAndResourceVersion) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  const nlohmann::json created = createPodP(*api, "fenced");
+  const nlohmann::json created = createPodP(*api_, "fenced");
   ASSERT_FALSE(created.is_null());
   const ResourcePath pods = podsIn("fenced");
   nlohmann::json rewritten = created;
   rewritten["metadata"]["labels"]["v"] = "2";
-  const Result<nlohmann::json> current = api->replace(pods.object("p"), rewritten);
+  const Result<nlohmann::json> current = api_->replace(pods.object("p"), rewritten);
   ASSERT_TRUE(current) << current.error().message;
   const std::string uid = created.at("metadata").at("uid");
   const std::string staleVersion = created.at("metadata").at("resourceVersion");
   const std::string currentVersion = current->at("metadata").at("resourceVersion");
 
   const Result<void> stale =
-      api->remove(pods.object("p"), {.preconditions = {.resourceVersion = staleVersion}});
+      api_->remove(pods.object("p"), {.preconditions = {.resourceVersion = staleVersion}});
   const Result<void> otherUid =
-      api->remove(pods.object("p"), {.preconditions = {.uid = "x" + uid}});
+      api_->remove(pods.object("p"), {.preconditions = {.uid = "x" + uid}});
 
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Error::Code::Conflict);
   EXPECT_THAT(stale.error().message, HasSubstr("Precondition failed"));
   ASSERT_FALSE(otherUid);
   EXPECT_EQ(otherUid.error().code, Error::Code::Conflict);
-  const Result<nlohmann::json> survivor = api->get(pods.object("p"));
+  const Result<nlohmann::json> survivor = api_->get(pods.object("p"));
   ASSERT_TRUE(survivor) << "a delete on a stale view removed the object";
   EXPECT_EQ(survivor->at("metadata").at("labels").at("v"), "2");
 
-  const Result<void> removed = api->remove(
+  const Result<void> removed = api_->remove(
       pods.object("p"), {.preconditions = {.uid = uid, .resourceVersion = currentVersion},
                          .propagationPolicy = "Background"});
 
   ASSERT_TRUE(removed) << removed.error().message;
-  const Result<nlohmann::json> gone = api->get(pods.object("p"));
+  const Result<nlohmann::json> gone = api_->get(pods.object("p"));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, Error::Code::NotFound);
 }
@@ -531,63 +568,54 @@ TEST_F(HttpKubeApiTest, DeletePreconditionsFenceTheDeleteOnUidAndResourceVersion
 // CallOptions end to end (issue 10 item 2, issue 11 item 5): a call ends at its deadline or on
 // stop, far below the client's 30 s request timeout, even while the server holds the request.
 TEST_F(HttpKubeApiTest, ACallEndsAtItsDeadlineWhileTheServerHoldsIt) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   server_.holdNext(1, 5.0, "GET", "/api/v1/namespaces/default/pods/held");
-  const auto started = Steady::now();
 
-  const Result<nlohmann::json> got =
-      api->get(podsIn("default").object("held"), {.deadline = Steady::now() + 300ms});
+  const auto got = timed([&] {
+    return api_->get(podsIn("default").object("held"), {.deadline = Steady::now() + 300ms});
+  });
 
-  ASSERT_FALSE(got);
-  EXPECT_EQ(got.error().code, Error::Code::Timeout) << got.error().message;
-  EXPECT_GT(secondsSince(started), 0.25);
-  EXPECT_LT(secondsSince(started), 2.0);
+  ASSERT_FALSE(got.result);
+  EXPECT_EQ(got.result.error().code, Error::Code::Timeout) << got.result.error().message;
+  EXPECT_GT(got.seconds, 0.25);
+  EXPECT_LT(got.seconds, 2.0);
 }
 
 TEST_F(HttpKubeApiTest, StopCancelsAWriteTheServerHolds) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   server_.holdNext(1, 5.0, "DELETE", "/api/v1/namespaces/default/pods/held");
   std::stop_source stop;
   std::jthread stopper([&] {
     std::this_thread::sleep_for(300ms);
     stop.request_stop();
   });
-  const auto started = Steady::now();
 
-  const Result<void> removed =
-      api->remove(podsIn("default").object("held"), {}, {.stop = stop.get_token()});
+  const auto removed = timed([&] {
+    return api_->remove(podsIn("default").object("held"), {}, {.stop = stop.get_token()});
+  });
 
-  ASSERT_FALSE(removed);
-  EXPECT_EQ(removed.error().code, Error::Code::Cancelled) << removed.error().message;
-  EXPECT_LT(secondsSince(started), 2.0);
+  ASSERT_FALSE(removed.result);
+  EXPECT_EQ(removed.result.error().code, Error::Code::Cancelled) << removed.result.error().message;
+  EXPECT_LT(removed.seconds, 2.0);
 }
 
 TEST_F(HttpKubeApiTest, NoRetryWaitsPastTheCallsDeadline) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   server_.clearRequests();
   server_.failNext(3, 503, 2, "/api/v1/namespaces/default/pods");
-  const auto started = Steady::now();
 
-  const Result<nlohmann::json> got =
-      api->get(podsIn("default").object("p"), {.deadline = Steady::now() + 1s});
+  const auto got = timed(
+      [&] { return api_->get(podsIn("default").object("p"), {.deadline = Steady::now() + 1s}); });
 
-  ASSERT_FALSE(got);
-  EXPECT_EQ(got.error().code, Error::Code::Unavailable);
-  EXPECT_THAT(got.error().message, HasSubstr("would pass the call's deadline"));
-  EXPECT_LT(secondsSince(started), 1.0);
+  ASSERT_FALSE(got.result);
+  EXPECT_EQ(got.result.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(got.result.error().message, HasSubstr("would pass the call's deadline"));
+  EXPECT_LT(got.seconds, 1.0);
   EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 1), ElementsAre("GET 503"));
 }
 
 TEST_F(HttpKubeApiTest, AnUnknownPropagationPolicyIsRejectedBeforeSending) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   server_.clearRequests();
 
   const Result<void> removed =
-      api->remove(podsIn("default").object("p"), {.propagationPolicy = "Cascade"});
+      api_->remove(podsIn("default").object("p"), {.propagationPolicy = "Cascade"});
 
   ASSERT_FALSE(removed);
   EXPECT_EQ(removed.error().code, Error::Code::Invalid);
@@ -596,24 +624,22 @@ TEST_F(HttpKubeApiTest, AnUnknownPropagationPolicyIsRejectedBeforeSending) {
 }
 
 TEST_F(HttpKubeApiTest, MergePatchesAndAppliesTheStatusSubresource) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "st");
-  ASSERT_TRUE(api->create(podsIn("st"), pod("p")));
+  createNamespace(*api_, "st");
+  ASSERT_TRUE(api_->create(podsIn("st"), pod("p")));
   ResourcePath status = podsIn("st").object("p");
   status.subresource = "status";
   server_.clearRequests();
 
   const Result<nlohmann::json> patched =
-      api->mergePatch(status, {{"status", {{"phase", "Running"}, {"podIP", "10.0.0.7"}}}});
+      api_->mergePatch(status, {{"status", {{"phase", "Running"}, {"podIP", "10.0.0.7"}}}});
   const Result<nlohmann::json> applied =
-      api->apply(status,
-                 {{"apiVersion", "v1"},
-                  {"kind", "Pod"},
-                  {"metadata", {{"name", "p"}, {"namespace", "st"}}},
-                  {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}},
-                 {.fieldManager = "libcluster-test", .force = true});
-  const Result<nlohmann::json> fetched = api->get(podsIn("st").object("p"));
+      api_->apply(status,
+                  {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"metadata", {{"name", "p"}, {"namespace", "st"}}},
+                   {"status", {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}},
+                  {.fieldManager = "libcluster-test", .force = true});
+  const Result<nlohmann::json> fetched = api_->get(podsIn("st").object("p"));
 
   ASSERT_TRUE(patched) << patched.error().message;
   ASSERT_TRUE(applied) << applied.error().message;
@@ -635,114 +661,80 @@ TEST_F(HttpKubeApiTest, MergePatchesAndAppliesTheStatusSubresource) {
 }
 
 TEST_F(HttpKubeApiTest, ApplyWithoutFieldManagerIsRejectedBeforeSending) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
 
-  const Result<nlohmann::json> applied = api->apply(podsIn("default").object("p"), pod("p"), {});
+  const Result<nlohmann::json> applied = api_->apply(podsIn("default").object("p"), pod("p"), {});
 
   ASSERT_FALSE(applied);
   EXPECT_EQ(applied.error().code, Error::Code::Invalid);
 }
 
 TEST_F(HttpKubeApiTest, RetriesTooManyRequestsAfterRetryAfter) {
-  ObservedRequests observed;
-  HttpKubeApi::Options options;
-  options.observer = observed.observer();
-  auto api = connect(server_.kubeconfigPath(), options);
-  ASSERT_TRUE(api);
-  server_.failNext(1, 429, 1, "/api/v1/namespaces/default");
-  server_.clearRequests();
-  const auto start = Steady::now();
+  const Attempt fetched = getAfterFailures(1, 429, 1);
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
-
-  const double waited = secondsSince(start);
-  ASSERT_TRUE(fetched) << fetched.error().message;
+  ASSERT_TRUE(fetched.result) << fetched.result.error().message;
   // Retry-After is 1 s; the rest is two round trips, slow under sanitizers.
-  EXPECT_GE(waited, 0.95);
-  EXPECT_LT(waited, 5.0);
-  EXPECT_THAT(serverSaw("/api/v1/namespaces/default", 2), ElementsAre("GET 429", "GET 200"));
-  EXPECT_THAT(observed.calls(), ElementsAre("GET 429", "GET 200"));
-}
-
-TEST_F(HttpKubeApiTest, RetriesTooManyRequestsEvenForWrites) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  server_.failNext(1, 429, 1, "/api/v1/namespaces/default/pods");
-
-  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("after-429"));
-
-  ASSERT_TRUE(created) << created.error().message;
-  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("POST 429", "POST 201"));
+  EXPECT_GE(fetched.seconds, 0.95);
+  EXPECT_LT(fetched.seconds, 5.0);
+  EXPECT_THAT(serverSaw(kDefaultNamespacePath, 2), ElementsAre("GET 429", "GET 200"));
+  EXPECT_THAT(fetched.observed, ElementsAre("GET 429", "GET 200"));
 }
 
 TEST_F(HttpKubeApiTest, GivesUpOnAServerErrorStormWithUnavailable) {
-  ObservedRequests observed;
-  HttpKubeApi::Options options;
-  options.observer = observed.observer();
-  auto api = connect(server_.kubeconfigPath(), options);
-  ASSERT_TRUE(api);
-  server_.failNext(100, 500, 0, "/api/v1/namespaces/default");
-  server_.clearRequests();
-  const auto start = Steady::now();
+  const Attempt fetched = getAfterFailures(100, 500, 0);
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
-
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
-  EXPECT_TRUE(fetched.error().retryAfter.has_value());
-  EXPECT_THAT(fetched.error().message, HasSubstr("injected failure"));
-  EXPECT_EQ(serverSaw("/api/v1/namespaces/default", 5).size(), 5U);
-  EXPECT_EQ(observed.calls().size(), 5U);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::Unavailable);
+  EXPECT_TRUE(fetched.result.error().retryAfter.has_value());
+  EXPECT_THAT(fetched.result.error().message, HasSubstr("injected failure"));
+  EXPECT_EQ(serverSaw(kDefaultNamespacePath, 5).size(), 5U);
+  EXPECT_EQ(fetched.observed.size(), 5U);
   // Five attempts and four backoffs (0.25 + 0.5 + 1 + 2 s); generous for sanitizer builds.
-  EXPECT_LT(secondsSince(start), 25.0);
+  EXPECT_LT(fetched.seconds, 25.0);
 }
 
-TEST_F(HttpKubeApiTest, DoesNotResendAWriteAfterAServerError) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  server_.failNext(1, 500, 0, "/api/v1/namespaces/default/pods");
+// A write is sent again after 429, and after a 5xx only when the server said when (Retry-After):
+// without it, the write may have landed.
+TEST_F(HttpKubeApiTest, ResendsAWriteOnlyWhenTheServerSaysRetryAfter) {
+  const struct {
+    std::string pod;
+    int code;
+    int retryAfterSeconds;
+    std::optional<Error::Code> error; // none: created
+    std::vector<std::string> saw;
+  } cases[] = {
+      {"after-429", 429, 1, std::nullopt, {"POST 429", "POST 201"}},
+      {"once", 500, 0, Error::Code::Unavailable, {"POST 500"}},
+      {"later", 503, 1, std::nullopt, {"POST 503", "POST 201"}},
+  };
+  for (const auto& write : cases) {
+    SCOPED_TRACE(write.pod);
 
-  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("once"));
+    const Attempt created = createAfterFailures(write.pod, 1, write.code, write.retryAfterSeconds);
 
-  ASSERT_FALSE(created);
-  EXPECT_EQ(created.error().code, Error::Code::Unavailable);
-  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 1), ElementsAre("POST 500"));
-}
-
-TEST_F(HttpKubeApiTest, ResendsAWriteWhenTheServerSaysRetryAfter) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  server_.failNext(1, 503, 1, "/api/v1/namespaces/default/pods");
-
-  const Result<nlohmann::json> created = api->create(podsIn("default"), pod("later"));
-
-  ASSERT_TRUE(created) << created.error().message;
-  EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("POST 503", "POST 201"));
+    if (write.error) {
+      ASSERT_FALSE(created.result);
+      EXPECT_EQ(created.result.error().code, *write.error);
+    } else {
+      ASSERT_TRUE(created.result) << created.result.error().message;
+    }
+    EXPECT_THAT(serverSaw(kDefaultPodsPath, write.saw.size()), ElementsAreArray(write.saw));
+  }
 }
 
 TEST_F(HttpKubeApiTest, ReturnsRetryAfterAtOnceWhenItExceedsTheBudget) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  server_.failNext(1, 429, 60, "/api/v1/namespaces/default");
-  const auto start = Steady::now();
+  const Attempt fetched = getAfterFailures(1, 429, 60);
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
-
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::TooManyRequests);
-  EXPECT_EQ(fetched.error().retryAfter, std::chrono::milliseconds(60'000));
-  EXPECT_LT(secondsSince(start), 10.0);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::TooManyRequests);
+  EXPECT_EQ(fetched.result.error().retryAfter, std::chrono::milliseconds(60'000));
+  EXPECT_LT(fetched.seconds, 10.0);
 }
 
 TEST_F(HttpKubeApiTest, RetriesAWatchStartAfterAServerError) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
   server_.failNext(1, 503, 0, "/api/v1/namespaces/default/pods");
 
   const Result<void> result =
-      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
-                 [](const RawWatchEvent&) { return true; }, {});
+      watchToTheEnd(*api_, podsIn("default"), {.timeout = 1s, .allowBookmarks = false});
 
   EXPECT_TRUE(result) << result.error().message;
   EXPECT_THAT(serverSaw("/api/v1/namespaces/default/pods", 2), ElementsAre("GET 503", "GET 200"));
@@ -751,13 +743,11 @@ TEST_F(HttpKubeApiTest, RetriesAWatchStartAfterAServerError) {
 TEST_F(HttpKubeApiTest, AWrongTokenIsUnauthorized) {
   KubeConfig config = tokenConfig();
   config.token = "not-the-token";
-  auto api = connect(config);
-  ASSERT_TRUE(api);
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+  const Attempt fetched = getDefaultNamespace(config);
 
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::Unauthorized);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::Unauthorized);
   EXPECT_THAT(serverSaw("/api/v1/namespaces/default", 1), ElementsAre("GET 401"));
 }
 
@@ -782,16 +772,13 @@ TEST_F(HttpKubeApiTest, RefusesAServerSignedByAnotherCaQuickly) {
   KubeConfig config = tokenConfig();
   std::ifstream in(base + ".crt");
   config.caPem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  auto api = connect(config);
-  ASSERT_TRUE(api);
-  const auto start = Steady::now();
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+  const Attempt fetched = getDefaultNamespace(config);
 
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
-  EXPECT_THAT(fetched.error().message, HasSubstr("certificate verify failed"));
-  EXPECT_LT(secondsSince(start), 5.0);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::Unavailable);
+  EXPECT_THAT(fetched.result.error().message, HasSubstr("certificate verify failed"));
+  EXPECT_LT(fetched.seconds, 5.0);
 }
 
 std::string readWhole(const std::string& path) {
@@ -817,12 +804,13 @@ TEST_F(HttpKubeApiTest, PicksUpARotatedCaFileWithoutARestart) {
             0);
   // A kubeconfig naming a CA file, as an in-cluster ca.crt or a mounted bundle would be.
   const std::string caFile = dir.write("mounted/ca.crt", readWhole(base + ".crt"));
-  const std::string kubeconfig = dir.write(
-      "kubeconfig", "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                    "clusters:\n- name: s\n  cluster:\n    server: " + server_.url() +
-                        "\n    certificate-authority: " + caFile +
-                        "\ncontexts:\n- name: c\n  context: {cluster: s, user: u}\n"
-                        "users:\n- name: u\n  user:\n    token: " + server_.token() + "\n");
+  const std::string kubeconfig =
+      dir.write("kubeconfig", "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                              "clusters:\n- name: s\n  cluster:\n    server: " +
+                                  server_.url() + "\n    certificate-authority: " + caFile +
+                                  "\ncontexts:\n- name: c\n  context: {cluster: s, user: u}\n"
+                                  "users:\n- name: u\n  user:\n    token: " +
+                                  server_.token() + "\n");
   Result<KubeConfig> config = loadKubeconfig(kubeconfig);
   ASSERT_TRUE(config) << config.error().message;
   auto api = connect(*config);
@@ -850,8 +838,7 @@ TEST_F(HttpKubeApiTest, AnUnusableCaFileKeepsTheLastGoodBundle) {
   replaceFile(config.caFile, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
   // The watch client opens its own connection, which re-reads the (now corrupt) file.
   const Result<void> corrupt =
-      api->watch(podsIn("default"), {.timeout = 1s, .allowBookmarks = false},
-                 [](const RawWatchEvent&) { return true; }, {});
+      watchToTheEnd(*api, podsIn("default"), {.timeout = 1s, .allowBookmarks = false});
 
   EXPECT_TRUE(empty) << empty.error().message;
   EXPECT_TRUE(corrupt) << corrupt.error().message;
@@ -937,42 +924,34 @@ TEST_F(HttpKubeApiTest, RereadsTheTokenFileEveryInterval) {
 TEST_F(HttpKubeApiTest, TimesOutASlowServer) {
   HttpKubeApi::Options options;
   options.requestTimeout = 500ms;
-  auto api = connect(server_.kubeconfigPath(), options);
-  ASSERT_TRUE(api);
   server_.setLatency(3s);
-  const auto start = Steady::now();
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+  const Attempt fetched = getDefaultNamespace(tokenConfig(), options);
 
   server_.setLatency(0ms);
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::Timeout);
-  EXPECT_LT(secondsSince(start), 2.0);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::Timeout);
+  EXPECT_LT(fetched.seconds, 2.0);
 }
 
 TEST_F(HttpKubeApiTest, ReportsARefusedConnectionAsUnavailable) {
   KubeConfig config = tokenConfig();
   // Port 1 on loopback: nothing listens there.
   config.server = "https://127.0.0.1:1";
-  auto api = connect(config);
-  ASSERT_TRUE(api);
-  const auto start = Steady::now();
 
-  const Result<nlohmann::json> fetched = api->get(kNamespaces.object("default"));
+  const Attempt fetched = getDefaultNamespace(config);
 
-  ASSERT_FALSE(fetched);
-  EXPECT_EQ(fetched.error().code, Error::Code::Unavailable);
-  EXPECT_LT(secondsSince(start), 2.0);
+  ASSERT_FALSE(fetched.result);
+  EXPECT_EQ(fetched.result.error().code, Error::Code::Unavailable);
+  EXPECT_LT(fetched.seconds, 2.0);
 }
 
 TEST_F(HttpKubeApiTest, ServesCallsFromManyThreadsWhileAWatchIsOpen) {
-  auto api = connect(server_.kubeconfigPath());
-  ASSERT_TRUE(api);
-  createNamespace(*api, "busy");
+  createNamespace(*api_, "busy");
   std::atomic<int> added{0};
   std::stop_source stopWatch;
   std::jthread watcher([&] {
-    (void)api->watch(
+    (void)api_->watch(
         podsIn("busy"), {.timeout = 30s},
         [&](const RawWatchEvent& event) {
           if (event.type == "ADDED") {
@@ -990,8 +969,8 @@ TEST_F(HttpKubeApiTest, ServesCallsFromManyThreadsWhileAWatchIsOpen) {
       workers.emplace_back([&, thread] {
         for (int i = 0; i < 20; ++i) {
           const std::string name = "t" + std::to_string(thread) + "-" + std::to_string(i);
-          if (!api->create(podsIn("busy"), pod(name)) || !api->get(podsIn("busy").object(name)) ||
-              !api->list(podsIn("busy"), {.limit = 5})) {
+          if (!api_->create(podsIn("busy"), pod(name)) || !api_->get(podsIn("busy").object(name)) ||
+              !api_->list(podsIn("busy"), {.limit = 5})) {
             ++failures;
           }
         }

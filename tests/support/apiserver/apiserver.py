@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8sadmission  # noqa: E402  (ValidatingAdmissionPolicy)
 import k8sproto  # noqa: E402  (protobuf request bodies from typed clients)
 import k8sutil  # noqa: E402  (selectors, patches, schema validation, tables, openapi)
-from k8sutil import ApiError  # noqa: E402
+from k8sutil import ApiError, status  # noqa: E402
 
 VERSION_INFO = {
     "major": "1",
@@ -438,15 +438,6 @@ def write_kubeconfig(path, url, cluster_data, user):
 
 ADMIN_USER = {"username": "test-admin", "uid": "", "extra": {},
               "groups": ["system:masters", "system:authenticated"]}
-
-
-def status(code, reason, message, details=None):
-    s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-         "message": message, "reason": reason}
-    if details is not None:
-        s["details"] = details
-    s["code"] = code
-    return s
 
 
 def not_found(res, name):
@@ -852,13 +843,17 @@ class Api:
             if res.crd_name is None and res.gr == ("apiextensions.k8s.io",
                                                    "customresourcedefinitions"):
                 k8sutil.crd_prepare(obj)
-            stored = self._to_storage(res, obj)
-            if query.get("dryRun"):
-                return self.convert_out(res, stored), warnings
-            stored["metadata"]["resourceVersion"] = str(self.store.next_rv())
-            self.store.commit("ADDED", res.gr, ns, name, stored, None)
-            self._after_write(res, stored, None)
+            return self._store_new(res, ns, name, obj, query, warnings)
+
+    def _store_new(self, res, ns, name, obj, query, warnings):
+        """Stores a new object (unless dryRun), under the store's lock; answers it as served."""
+        stored = self._to_storage(res, obj)
+        if query.get("dryRun"):
             return self.convert_out(res, stored), warnings
+        stored["metadata"]["resourceVersion"] = str(self.store.next_rv())
+        self.store.commit("ADDED", res.gr, ns, name, stored, None)
+        self._after_write(res, stored, None)
+        return self.convert_out(res, stored), warnings
 
     def _to_storage(self, res, obj):
         if res.served_gr != res.gr:
@@ -1055,13 +1050,7 @@ class Api:
             k8sutil.crd_prepare(obj)
         obj["metadata"]["managedFields"] = [k8sutil.managed_entry(
             manager, "Apply", res.api_version, k8sutil.field_set(applied_copy, res), None)]
-        stored = self._to_storage(res, obj)
-        if query.get("dryRun"):
-            return self.convert_out(res, stored), warnings
-        stored["metadata"]["resourceVersion"] = str(self.store.next_rv())
-        self.store.commit("ADDED", res.gr, ns, name, stored, None)
-        self._after_write(res, stored, None)
-        return self.convert_out(res, stored), warnings
+        return self._store_new(res, ns, name, obj, query, warnings)
 
     def delete(self, res, ns, name, body, query):
         with self.store.lock:
@@ -1589,25 +1578,24 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     # ---- discovery -----------------------------------------------------------------------
 
-    def discovery_api(self, accept):
-        app = self.server.app
+    def _send_discovery(self, accept, legacy, plain):
+        """The aggregated discovery document (of /api when legacy, else /apis) when the client
+        asks for it, else `plain`."""
         if k8sutil.wants_aggregated(accept):
-            return self.send_json(200, app.aggregated_discovery(legacy=True),
+            return self.send_json(200, self.server.app.aggregated_discovery(legacy=legacy),
                                   "application/json;g=apidiscovery.k8s.io;v=v2;"
                                   "as=APIGroupDiscoveryList")
-        return self.send_json(200, {"kind": "APIVersions", "versions": ["v1"],
-                                    "serverAddressByClientCIDRs": [{
-                                        "clientCIDR": "0.0.0.0/0",
-                                        "serverAddress": "127.0.0.1:%d" % app.port}]})
+        return self.send_json(200, plain)
+
+    def discovery_api(self, accept):
+        address = "127.0.0.1:%d" % self.server.app.port
+        return self._send_discovery(accept, True, {
+            "kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}]})
 
     def discovery_apis(self, accept):
-        app = self.server.app
-        if k8sutil.wants_aggregated(accept):
-            return self.send_json(200, app.aggregated_discovery(legacy=False),
-                                  "application/json;g=apidiscovery.k8s.io;v=v2;"
-                                  "as=APIGroupDiscoveryList")
-        return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1",
-                                    "groups": app.api_groups()})
+        return self._send_discovery(accept, False, {"kind": "APIGroupList", "apiVersion": "v1",
+                                                    "groups": self.server.app.api_groups()})
 
     def discovery_group(self, group):
         app = self.server.app

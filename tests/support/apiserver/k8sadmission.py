@@ -24,15 +24,6 @@ REASON_CODES = {"Unauthorized": 401, "Forbidden": 403, "Invalid": 422,
                 "RequestEntityTooLarge": 413}
 
 
-def _status(code, reason, message, details=None):
-    s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-         "message": message, "reason": reason}
-    if details is not None:
-        s["details"] = details
-    s["code"] = code
-    return s
-
-
 def _rule_matches(rule, res, operation, subresource, namespaced):
     def listed(values, value):
         values = values or []
@@ -244,4 +235,4 @@ def _deny(res, name, reason, message):
     details = {"name": name or "", "kind": res.plural}
     if res.group:
         details["group"] = res.group
-    raise ApiError(code, _status(code, reason, full, details))
+    raise ApiError(code, k8sutil.status(code, reason, full, details))

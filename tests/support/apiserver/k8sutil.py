@@ -5,6 +5,7 @@ validation), Table conversion and OpenAPI documents."""
 import copy
 import datetime
 import json
+import operator
 import re
 
 import k8scel
@@ -23,7 +24,8 @@ class PatchError(Exception):
     pass
 
 
-def _status(code, reason, message, details=None):
+def status(code, reason, message, details=None):
+    """A Kubernetes Status object (kind Status, status Failure) for an error response."""
     s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
          "message": message, "reason": reason}
     if details is not None:
@@ -33,7 +35,7 @@ def _status(code, reason, message, details=None):
 
 
 def bad_request(message):
-    return ApiError(400, _status(400, "BadRequest", message))
+    return ApiError(400, status(400, "BadRequest", message))
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,7 +907,7 @@ def _apply_conflict(res, live, conflicts):
         details["group"] = res.group
     details["kind"] = res.plural
     details["causes"] = causes
-    return ApiError(409, _status(409, "Conflict", msg, details))
+    return ApiError(409, status(409, "Conflict", msg, details))
 
 
 def server_side_apply(res, live, applied, manager, force, subresource):
@@ -1259,25 +1261,26 @@ EVENT_FIELDS = [("involvedObject", "regarding"), ("message", "note"),
                 ("reportingComponent", "reportingController")]
 
 
+def _renamed(obj, renames, api_version):
+    """obj with each (old, new) field of `renames` it has renamed, and `api_version`."""
+    for old, new in renames:
+        if old in obj:
+            obj[new] = obj.pop(old)
+    obj["apiVersion"] = api_version
+    return obj
+
+
 def convert_builtin(res, obj):
     """Serves a stored object in res's representation (events.k8s.io events are stored as
     core events). obj is a fresh copy the caller may change."""
     if getattr(res, "served_gr", None) == ("events.k8s.io", "events") and \
             obj.get("kind") == "Event":
-        for core, new in EVENT_FIELDS:
-            if core in obj:
-                obj[new] = obj.pop(core)
-        obj["apiVersion"] = "events.k8s.io/v1"
+        _renamed(obj, EVENT_FIELDS, "events.k8s.io/v1")
     return obj
 
 
 def convert_builtin_to_storage(res, obj):
-    obj = dict(obj)
-    for core, new in EVENT_FIELDS:
-        if new in obj:
-            obj[core] = obj.pop(new)
-    obj["apiVersion"] = "v1"
-    return obj
+    return _renamed(dict(obj), [(new, core) for core, new in EVENT_FIELDS], "v1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1401,6 +1404,19 @@ def validate_schema(obj, schema, old=None):
     return causes
 
 
+def _check_count(value, schema, kind, unit, path, causes):
+    """min<kind> and max<kind> (Items, Properties) of an array or object, in kube-apiserver's
+    words (its "Too many" says items for both)."""
+    low, high = schema.get("min" + kind), schema.get("max" + kind)
+    if low is not None and len(value) < low:
+        causes.append(("FieldValueInvalid", path,
+                       "Invalid value: %d: %s in body should have at least %d %s"
+                       % (len(value), path, low, unit)))
+    if high is not None and len(value) > high:
+        causes.append(("FieldValueTooMany", path,
+                       "Too many: %d: must have at most %d items" % (len(value), high)))
+
+
 def _validate(value, schema, path, causes, old, is_update):
     if not isinstance(schema, dict):
         return
@@ -1435,22 +1451,18 @@ def _validate(value, schema, path, causes, old, is_update):
                        "Unsupported value: %s: supported values: %s"
                        % (_go_repr(value), ", ".join(_go_repr(e) for e in schema["enum"]))))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema:
-            lo = schema["minimum"]
-            if value < lo or (schema.get("exclusiveMinimum") and value <= lo):
+        for bound, exclusive, word, beyond in (
+                ("minimum", "exclusiveMinimum", "greater", operator.lt),
+                ("maximum", "exclusiveMaximum", "less", operator.gt)):
+            if bound not in schema:
+                continue
+            limit = schema[bound]
+            excluded = bool(schema.get(exclusive))
+            if beyond(value, limit) or (excluded and value == limit):
                 causes.append(("FieldValueInvalid", path,
-                               "Invalid value: %s: %s in body should be greater than %s%s"
-                               % (_go_repr(value), path,
-                                  "" if schema.get("exclusiveMinimum") else "or equal to ",
-                                  _go_repr(lo))))
-        if "maximum" in schema:
-            hi = schema["maximum"]
-            if value > hi or (schema.get("exclusiveMaximum") and value >= hi):
-                causes.append(("FieldValueInvalid", path,
-                               "Invalid value: %s: %s in body should be less than %s%s"
-                               % (_go_repr(value), path,
-                                  "" if schema.get("exclusiveMaximum") else "or equal to ",
-                                  _go_repr(hi))))
+                               "Invalid value: %s: %s in body should be %s than %s%s"
+                               % (_go_repr(value), path, word,
+                                  "" if excluded else "or equal to ", _go_repr(limit))))
         if "multipleOf" in schema and schema["multipleOf"] and \
                 value % schema["multipleOf"] != 0:
             causes.append(("FieldValueInvalid", path,
@@ -1478,14 +1490,7 @@ def _validate(value, schema, path, causes, old, is_update):
                            "Invalid value: %s: %s in body must be of type %s: %s"
                            % (_go_repr(value), path, fmt, _go_repr(value))))
     if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            causes.append(("FieldValueInvalid", path,
-                           "Invalid value: %d: %s in body should have at least %d items"
-                           % (len(value), path, schema["minItems"])))
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            causes.append(("FieldValueTooMany", path,
-                           "Too many: %d: must have at most %d items"
-                           % (len(value), schema["maxItems"])))
+        _check_count(value, schema, "Items", "items", path, causes)
         items = schema.get("items")
         lt = schema.get("x-kubernetes-list-type")
         if lt == "set" and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
@@ -1515,14 +1520,7 @@ def _validate(value, schema, path, causes, old, is_update):
         for req in schema.get("required") or []:
             if req not in value:
                 causes.append(("FieldValueRequired", path + "." + req, "Required value"))
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            causes.append(("FieldValueInvalid", path,
-                           "Invalid value: %d: %s in body should have at least %d properties"
-                           % (len(value), path, schema["minProperties"])))
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            causes.append(("FieldValueTooMany", path,
-                           "Too many: %d: must have at most %d items"
-                           % (len(value), schema["maxProperties"])))
+        _check_count(value, schema, "Properties", "properties", path, causes)
         ap = schema.get("additionalProperties")
         for k, v in value.items():
             sub_old = old.get(k) if isinstance(old, dict) else None
@@ -1622,35 +1620,36 @@ def wants_aggregated(accept):
     return False
 
 
+# kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): below each bound (seconds),
+# whole units of the first size, then the rest in the second size when it is not zero.
+_HUMAN_STEPS = (
+    (120, (1, "s"), None),
+    (10 * 60, (60, "m"), (1, "s")),
+    (3 * 3600, (60, "m"), None),
+    (8 * 3600, (3600, "h"), (60, "m")),
+    (2 * 86400, (3600, "h"), None),
+    (8 * 86400, (86400, "d"), (3600, "h")),
+    (2 * 365 * 86400, (86400, "d"), None),
+    (8 * 365 * 86400, (365 * 86400, "y"), (86400, "d")),
+    (None, (365 * 86400, "y"), None),
+)
+
+
 def human_duration(seconds):
     s = int(seconds)
     if s < -1:
         return "<invalid>"
     if s < 0:
         return "0s"
-    if s < 120:
-        return "%ds" % s
-    minutes = s // 60
-    if minutes < 10:
-        sec = s % 60
-        return "%dm" % minutes if sec == 0 else "%dm%ds" % (minutes, sec)
-    if minutes < 180:
-        return "%dm" % minutes
-    hours = s // 3600
-    if hours < 8:
-        m = minutes % 60
-        return "%dh" % hours if m == 0 else "%dh%dm" % (hours, m)
-    if hours < 48:
-        return "%dh" % hours
-    if hours < 24 * 8:
-        h = hours % 24
-        return "%dd" % (hours // 24) if h == 0 else "%dd%dh" % (hours // 24, h)
-    if hours < 24 * 365 * 2:
-        return "%dd" % (hours // 24)
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        return "%dy" % (hours // 24 // 365) if dy == 0 else "%dy%dd" % (hours // 24 // 365, dy)
-    return "%dy" % (hours // 24 // 365)
+    for below, (unit, letter), part in _HUMAN_STEPS:
+        if below is None or s < below:
+            text = "%d%s" % (s // unit, letter)
+            if part:
+                size, part_letter = part
+                rest = (s // size) % (unit // size)
+                if rest:
+                    text += "%d%s" % (rest, part_letter)
+            return text
 
 
 def age(ts):
