@@ -7,14 +7,6 @@
 namespace libcluster {
 namespace {
 
-GossipKey keyOf(std::uint8_t first) {
-  GossipKey key{};
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    key[i] = static_cast<std::uint8_t>(first + i);
-  }
-  return key;
-}
-
 constexpr AuthenticatedCipher::Nonce kNonce{0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5,
                                             0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab};
 

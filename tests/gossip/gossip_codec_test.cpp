@@ -13,14 +13,6 @@ using namespace std::chrono_literals;
 
 const Clock::SystemTime kNow{std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}};
 
-GossipKey keyOf(std::uint8_t first) {
-  GossipKey key{};
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    key[i] = static_cast<std::uint8_t>(first + i);
-  }
-  return key;
-}
-
 GossipSecurity authenticated(std::vector<GossipKey> keys, std::string label = "prod") {
   GossipSecurity security;
   security.mode = GossipMode::Authenticated;
@@ -30,7 +22,7 @@ GossipSecurity authenticated(std::vector<GossipKey> keys, std::string label = "p
   return security;
 }
 
-GossipSecurity withSecret(std::string secret) {
+GossipSecurity secretSecurity(std::string secret) {
   GossipSecurity security;
   security.mode = GossipMode::Secret;
   security.secret = std::move(secret);
@@ -45,7 +37,7 @@ TEST(GossipCodec, PlainModeSendsTheLibclusterBytes) {
 }
 
 TEST(GossipCodec, SecretModeOpensTheLibclusterVectorAndItsOwnDatagrams) {
-  GossipCodec codec(withSecret("somepassword"));
+  GossipCodec codec(secretSecurity("somepassword"));
 
   std::vector<std::uint8_t> sealed = codec.encode("app@10.0.0.2", kNow).value();
 
@@ -55,7 +47,7 @@ TEST(GossipCodec, SecretModeOpensTheLibclusterVectorAndItsOwnDatagrams) {
 }
 
 TEST(GossipCodec, SecretModeWithAnotherSecretDropsTheVector) {
-  GossipCodec codec(withSecret("other"));
+  GossipCodec codec(secretSecurity("other"));
 
   EXPECT_NE(codec.decode(fromHex(kSecretMyappHex), kNow).outcome, GossipOutcome::Accepted);
 }
@@ -138,7 +130,7 @@ TEST(GossipCodec, KeyRotationKeepsTheOldKeyWorkingWhileItIsInTheRing) {
 
 TEST(GossipCodec, ModesNeverAcceptEachOthersDatagrams) {
   GossipCodec plain(GossipSecurity{});
-  GossipCodec secret(withSecret("s"));
+  GossipCodec secret(secretSecurity("s"));
   GossipCodec sealed(authenticated({keyOf(1)}));
   std::vector<GossipCodec*> codecs{&plain, &secret, &sealed};
 

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gossip/authenticated_cipher.h"
+
 namespace libcluster {
 
 /// Bytes from hex digits; spaces are skipped so vectors can be written as in the reference.
@@ -27,6 +29,15 @@ inline std::vector<std::uint8_t> fromHex(std::string_view hex) {
     }
   }
   return out;
+}
+
+/// A key of consecutive bytes from `first` (first, first+1, ...): distinct test keys by one number.
+inline GossipKey keyOf(std::uint8_t first) {
+  GossipKey key{};
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    key[i] = static_cast<std::uint8_t>(first + i);
+  }
+  return key;
 }
 
 inline std::string toHex(const std::vector<std::uint8_t>& bytes) {

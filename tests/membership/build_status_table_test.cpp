@@ -11,7 +11,7 @@
 namespace libcluster {
 namespace {
 
-const std::string kNow = "2026-01-01T00:00:00Z";
+const std::string kStatusTime = "2026-01-01T00:00:00Z";
 
 Candidate member(std::string node, std::optional<bool> connected = std::nullopt,
                  bool ready = true) {
@@ -69,9 +69,9 @@ TEST_P(BuildStatusConditions, SetsEachConditionAndReason) {
   const ConditionCase& row = GetParam();
   TopologyStatus invalidBefore;
   invalidBefore.conditions.push_back(
-      Condition{"Invalid", "True", "InvalidSpec", "spec.sources: required", 1, kNow});
+      Condition{"Invalid", "True", "InvalidSpec", "spec.sources: required", 1, kStatusTime});
 
-  const TopologyStatus status = buildStatus(invalidBefore, 2, row.sources, kNow);
+  const TopologyStatus status = buildStatus(invalidBefore, 2, row.sources, kStatusTime);
 
   EXPECT_EQ(conditionOf(status, "Ready").status, row.ready.status);
   EXPECT_EQ(conditionOf(status, "Ready").reason, row.ready.reason);
@@ -153,7 +153,7 @@ void PrintTo(const SeedCase& row, std::ostream* out) { *out << row.name; }
 class BuildStatusSeed : public testing::TestWithParam<SeedCase> {};
 
 TEST_P(BuildStatusSeed, PicksTheDocumentedSeed) {
-  const TopologyStatus status = buildStatus({}, 1, {good("pods", GetParam().candidates)}, kNow);
+  const TopologyStatus status = buildStatus({}, 1, {good("pods", GetParam().candidates)}, kStatusTime);
 
   EXPECT_EQ(status.seed, GetParam().seed);
   EXPECT_EQ(chooseSeed(GetParam().candidates), GetParam().seed);
@@ -207,7 +207,7 @@ TEST_P(BuildStatusTruncation, ListsAtMostTheLimitAndCountsEveryone) {
     candidates.push_back(member("app@10.0." + std::string(6 - index.size(), '0') + index, true));
   }
 
-  const TopologyStatus status = buildStatus({}, 1, {good("pods", candidates)}, kNow);
+  const TopologyStatus status = buildStatus({}, 1, {good("pods", candidates)}, kStatusTime);
 
   const std::size_t listed = std::min(GetParam().members, kMaxStatusMembers);
   EXPECT_EQ(status.memberCount, static_cast<int>(GetParam().members));
@@ -242,7 +242,7 @@ void PrintTo(const DuplicateCase& row, std::ostream* out) { *out << row.name; }
 class BuildStatusUnion : public testing::TestWithParam<DuplicateCase> {};
 
 TEST_P(BuildStatusUnion, UnitesSourcesFirstSourceWinsSortedByNode) {
-  const TopologyStatus status = buildStatus({}, 1, GetParam().sources, kNow);
+  const TopologyStatus status = buildStatus({}, 1, GetParam().sources, kStatusTime);
 
   std::vector<std::string> nodes;
   std::string sourceOfA;

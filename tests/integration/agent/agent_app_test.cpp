@@ -17,6 +17,7 @@
 #include "fakes/fake_resolver.h"
 #include "fakes/recording_connector.h"
 #include "support/eventually.h"
+#include "support/resource_paths.h"
 
 namespace libcluster {
 namespace {
@@ -43,10 +44,7 @@ private:
   Connector& target_;
 };
 
-const ResourcePath kTopologies{.group = "libcluster.dev",
-                               .version = "v1alpha1",
-                               .resource = "clustertopologies",
-                               .namespaceName = "prod"};
+const ResourcePath kProdTopologies = clusterTopologies("prod");
 
 json topology(const std::vector<std::string>& members, const std::string& connectFunction) {
   json status{{"members", json::array()}};
@@ -189,7 +187,7 @@ topologies:
 }
 
 TEST_F(AgentAppTest, ClusterTopologyUsesItsSpecAndRestartsWhenItChanges) {
-  api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
+  api_.put(kProdTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
   auto agent = app(R"(
 allowedCalls:
   - {module: my_cluster, function: join}
@@ -204,7 +202,7 @@ topologies:
   ASSERT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
 
   // Without member slices the strategy reads the object on each sync (it is not watched).
-  api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"));
+  api_.put(kProdTopologies, topology({"app@10.0.0.1", "app@10.0.0.2", "app@10.0.0.3"}, "join_fast"));
 
   EXPECT_TRUE(eventually([&] {
     return node_.connected() == PeerSet{"app@10.0.0.2", "app@10.0.0.3"};
@@ -219,7 +217,7 @@ topologies:
 }
 
 TEST_F(AgentAppTest, ClusterTopologyCallNotAllowedRunsNothingAndSaysWhy) {
-  api_.put(kTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
+  api_.put(kProdTopologies, topology({"app@10.0.0.1", "app@10.0.0.2"}, "join"));
   api_.put(podsIn("prod"), pod("app-0").inNamespace("prod").ip("10.0.0.1"));
   auto agent = app(R"(
 topologies:
@@ -255,7 +253,7 @@ topologies:
   // The owner allows it after all? No: the editor switches back to an allowed call.
   json allowed = topology({"app@10.0.0.1", "app@10.0.0.2"}, "join");
   allowed["spec"].erase("connect");
-  api_.put(kTopologies, allowed);
+  api_.put(kProdTopologies, allowed);
 
   EXPECT_TRUE(eventually([&] { return node_.connected() == PeerSet{"app@10.0.0.2"}; }));
   EXPECT_FALSE(agent->reports()[0].callNotAllowed.has_value());
