@@ -25,7 +25,10 @@ void appendCauses(const nlohmann::json& details, std::string& message) {
     if (item.empty() || message.find(text.empty() ? item : text) != std::string::npos) {
       continue;
     }
-    extra += (extra.empty() ? "" : "; ") + item;
+    if (!extra.empty()) {
+      extra += "; ";
+    }
+    extra += item;
   }
   if (!extra.empty()) {
     message += " (" + extra + ")";
@@ -81,8 +84,6 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
   Error::Code code = Error::Code::Unavailable;
   if (reason == "Expired" || reason == "Gone" || httpStatus == 410) {
     code = Error::Code::Gone;
-  } else if (httpStatus == 400 || httpStatus == 422 || httpStatus == 415) {
-    code = Error::Code::Invalid;
   } else if (httpStatus == 401) {
     code = Error::Code::Unauthorized;
   } else if (httpStatus == 403) {
@@ -97,7 +98,7 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
     code = Error::Code::Timeout;
   } else if (httpStatus >= 500) {
     code = Error::Code::Unavailable;
-  } else if (httpStatus >= 400) {
+  } else if (httpStatus >= 400) { // 400, 415 and 422 among them
     code = Error::Code::Invalid;
   }
   return Error{code, message, retryAfter};
