@@ -21,14 +21,14 @@ void appendCauses(const nlohmann::json& details, std::string& message) {
     }
     const std::string field = stringField(cause, "field");
     const std::string text = stringField(cause, "message");
-    const std::string item = field.empty() ? text : text.empty() ? field : field + ": " + text;
+    std::string item = field.empty() ? text : field;
+    if (!field.empty() && !text.empty()) {
+      item += ": " + text;
+    }
     if (item.empty() || message.find(text.empty() ? item : text) != std::string::npos) {
       continue;
     }
-    if (!extra.empty()) {
-      extra += "; ";
-    }
-    extra += item;
+    extra += (extra.empty() ? "" : "; ") + item;
   }
   if (!extra.empty()) {
     message += " (" + extra + ")";
