@@ -56,7 +56,7 @@ ControllerApp::Options withIdentity(ControllerApp::Options options) {
 
 ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch, Clock& clock,
                              Options options)
-    : api_(api), resolver_(resolver), clock_(clock), options_(withIdentity(std::move(options))),
+    : api_(api), clock_(clock), options_(withIdentity(std::move(options))),
       queue_(WorkQueue::Options{.name = "clustertopology", .coalesce = options_.coalesce}, clock,
              metrics_),
       events_(api, clock,

@@ -10,8 +10,10 @@ namespace {
 constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// nlohmann's SAX interface, building the same tree as json::parse but skipping the values of the
-/// keys isSkipped() names. Skipped values are consumed by counting nesting, never built.
-class SkippingBuilder {
+/// keys isSkipped() names. Skipped values are consumed by counting nesting, never built. Deriving
+/// from json_sax makes the compiler check the interface (sax_parse only needs the names); `final`
+/// lets sax_parse's calls through a SkippingBuilder* be devirtualized.
+class SkippingBuilder final : public nlohmann::json_sax<nlohmann::json> {
 public:
   using json = nlohmann::json;
 
@@ -20,20 +22,22 @@ public:
   json takeResult() { return std::move(root_); }
   const std::string& errorMessage() const { return error_; }
 
-  bool null() { return scalar(json(nullptr)); }
-  bool boolean(bool value) { return scalar(json(value)); }
-  bool number_integer(json::number_integer_t value) { return scalar(json(value)); }
-  bool number_unsigned(json::number_unsigned_t value) { return scalar(json(value)); }
-  bool number_float(json::number_float_t value, const std::string&) { return scalar(json(value)); }
-  bool string(std::string& value) { return scalar(json(std::move(value))); }
-  bool binary(json::binary_t& value) { return scalar(json::binary(std::move(value))); }
+  bool null() override { return scalar(json(nullptr)); }
+  bool boolean(bool value) override { return scalar(json(value)); }
+  bool number_integer(json::number_integer_t value) override { return scalar(json(value)); }
+  bool number_unsigned(json::number_unsigned_t value) override { return scalar(json(value)); }
+  bool number_float(json::number_float_t value, const std::string&) override {
+    return scalar(json(value));
+  }
+  bool string(std::string& value) override { return scalar(json(std::move(value))); }
+  bool binary(json::binary_t& value) override { return scalar(json::binary(std::move(value))); }
 
-  bool start_object(std::size_t) { return open(json::value_t::object); }
-  bool start_array(std::size_t) { return open(json::value_t::array); }
-  bool end_object() { return close(); }
-  bool end_array() { return close(); }
+  bool start_object(std::size_t) override { return open(json::value_t::object); }
+  bool start_array(std::size_t) override { return open(json::value_t::array); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
 
-  bool key(std::string& key) {
+  bool key(std::string& key) override {
     if (skipping_ > 0) {
       return true;
     }
@@ -45,7 +49,8 @@ public:
     return true;
   }
 
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
     error_ = "not JSON (at byte " + std::to_string(position) + ": " + e.what() + ")";
     return false;
   }
