@@ -676,8 +676,18 @@ private:
 
 namespace {
 
+/// The fields to build of each object of a list or watch; none for a plain parseJsonWithLimits.
+std::optional<FieldTree> objectFields(bool omitManagedFields,
+                                      const std::vector<std::string>& onlyFields) {
+  if (!omitManagedFields) {
+    return std::nullopt;
+  }
+  return FieldTree(onlyFields);
+}
+
 Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
-                                std::string_view what, bool omitManagedFields = false) {
+                                std::string_view what,
+                                const std::optional<FieldTree>& objects = std::nullopt) {
   if (!reply) {
     return reply.error();
   }
@@ -686,9 +696,10 @@ Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
     std::lock_guard lock((*reply)->mutex);
     body = std::move((*reply)->body);
   }
-  Result<nlohmann::json> parsed = omitManagedFields
-                                      ? parseObjectsWithoutManagedFields(body, ObjectsAt::ListItems)
-                                      : parseJsonWithLimits(body);
+  Result<nlohmann::json> parsed =
+      objects ? parseObjectsWithoutManagedFields(body, ObjectsAt::ListItems, kMaxJsonDepth,
+                                                 &*objects)
+              : parseJsonWithLimits(body);
   if (!parsed) {
     return makeError(Error::Code::Invalid, std::string(what) + ": response is " +
                                                parsed.error().message + ": " + excerpt(body));
@@ -803,7 +814,7 @@ Result<nlohmann::json> HttpKubeApi::list(const ResourcePath& collection, const L
   RequestSpec spec{
       .method = "GET", .target = collection.url() + listQuery(options), .idempotent = true};
   return jsonBody(transport_->send(spec, call.stop, call.deadline), "LIST " + spec.target,
-                  options.omitManagedFields);
+                  objectFields(options.omitManagedFields, options.onlyFields));
 }
 
 Result<nlohmann::json> HttpKubeApi::create(const ResourcePath& collection,
@@ -892,14 +903,16 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
       SteadyClock::now() + serverLimit + transport_->options().watchGrace;
   const std::string what = "WATCH " + spec.target;
   LineSplitter lines(transport_->options().maxWatchLineBytes);
+  const std::optional<FieldTree> objects =
+      objectFields(options.omitManagedFields, options.onlyFields);
 
   // Handles one line; an Error ends the watch.
   const auto handleLine = [&](const std::string& line) -> std::optional<Error> {
     Result<nlohmann::json> parsed =
-        options.omitManagedFields
-            ? parseObjectsWithoutManagedFields(line, ObjectsAt::WatchEventObject,
-                                               transport_->options().maxJsonDepth)
-            : parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+        objects ? parseObjectsWithoutManagedFields(line, ObjectsAt::WatchEventObject,
+                                                   transport_->options().maxJsonDepth,
+                                                   &*objects)
+                : parseJsonWithLimits(line, transport_->options().maxJsonDepth);
     if (!parsed || !parsed->is_object()) {
       return makeError(Error::Code::Invalid,
                        what + ": malformed watch event (" +
