@@ -21,6 +21,8 @@ namespace {
 
 int fail(const std::string& message) { return libcluster::startupFailed(message); }
 
+constexpr std::size_t kIoThreads = 2;
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +105,11 @@ int main(int argc, char** argv) {
       family->withLabels({std::to_string(code), std::string(method)}).Increment();
     }
   };
+  // cpprestsdk's default of 40 I/O threads for five watches and one writer: 38 idle threads
+  // (bench/README.md).
+  if (Result<void> sized = HttpKubeApi::setIoThreads(kIoThreads); !sized) {
+    return fail(sized.error().message);
+  }
   Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, apiOptions);
   if (!api) {
     return fail(api.error().message);

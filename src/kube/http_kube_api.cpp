@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <cpprest/astreambuf.h>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -737,6 +738,19 @@ http::client::http_client_config clientConfig(const KubeConfig& config,
 }
 
 } // namespace
+
+Result<void> HttpKubeApi::setIoThreads(std::size_t threads) {
+  if (threads == 0) {
+    return makeError(Error::Code::Invalid, "the I/O thread pool needs at least one thread");
+  }
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+  } catch (const std::exception& e) {
+    return makeError(Error::Code::Invalid,
+                     std::string("cannot size the I/O thread pool: ") + e.what());
+  }
+  return {};
+}
 
 Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Options options) {
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
