@@ -941,6 +941,13 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
                        what + ": watch event without type or object: " + excerpt(line));
     }
     RawWatchEvent raw{type->get<std::string>(), std::move(*object)};
+    if (raw.type == "ERROR" && objects && !objects->keepsAll()) {
+      // Its object is a Status, not one of the collection's: read it whole.
+      Result<nlohmann::json> whole = parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+      if (whole && whole->is_object() && whole->contains("object")) {
+        raw.object = std::move((*whole)["object"]);
+      }
+    }
     if (raw.type == "ERROR") {
       int code = 500;
       if (auto it = raw.object.find("code"); it != raw.object.end() && it->is_number_integer()) {
