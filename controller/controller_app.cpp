@@ -74,7 +74,13 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                         }}),
       topologies_(api, clock, topologiesPath(options_.namespaceName), watchOptions(),
                   [](const nlohmann::json& object) { return topologyFromJson(object); }),
-      pods_(api, clock, podsPath(options_.namespaceName), watchOptions(),
+      pods_(api, clock, podsPath(options_.namespaceName),
+            [] {
+              Watcher::Options options = watchOptions();
+              // PodInfo reads a few fields; the rest of each pod is never built.
+              options.onlyFields = podFields();
+              return options;
+            }(),
             [](const nlohmann::json& object) { return podFromJson(object); }),
       slices_(options_.watchEndpointSlices
                   ? std::make_unique<Informer<nlohmann::json>>(

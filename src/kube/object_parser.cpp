@@ -17,7 +17,8 @@ class SkippingBuilder final : public nlohmann::json_sax<nlohmann::json> {
 public:
   using json = nlohmann::json;
 
-  explicit SkippingBuilder(ObjectsAt where) : where_(where) {}
+  SkippingBuilder(ObjectsAt where, const FieldTree* fields)
+      : where_(where), fields_(fields != nullptr && !fields->keepsAll() ? fields : nullptr) {}
 
   json takeResult() { return std::move(root_); }
   const std::string& errorMessage() const { return error_; }
@@ -41,7 +42,7 @@ public:
     if (skipping_ > 0) {
       return true;
     }
-    if (isSkipped(key)) {
+    if (isSkipped(key) || !isSelected(key)) {
       skipNext_ = true;
       return true;
     }
@@ -56,6 +57,42 @@ public:
   }
 
 private:
+  /// Whether the container that opens at `level` (0 the document) is one of the objects.
+  bool isObjectAt(std::size_t level) const {
+    if (where_ == ObjectsAt::ListItems) {
+      return level == 2 && keys_[0] == "items" && stack_[1]->is_array();
+    }
+    return level == 1 && keys_[0] == "object";
+  }
+
+  /// Whether `key`, a key of the innermost open object, is one `fields_` keeps.
+  bool isSelected(const std::string& key) const {
+    const FieldTree* select = selects_.back();
+    if (select == nullptr) {
+      return true;
+    }
+    if (select->child(key) != nullptr) {
+      return true;
+    }
+    return (key == "apiVersion" || key == "kind") && isObjectAt(stack_.size() - 1);
+  }
+
+  /// What `fields_` keeps of a container opening now, under the innermost open one: null for all.
+  const FieldTree* selectionOfNewContainer() const {
+    if (stack_.empty() || fields_ == nullptr) {
+      return nullptr;
+    }
+    if (isObjectAt(stack_.size())) {
+      return fields_;
+    }
+    const FieldTree* parent = selects_.back();
+    if (parent == nullptr || stack_.back()->is_array()) {
+      return parent; // every element of an array is selected as the array is
+    }
+    const FieldTree* child = parent->child(keys_.back());
+    return child == nullptr || child->keepsAll() ? nullptr : child;
+  }
+
   /// Whether the value of `key`, a key of the innermost open object, is one we leave out.
   bool isSkipped(const std::string& key) const {
     // Levels of the open containers: for a List, 0 the List, 1 items, 2 an item, 3 its metadata,
@@ -99,8 +136,10 @@ private:
       ++skipping_;
       return true;
     }
+    const FieldTree* select = selectionOfNewContainer();
     stack_.push_back(place(json(type)));
     keys_.emplace_back();
+    selects_.push_back(select);
     return true;
   }
 
@@ -111,6 +150,7 @@ private:
     }
     stack_.pop_back();
     keys_.pop_back();
+    selects_.pop_back();
     return true;
   }
 
@@ -133,9 +173,11 @@ private:
   }
 
   const ObjectsAt where_;
+  const FieldTree* const fields_; // null: every field of each object
   json root_;
   std::vector<json*> stack_;
   std::vector<std::string> keys_; // the current key of each open container ("" in arrays)
+  std::vector<const FieldTree*> selects_; // what each open container keeps (null: everything)
   std::size_t skipping_ = 0;      // nesting inside a skipped value
   bool skipNext_ = false;         // the next value is a skipped key's
   std::string error_;
@@ -143,13 +185,52 @@ private:
 
 } // namespace
 
+FieldTree::FieldTree(const std::vector<std::string>& paths) : all_(paths.empty()) {
+  for (const std::string& path : paths) {
+    FieldTree* node = this;
+    std::string_view rest = path;
+    while (!node->all_) {
+      const std::size_t dot = rest.find('.');
+      FieldTree& next = node->add(rest.substr(0, dot));
+      if (dot == std::string_view::npos) {
+        next.all_ = true; // a shorter path keeps what a longer one named below it
+        next.children_.clear();
+        break;
+      }
+      node = &next;
+      rest.remove_prefix(dot + 1);
+    }
+  }
+}
+
+FieldTree& FieldTree::add(std::string_view key) {
+  for (auto& [name, tree] : children_) {
+    if (name == key) {
+      return tree;
+    }
+  }
+  FieldTree& added = children_.emplace_back(std::string(key), FieldTree()).second;
+  added.all_ = false;
+  return added;
+}
+
+const FieldTree* FieldTree::child(std::string_view key) const {
+  for (const auto& [name, tree] : children_) {
+    if (name == key) {
+      return &tree;
+    }
+  }
+  return nullptr;
+}
+
 Result<nlohmann::json> parseObjectsWithoutManagedFields(std::string_view text, ObjectsAt where,
-                                                        std::size_t maxDepth) {
+                                                        std::size_t maxDepth,
+                                                        const FieldTree* fields) {
   if (const std::size_t depth = jsonTextDepth(text); depth > maxDepth) {
     return Error{Error::Code::Invalid,
                  "JSON nested deeper than " + std::to_string(maxDepth) + " levels"};
   }
-  SkippingBuilder builder(where);
+  SkippingBuilder builder(where, fields);
   bool parsed = false;
   try {
     parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);
