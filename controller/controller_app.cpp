@@ -56,7 +56,7 @@ ControllerApp::Options withIdentity(ControllerApp::Options options) {
 
 ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch, Clock& clock,
                              Options options)
-    : api_(api), resolver_(resolver), clock_(clock), options_(withIdentity(std::move(options))),
+    : api_(api), clock_(clock), options_(withIdentity(std::move(options))),
       queue_(WorkQueue::Options{.name = "clustertopology", .coalesce = options_.coalesce}, clock,
              metrics_),
       events_(api, clock,
@@ -74,7 +74,13 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                         }}),
       topologies_(api, clock, topologiesPath(options_.namespaceName), watchOptions(),
                   [](const nlohmann::json& object) { return topologyFromJson(object); }),
-      pods_(api, clock, podsPath(options_.namespaceName), watchOptions(),
+      pods_(api, clock, podsPath(options_.namespaceName),
+            [] {
+              Watcher::Options options = watchOptions();
+              // PodInfo reads a few fields; the rest of each pod is never built.
+              options.onlyFields = podFields();
+              return options;
+            }(),
             [](const nlohmann::json& object) { return podFromJson(object); }),
       slices_(options_.watchEndpointSlices
                   ? std::make_unique<Informer<nlohmann::json>>(

@@ -87,7 +87,6 @@ private:
   std::optional<CallOptions> writeFence() const;
 
   KubeApi& api_;
-  Resolver& resolver_;
   Clock& clock_;
   Options options_;
   MetricsRegistry metrics_;

@@ -17,6 +17,12 @@
 #include "ops/startup.h"
 #include "ops/startup_cli.h"
 
+namespace {
+
+constexpr std::size_t kIoThreads = 2;
+
+} // namespace
+
 int main(int argc, char** argv) {
   using namespace libcluster;
   // glibc gives every thread that allocates its own arena; with cpprestsdk's thread pool that
@@ -90,6 +96,11 @@ int main(int argc, char** argv) {
       family->withLabels({std::to_string(code), std::string(method)}).Increment();
     }
   };
+  // cpprestsdk's default of 40 I/O threads for five watches and one writer: 38 idle threads
+  // (bench/README.md).
+  if (Result<void> sized = HttpKubeApi::setIoThreads(kIoThreads); !sized) {
+    return startupFailed(sized.error().message);
+  }
   Result<std::unique_ptr<HttpKubeApi>> api = HttpKubeApi::create(*config, apiOptions);
   if (!api) {
     return startupFailed(api.error().message);

@@ -27,6 +27,7 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
   };
   std::vector<Working> work;
   std::vector<const MemberSlice*> ordered;
+  ordered.reserve(current.size());
   for (const MemberSlice& slice : current) {
     ordered.push_back(&slice);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "core/json_field.h"
 #include "core/log.h"
@@ -15,7 +16,7 @@ TopologyReconciler::TopologyReconciler(KubeApi& api, const ObjectStore<PodInfo>&
                                        EventRecorder& events, Clock& clock,
                                        MetricsRegistry& metrics, Options options)
     : api_(api), pods_(pods), endpointSlices_(endpointSlices), index_(index), external_(external),
-      events_(events), clock_(clock), options_(options),
+      events_(events), clock_(clock), options_(std::move(options)),
       members_(metrics.gaugeFamily("libcluster_topology_members",
                                    "Members in a ClusterTopology's desired membership.",
                                    {"namespace", "name"})),

@@ -20,7 +20,7 @@ constexpr std::uint8_t kVersionMagic = 131;
 constexpr int kMaxDepth = 32;
 // binary_to_term refuses atoms of more than 255 characters: 255 bytes in Latin-1, 4 × 255 in UTF-8.
 constexpr std::size_t kMaxLatin1AtomBytes = 255;
-constexpr std::size_t kMaxUtf8AtomBytes = 255 * 4;
+constexpr std::size_t kMaxUtf8AtomBytes = 4 * kMaxLatin1AtomBytes;
 
 bool isAtomTag(std::uint8_t tag) {
   return tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT || tag == ERL_ATOM_UTF8_EXT ||
@@ -218,7 +218,7 @@ void appendAtom(std::vector<std::uint8_t>& out, std::string_view name, AtomEncod
 std::vector<std::uint8_t> encodeNodeTerm(std::string_view node, AtomEncoding encoding) {
   CHECK(isNodeName(node), "only valid node names are sent");
   std::vector<std::uint8_t> out{kVersionMagic, ERL_MAP_EXT, 0, 0, 0, 1};
-  out.reserve(out.size() + 2 * 3 + 4 + node.size());
+  out.reserve(out.size() + std::size_t{2} * 3 + 4 + node.size());
   appendAtom(out, "node", encoding);
   appendAtom(out, node, encoding);
   return out;

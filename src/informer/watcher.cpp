@@ -137,6 +137,7 @@ Result<void> Watcher::listAll(const std::string& version, std::stop_token stop,
       .resourceVersion = version,
       // Caches never read them, and skipping them while parsing halves a typical pod's tree.
       .omitManagedFields = true,
+      .onlyFields = options_.onlyFields,
   };
   bool started = false;
   std::string listVersion;
@@ -195,6 +196,7 @@ Result<void> Watcher::watchOnce(std::stop_token stop, const EventHandler& onEven
       .timeout = nextWatchTimeout(),
       .allowBookmarks = true,
       .omitManagedFields = true,
+      .onlyFields = options_.onlyFields,
   };
   watchesStarted_.fetch_add(1);
   const Clock::MonotonicTime started = clock_.now();

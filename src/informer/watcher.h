@@ -9,6 +9,7 @@
 #include <random>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,9 @@ public:
     std::string labelSelector;
     std::string fieldSelector;
     int pageSize = 500;
+    /// Fields of each object to build (ListOptions::onlyFields); empty keeps every field. The
+    /// store and the watcher read metadata.name, namespace and resourceVersion: keep them.
+    std::vector<std::string> onlyFields;
     Backoff::Options backoff{};
     /// Each watch asks the server to end it after a random time in [min, max), spreading load.
     std::chrono::seconds minWatchTimeout{300};

@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <cpprest/astreambuf.h>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -676,8 +677,18 @@ private:
 
 namespace {
 
+/// The fields to build of each object of a list or watch; none for a plain parseJsonWithLimits.
+std::optional<FieldTree> objectFields(bool omitManagedFields,
+                                      const std::vector<std::string>& onlyFields) {
+  if (!omitManagedFields) {
+    return std::nullopt;
+  }
+  return FieldTree(onlyFields);
+}
+
 Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
-                                std::string_view what, bool omitManagedFields = false) {
+                                std::string_view what,
+                                const std::optional<FieldTree>& objects = std::nullopt) {
   if (!reply) {
     return reply.error();
   }
@@ -686,9 +697,10 @@ Result<nlohmann::json> jsonBody(const Result<std::shared_ptr<Exchange>>& reply,
     std::lock_guard lock((*reply)->mutex);
     body = std::move((*reply)->body);
   }
-  Result<nlohmann::json> parsed = omitManagedFields
-                                      ? parseObjectsWithoutManagedFields(body, ObjectsAt::ListItems)
-                                      : parseJsonWithLimits(body);
+  Result<nlohmann::json> parsed =
+      objects ? parseObjectsWithoutManagedFields(body, ObjectsAt::ListItems, kMaxJsonDepth,
+                                                 &*objects)
+              : parseJsonWithLimits(body);
   if (!parsed) {
     return makeError(Error::Code::Invalid, std::string(what) + ": response is " +
                                                parsed.error().message + ": " + excerpt(body));
@@ -726,6 +738,19 @@ http::client::http_client_config clientConfig(const KubeConfig& config,
 }
 
 } // namespace
+
+Result<void> HttpKubeApi::setIoThreads(std::size_t threads) {
+  if (threads == 0) {
+    return makeError(Error::Code::Invalid, "the I/O thread pool needs at least one thread");
+  }
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+  } catch (const std::exception& e) {
+    return makeError(Error::Code::Invalid,
+                     std::string("cannot size the I/O thread pool: ") + e.what());
+  }
+  return {};
+}
 
 Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Options options) {
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
@@ -803,7 +828,7 @@ Result<nlohmann::json> HttpKubeApi::list(const ResourcePath& collection, const L
   RequestSpec spec{
       .method = "GET", .target = collection.url() + listQuery(options), .idempotent = true};
   return jsonBody(transport_->send(spec, call.stop, call.deadline), "LIST " + spec.target,
-                  options.omitManagedFields);
+                  objectFields(options.omitManagedFields, options.onlyFields));
 }
 
 Result<nlohmann::json> HttpKubeApi::create(const ResourcePath& collection,
@@ -892,14 +917,16 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
       SteadyClock::now() + serverLimit + transport_->options().watchGrace;
   const std::string what = "WATCH " + spec.target;
   LineSplitter lines(transport_->options().maxWatchLineBytes);
+  const std::optional<FieldTree> objects =
+      objectFields(options.omitManagedFields, options.onlyFields);
 
   // Handles one line; an Error ends the watch.
   const auto handleLine = [&](const std::string& line) -> std::optional<Error> {
     Result<nlohmann::json> parsed =
-        options.omitManagedFields
-            ? parseObjectsWithoutManagedFields(line, ObjectsAt::WatchEventObject,
-                                               transport_->options().maxJsonDepth)
-            : parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+        objects ? parseObjectsWithoutManagedFields(line, ObjectsAt::WatchEventObject,
+                                                   transport_->options().maxJsonDepth,
+                                                   &*objects)
+                : parseJsonWithLimits(line, transport_->options().maxJsonDepth);
     if (!parsed || !parsed->is_object()) {
       return makeError(Error::Code::Invalid,
                        what + ": malformed watch event (" +
@@ -914,6 +941,13 @@ Result<void> HttpKubeApi::watch(const ResourcePath& collection, const WatchOptio
                        what + ": watch event without type or object: " + excerpt(line));
     }
     RawWatchEvent raw{type->get<std::string>(), std::move(*object)};
+    if (raw.type == "ERROR" && objects && !objects->keepsAll()) {
+      // Its object is a Status, not one of the collection's: read it whole.
+      Result<nlohmann::json> whole = parseJsonWithLimits(line, transport_->options().maxJsonDepth);
+      if (whole && whole->is_object() && whole->contains("object")) {
+        raw.object = std::move((*whole)["object"]);
+      }
+    }
     if (raw.type == "ERROR") {
       int code = 500;
       if (auto it = raw.object.find("code"); it != raw.object.end() && it->is_number_integer()) {

@@ -69,6 +69,13 @@ public:
     return create(std::move(config), Options{});
   }
 
+  /// Sizes the I/O thread pool every HttpKubeApi of the process shares (cpprestsdk's, 40 threads
+  /// by default). Its threads only run socket reads and writes and hand results over (no call
+  /// blocks one: callers wait on their own thread, a watch is an open socket, not a thread), so
+  /// a couple are enough. For main, once, before the first create(); Invalid when `threads` is 0
+  /// or the pool is already running.
+  static Result<void> setIoThreads(std::size_t threads);
+
   ~HttpKubeApi() override;
   HttpKubeApi(const HttpKubeApi&) = delete;
   HttpKubeApi& operator=(const HttpKubeApi&) = delete;

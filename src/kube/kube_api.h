@@ -5,6 +5,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,11 @@ struct ListOptions {
   /// Leave each item's metadata.managedFields and kubectl last-applied-configuration annotation
   /// out of the result (they are skipped while parsing, never built): for caches.
   bool omitManagedFields = false;
+  /// With omitManagedFields: build only these fields of each item, as dotted paths from the
+  /// item's root ("metadata.labels" keeps the labels whole; a path through an array applies to
+  /// each element; kube/object_parser.h FieldTree). apiVersion and kind are always kept. Empty
+  /// keeps every field. For caches that read a few fields of large objects.
+  std::vector<std::string> onlyFields{};
 };
 
 /// Options of a WATCH. `timeout` 0 leaves the server's default.
@@ -51,8 +57,9 @@ struct WatchOptions {
   std::string resourceVersion{};
   std::chrono::seconds timeout{0};
   bool allowBookmarks = true;
-  /// As ListOptions::omitManagedFields, for each event's object.
+  /// As ListOptions::omitManagedFields and onlyFields, for each event's object.
   bool omitManagedFields = false;
+  std::vector<std::string> onlyFields{};
 };
 
 /// Options of a server-side apply.

@@ -13,7 +13,7 @@ class LineSplitter {
 public:
   /// A watch event over a few MiB is an attack or a bug: the largest Kubernetes object is about
   /// 1.5 MiB (etcd's default request limit), and a watch line adds little to it.
-  static constexpr std::size_t kDefaultMaxLineBytes = 4 * 1024 * 1024;
+  static constexpr std::size_t kDefaultMaxLineBytes = std::size_t{4} * 1024 * 1024;
 
   /// A line longer than `maxLineBytes` makes `overflowed()` true instead of growing without bound.
   explicit LineSplitter(std::size_t maxLineBytes = kDefaultMaxLineBytes)

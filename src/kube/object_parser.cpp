@@ -10,34 +10,39 @@ namespace {
 constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// nlohmann's SAX interface, building the same tree as json::parse but skipping the values of the
-/// keys isSkipped() names. Skipped values are consumed by counting nesting, never built.
-class SkippingBuilder {
+/// keys isSkipped() names. Skipped values are consumed by counting nesting, never built. Deriving
+/// from json_sax makes the compiler check the interface (sax_parse only needs the names); `final`
+/// lets sax_parse's calls through a SkippingBuilder* be devirtualized.
+class SkippingBuilder final : public nlohmann::json_sax<nlohmann::json> {
 public:
   using json = nlohmann::json;
 
-  explicit SkippingBuilder(ObjectsAt where) : where_(where) {}
+  SkippingBuilder(ObjectsAt where, const FieldTree* fields)
+      : where_(where), fields_(fields != nullptr && !fields->keepsAll() ? fields : nullptr) {}
 
   json takeResult() { return std::move(root_); }
   const std::string& errorMessage() const { return error_; }
 
-  bool null() { return scalar(json(nullptr)); }
-  bool boolean(bool value) { return scalar(json(value)); }
-  bool number_integer(json::number_integer_t value) { return scalar(json(value)); }
-  bool number_unsigned(json::number_unsigned_t value) { return scalar(json(value)); }
-  bool number_float(json::number_float_t value, const std::string&) { return scalar(json(value)); }
-  bool string(std::string& value) { return scalar(json(std::move(value))); }
-  bool binary(json::binary_t& value) { return scalar(json::binary(std::move(value))); }
+  bool null() override { return scalar(json(nullptr)); }
+  bool boolean(bool value) override { return scalar(json(value)); }
+  bool number_integer(json::number_integer_t value) override { return scalar(json(value)); }
+  bool number_unsigned(json::number_unsigned_t value) override { return scalar(json(value)); }
+  bool number_float(json::number_float_t value, const std::string&) override {
+    return scalar(json(value));
+  }
+  bool string(std::string& value) override { return scalar(json(std::move(value))); }
+  bool binary(json::binary_t& value) override { return scalar(json::binary(std::move(value))); }
 
-  bool start_object(std::size_t) { return open(json::value_t::object); }
-  bool start_array(std::size_t) { return open(json::value_t::array); }
-  bool end_object() { return close(); }
-  bool end_array() { return close(); }
+  bool start_object(std::size_t) override { return open(json::value_t::object); }
+  bool start_array(std::size_t) override { return open(json::value_t::array); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
 
-  bool key(std::string& key) {
+  bool key(std::string& key) override {
     if (skipping_ > 0) {
       return true;
     }
-    if (isSkipped(key)) {
+    if (isSkipped(key) || !isSelected(key)) {
       skipNext_ = true;
       return true;
     }
@@ -45,12 +50,49 @@ public:
     return true;
   }
 
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
     error_ = "not JSON (at byte " + std::to_string(position) + ": " + e.what() + ")";
     return false;
   }
 
 private:
+  /// Whether the container that opens at `level` (0 the document) is one of the objects.
+  bool isObjectAt(std::size_t level) const {
+    if (where_ == ObjectsAt::ListItems) {
+      return level == 2 && keys_[0] == "items" && stack_[1]->is_array();
+    }
+    return level == 1 && keys_[0] == "object";
+  }
+
+  /// Whether `key`, a key of the innermost open object, is one `fields_` keeps.
+  bool isSelected(const std::string& key) const {
+    const FieldTree* select = selects_.back();
+    if (select == nullptr) {
+      return true;
+    }
+    if (select->child(key) != nullptr) {
+      return true;
+    }
+    return (key == "apiVersion" || key == "kind") && isObjectAt(stack_.size() - 1);
+  }
+
+  /// What `fields_` keeps of a container opening now, under the innermost open one: null for all.
+  const FieldTree* selectionOfNewContainer() const {
+    if (stack_.empty() || fields_ == nullptr) {
+      return nullptr;
+    }
+    if (isObjectAt(stack_.size())) {
+      return fields_;
+    }
+    const FieldTree* parent = selects_.back();
+    if (parent == nullptr || stack_.back()->is_array()) {
+      return parent; // every element of an array is selected as the array is
+    }
+    const FieldTree* child = parent->child(keys_.back());
+    return child == nullptr || child->keepsAll() ? nullptr : child;
+  }
+
   /// Whether the value of `key`, a key of the innermost open object, is one we leave out.
   bool isSkipped(const std::string& key) const {
     // Levels of the open containers: for a List, 0 the List, 1 items, 2 an item, 3 its metadata,
@@ -94,8 +136,10 @@ private:
       ++skipping_;
       return true;
     }
+    const FieldTree* select = selectionOfNewContainer();
     stack_.push_back(place(json(type)));
     keys_.emplace_back();
+    selects_.push_back(select);
     return true;
   }
 
@@ -106,6 +150,7 @@ private:
     }
     stack_.pop_back();
     keys_.pop_back();
+    selects_.pop_back();
     return true;
   }
 
@@ -128,9 +173,11 @@ private:
   }
 
   const ObjectsAt where_;
+  const FieldTree* const fields_; // null: every field of each object
   json root_;
   std::vector<json*> stack_;
   std::vector<std::string> keys_; // the current key of each open container ("" in arrays)
+  std::vector<const FieldTree*> selects_; // what each open container keeps (null: everything)
   std::size_t skipping_ = 0;      // nesting inside a skipped value
   bool skipNext_ = false;         // the next value is a skipped key's
   std::string error_;
@@ -138,13 +185,52 @@ private:
 
 } // namespace
 
+FieldTree::FieldTree(const std::vector<std::string>& paths) : all_(paths.empty()) {
+  for (const std::string& path : paths) {
+    FieldTree* node = this;
+    std::string_view rest = path;
+    while (!node->all_) {
+      const std::size_t dot = rest.find('.');
+      FieldTree& next = node->add(rest.substr(0, dot));
+      if (dot == std::string_view::npos) {
+        next.all_ = true; // a shorter path keeps what a longer one named below it
+        next.children_.clear();
+        break;
+      }
+      node = &next;
+      rest.remove_prefix(dot + 1);
+    }
+  }
+}
+
+FieldTree& FieldTree::add(std::string_view key) {
+  for (auto& [name, tree] : children_) {
+    if (name == key) {
+      return tree;
+    }
+  }
+  FieldTree& added = children_.emplace_back(std::string(key), FieldTree()).second;
+  added.all_ = false;
+  return added;
+}
+
+const FieldTree* FieldTree::child(std::string_view key) const {
+  for (const auto& [name, tree] : children_) {
+    if (name == key) {
+      return &tree;
+    }
+  }
+  return nullptr;
+}
+
 Result<nlohmann::json> parseObjectsWithoutManagedFields(std::string_view text, ObjectsAt where,
-                                                        std::size_t maxDepth) {
+                                                        std::size_t maxDepth,
+                                                        const FieldTree* fields) {
   if (const std::size_t depth = jsonTextDepth(text); depth > maxDepth) {
     return Error{Error::Code::Invalid,
                  "JSON nested deeper than " + std::to_string(maxDepth) + " levels"};
   }
-  SkippingBuilder builder(where);
+  SkippingBuilder builder(where, fields);
   bool parsed = false;
   try {
     parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &builder);

@@ -21,7 +21,10 @@ void appendCauses(const nlohmann::json& details, std::string& message) {
     }
     const std::string field = stringField(cause, "field");
     const std::string text = stringField(cause, "message");
-    const std::string item = field.empty() ? text : text.empty() ? field : field + ": " + text;
+    std::string item = field.empty() ? text : field;
+    if (!field.empty() && !text.empty()) {
+      item += ": " + text;
+    }
     if (item.empty() || message.find(text.empty() ? item : text) != std::string::npos) {
       continue;
     }
@@ -81,8 +84,6 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
   Error::Code code = Error::Code::Unavailable;
   if (reason == "Expired" || reason == "Gone" || httpStatus == 410) {
     code = Error::Code::Gone;
-  } else if (httpStatus == 400 || httpStatus == 422 || httpStatus == 415) {
-    code = Error::Code::Invalid;
   } else if (httpStatus == 401) {
     code = Error::Code::Unauthorized;
   } else if (httpStatus == 403) {
@@ -97,7 +98,7 @@ Error errorFromStatus(int httpStatus, const nlohmann::json& body) {
     code = Error::Code::Timeout;
   } else if (httpStatus >= 500) {
     code = Error::Code::Unavailable;
-  } else if (httpStatus >= 400) {
+  } else if (httpStatus >= 400) { // 400, 415 and 422 among them
     code = Error::Code::Invalid;
   }
   return Error{code, message, retryAfter};

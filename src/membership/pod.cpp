@@ -37,6 +37,18 @@ std::optional<int> statefulSetOrdinal(const json& metadata, const std::string& n
 
 } // namespace
 
+const std::vector<std::string>& podFields() {
+  static const std::vector<std::string> kFields = {
+      "metadata.name",          "metadata.namespace",         "metadata.uid",
+      "metadata.resourceVersion", "metadata.creationTimestamp", "metadata.deletionTimestamp",
+      "metadata.labels",        "metadata.ownerReferences.kind", "metadata.ownerReferences.name",
+      "spec.hostname",          "spec.subdomain",             "status.phase",
+      "status.podIP",           "status.podIPs.ip",           "status.conditions.type",
+      "status.conditions.status", "status.conditions.message",
+  };
+  return kFields;
+}
+
 std::optional<PodInfo> podFromJson(const json& pod) {
   const json& metadata = fieldOrNull(pod, "metadata");
   PodInfo info;

@@ -43,4 +43,9 @@ struct PodInfo {
 /// Reads a Pod object; nullopt if it lacks a name. Never throws.
 std::optional<PodInfo> podFromJson(const nlohmann::json& pod);
 
+/// The fields of a Pod podFromJson reads, as dotted paths (ListOptions::onlyFields): a cache of
+/// PodInfo lists and watches only these, and leaves out the containers, volumes and statuses
+/// that make up most of a pod.
+const std::vector<std::string>& podFields();
+
 } // namespace libcluster

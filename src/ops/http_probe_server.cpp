@@ -299,7 +299,7 @@ private:
       answered = plain(404, "not found\n");
     }
     response.status = answered.status;
-    response.set_content(std::move(answered.body), answered.contentType.c_str());
+    response.set_content(answered.body, answered.contentType);
   }
 
   // cpp-httplib's names (Options, Handler) hide ours in here.

@@ -6,7 +6,7 @@
 namespace libcluster {
 
 Result<std::unique_ptr<LocalEpmdStrategy>> LocalEpmdStrategy::create(Options options,
-                                                                     NodeName self) {
+                                                                     const NodeName& self) {
   if (!isNodeName(self)) {
     return Error{Error::Code::Invalid,
                  "LocalEpmd needs the local node's full name (name@host), got \"" + self + "\""};

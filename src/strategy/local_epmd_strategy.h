@@ -23,7 +23,7 @@ public:
   };
 
   /// Invalid when `self` has no host part ("name@host").
-  static Result<std::unique_ptr<LocalEpmdStrategy>> create(Options options, NodeName self);
+  static Result<std::unique_ptr<LocalEpmdStrategy>> create(Options options, const NodeName& self);
 
   // Strategy
   Result<PeerSet> discoverPeers(std::stop_token stop) override;

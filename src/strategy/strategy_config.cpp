@@ -282,7 +282,7 @@ Result<StrategyConfig> parseGossip(OptionReader& reader, const std::string& path
   if (std::optional<long long> max = reader.integer("heartbeatMaxMs", 1, 3'600'000)) {
     options.heartbeatMax = std::chrono::milliseconds(*max);
   }
-  if (std::optional<long long> expiry = reader.integer("peerExpirySeconds", 1, 86'400 * 30)) {
+  if (std::optional<long long> expiry = reader.integer("peerExpirySeconds", 1, 86'400LL * 30)) {
     options.peerExpiry = std::chrono::seconds(*expiry);
   }
   if (std::optional<long long> peers = reader.integer("maxPeers", 1, 1'000'000)) {

@@ -1,6 +1,7 @@
 #include "kube/object_parser.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -121,6 +122,75 @@ TEST(ObjectParser, RefusesDeepNestingEvenInsideASkippedValue) {
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, Error::Code::Invalid);
   EXPECT_NE(parsed.error().message.find("deeper than 128"), std::string::npos);
+}
+
+TEST(ObjectParser, OnlyFieldsBuildsTheNamedFieldsOfEachObject) {
+  const json list = {{"kind", "PodList"},
+                     {"apiVersion", "v1"},
+                     {"metadata", {{"resourceVersion", "42"}, {"continue", "c"}}},
+                     {"items", {podWithManagedFields("a"), podWithManagedFields("b")}}};
+  const FieldTree fields({"metadata.name", "metadata.labels", "status.conditions.type"});
+
+  Result<json> parsed =
+      parseObjectsWithoutManagedFields(list.dump(), ObjectsAt::ListItems, kMaxJsonDepth, &fields);
+
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const auto lean = [](const std::string& name) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"labels", {{"app", "web"}}}}},
+                {"status", {{"conditions", {{{"type", "Ready"}}}}}}};
+  };
+  json expected = list; // the List's own fields are not an object's: all kept
+  expected["items"] = {lean("a"), lean("b")};
+  EXPECT_EQ(*parsed, expected);
+}
+
+TEST(ObjectParser, OnlyFieldsAppliesToWatchEventObjects) {
+  const json event = {{"type", "MODIFIED"}, {"object", podWithManagedFields("a")}};
+  const FieldTree fields({"status.podIP", "metadata.annotations"});
+
+  Result<json> parsed = parseObjectsWithoutManagedFields(event.dump(), ObjectsAt::WatchEventObject,
+                                                         kMaxJsonDepth, &fields);
+
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  // Kept whole, except the last-applied annotation, which is left out whatever is asked for.
+  EXPECT_EQ(*parsed, json({{"type", "MODIFIED"},
+                           {"object",
+                            {{"apiVersion", "v1"},
+                             {"kind", "Pod"},
+                             {"metadata", {{"annotations", {{"keep", "me"}}}}},
+                             {"status", {{"podIP", "10.0.0.1"}}}}}}));
+}
+
+TEST(ObjectParser, AShorterPathKeepsTheWholeField) {
+  const std::string text =
+      R"({"items":[{"metadata":{"name":"x","labels":{"a":"b"}},"spec":7,"status":{"x":[1,{"y":2}]}}]})";
+
+  for (const std::vector<std::string>& paths :
+       {std::vector<std::string>{"metadata.name", "metadata", "spec.hostname", "status"},
+        std::vector<std::string>{"metadata", "metadata.name", "status", "spec.hostname"}}) {
+    const FieldTree fields(paths);
+    Result<json> parsed =
+        parseObjectsWithoutManagedFields(text, ObjectsAt::ListItems, kMaxJsonDepth, &fields);
+
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    // spec is named (through spec.hostname) but is no object: kept as it is, for the reader to
+    // judge.
+    EXPECT_EQ(*parsed, json::parse(text));
+  }
+}
+
+TEST(ObjectParser, NoPathsKeepEveryField) {
+  const FieldTree fields(std::vector<std::string>{});
+  const json event = {{"type", "ADDED"}, {"object", podWithManagedFields("a")}};
+
+  Result<json> parsed = parseObjectsWithoutManagedFields(event.dump(), ObjectsAt::WatchEventObject,
+                                                         kMaxJsonDepth, &fields);
+
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_TRUE(fields.keepsAll());
+  EXPECT_EQ(*parsed, json({{"type", "ADDED"}, {"object", stripped(podWithManagedFields("a"))}}));
 }
 
 } // namespace

@@ -279,6 +279,11 @@ TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
   expected["metadata"]["annotations"].erase("kubectl.kubernetes.io/last-applied-configuration");
   EXPECT_EQ(lean->at("items").at(0), expected);
   EXPECT_EQ(lean->at("items").at(0)["metadata"]["annotations"], nlohmann::json({{"team", "a"}}));
+  const Result<nlohmann::json> named =
+      api->list(pods, {.omitManagedFields = true, .onlyFields = {"metadata.name"}});
+  ASSERT_TRUE(named) << named.error().message;
+  EXPECT_EQ(named->at("items").at(0).at("metadata"), nlohmann::json({{"name", "web-0"}}));
+  EXPECT_FALSE(named->at("items").at(0).contains("spec"));
 
   std::optional<nlohmann::json> watched;
   std::jthread watcher([&](std::stop_token stop) {
@@ -482,13 +487,21 @@ TEST_F(HttpKubeApiTest, WatchFromAnExpiredResourceVersionIsGone) {
   ASSERT_TRUE(api_->create(podsIn("default"), pod("bump")));
   server_.expireHistory();
 
-  const Result<void> result = watchToTheEnd(
-      *api_, podsIn("default"),
-      {.resourceVersion = listed->at("metadata").at("resourceVersion"), .timeout = 10s});
+  // Also when only some fields of each object are asked for: the ERROR event's Status is read
+  // whole, not as a pod.
+  for (const std::vector<std::string>& onlyFields :
+       {std::vector<std::string>{}, std::vector<std::string>{"metadata.name"}}) {
+    const Result<void> result =
+        watchToTheEnd(*api_, podsIn("default"),
+                      {.resourceVersion = listed->at("metadata").at("resourceVersion"),
+                       .timeout = 10s,
+                       .omitManagedFields = !onlyFields.empty(),
+                       .onlyFields = onlyFields});
 
-  ASSERT_FALSE(result);
-  EXPECT_EQ(result.error().code, Error::Code::Gone);
-  EXPECT_THAT(result.error().message, HasSubstr("too old resource version"));
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, Error::Code::Gone) << result.error().message;
+    EXPECT_THAT(result.error().message, HasSubstr("too old resource version"));
+  }
 }
 
 TEST_F(HttpKubeApiTest, StopCancelsABlockedWatchWithinOneSecond) {
@@ -985,6 +998,81 @@ TEST_F(HttpKubeApiTest, ServesCallsFromManyThreadsWhileAWatchIsOpen) {
 
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(added.load(), 120);
+}
+
+/// Watches and calls from `callers` threads at once, `watches` of them watching: true when every
+/// call succeeded and every watch saw every pod.
+bool watchesAndCallsAllSucceed(HttpKubeApi& api, const std::string& namespaceName, int watches,
+                               int callers) {
+  constexpr int kPodsPerCaller = 10;
+  const int pods = callers * kPodsPerCaller;
+  std::vector<std::atomic<int>> seen(static_cast<std::size_t>(watches));
+  std::stop_source stopWatches;
+  std::atomic<int> failures{0};
+  {
+    std::vector<std::jthread> watchers;
+    for (int w = 0; w < watches; ++w) {
+      watchers.emplace_back([&, w] {
+        (void)api.watch(
+            podsIn(namespaceName), {.resourceVersion = "0", .timeout = 30s},
+            [&](const RawWatchEvent& event) {
+              if (event.type == "ADDED") {
+                ++seen[static_cast<std::size_t>(w)];
+              }
+              return true;
+            },
+            stopWatches.get_token());
+      });
+    }
+    {
+      std::vector<std::jthread> workers;
+      for (int c = 0; c < callers; ++c) {
+        workers.emplace_back([&, c] {
+          for (int i = 0; i < kPodsPerCaller; ++i) {
+            const std::string name = "c" + std::to_string(c) + "-" + std::to_string(i);
+            if (!api.create(podsIn(namespaceName), pod(name)) ||
+                !api.list(podsIn(namespaceName), {.limit = 5})) {
+              ++failures;
+            }
+          }
+        });
+      }
+    }
+    const auto deadline = Steady::now() + 10s;
+    const auto allSeen = [&] {
+      for (const std::atomic<int>& count : seen) {
+        if (count.load() < pods) {
+          return false;
+        }
+      }
+      return true;
+    };
+    while (!allSeen() && Steady::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    stopWatches.request_stop();
+  }
+  bool ok = failures.load() == 0;
+  for (const std::atomic<int>& count : seen) {
+    ok = ok && count.load() == pods;
+  }
+  return ok;
+}
+
+TEST_F(HttpKubeApiTest, OneIoThreadServesManyOpenWatchesAndCalls) {
+  // The pool is process-wide and sized once, so this runs in a fresh process of its own.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        const bool zeroRefused = !HttpKubeApi::setIoThreads(0);
+        const bool sized = static_cast<bool>(HttpKubeApi::setIoThreads(1));
+        auto api = connect(server_.kubeconfigPath());
+        createNamespace(*api, "one-thread");
+        const bool served = watchesAndCallsAllSucceed(*api, "one-thread", 6, 4);
+        const bool resizeRefused = !HttpKubeApi::setIoThreads(2); // the pool is running
+        std::exit(zeroRefused && sized && served && resizeRefused ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
 }
 
 } // namespace
