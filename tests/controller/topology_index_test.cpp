@@ -14,7 +14,7 @@ ClusterTopology topology(const std::string& name, const nlohmann::json& spec, st
   return t;
 }
 
-PodInfo pod(const std::string& ns, std::map<std::string, std::string> labels) {
+PodInfo podIn(const std::string& ns, std::map<std::string, std::string> labels) {
   PodInfo p;
   p.name = "p";
   p.namespaceName = ns;
@@ -29,9 +29,9 @@ TEST(TopologyIndex, MapsPodsToTheTopologiesWhoseSelectorsMatch) {
   index.update(topology("all", nlohmann::json::parse(
                                    R"({"nodeBasename": "x", "sources": [{"kubernetes": {"selector": {}, "namespace": "other"}}]})")));
 
-  EXPECT_EQ(index.topologiesForPod(pod("prod", {{"app", "web"}})), std::vector<std::string>{"prod/web"});
-  EXPECT_TRUE(index.topologiesForPod(pod("prod", {{"app", "db"}})).empty());
-  EXPECT_EQ(index.topologiesForPod(pod("other", {{"app", "db"}})), std::vector<std::string>{"prod/all"});
+  EXPECT_EQ(index.topologiesForPod(podIn("prod", {{"app", "web"}})), std::vector<std::string>{"prod/web"});
+  EXPECT_TRUE(index.topologiesForPod(podIn("prod", {{"app", "db"}})).empty());
+  EXPECT_EQ(index.topologiesForPod(podIn("other", {{"app", "db"}})), std::vector<std::string>{"prod/all"});
 }
 
 TEST(TopologyIndex, ReportsAnInvalidSelectorAsAnInvalidSpec) {
@@ -44,7 +44,7 @@ TEST(TopologyIndex, ReportsAnInvalidSelectorAsAnInvalidSpec) {
   ASSERT_TRUE(spec);
   ASSERT_FALSE(*spec);
   EXPECT_NE(spec->error().message.find("spec.sources[0].kubernetes.selector"), std::string::npos);
-  EXPECT_TRUE(index.topologiesForPod(pod("prod", {})).empty());
+  EXPECT_TRUE(index.topologiesForPod(podIn("prod", {})).empty());
 }
 
 TEST(TopologyIndex, MapsEndpointSlicesByServiceAndSelector) {
@@ -55,7 +55,7 @@ TEST(TopologyIndex, MapsEndpointSlicesByServiceAndSelector) {
   EXPECT_EQ(index.topologiesForEndpointSlice("prod", {{kServiceNameLabel, "web-headless"}}),
             std::vector<std::string>{"prod/web"});
   EXPECT_TRUE(index.topologiesForEndpointSlice("prod", {{kServiceNameLabel, "db"}}).empty());
-  EXPECT_TRUE(index.topologiesForPod(pod("prod", {})).empty()) << "an endpointSlices source ignores pods";
+  EXPECT_TRUE(index.topologiesForPod(podIn("prod", {})).empty()) << "an endpointSlices source ignores pods";
 }
 
 TEST(TopologyIndex, ForgetsRemovedTopologies) {
@@ -66,7 +66,7 @@ TEST(TopologyIndex, ForgetsRemovedTopologies) {
   index.remove("prod/web");
 
   EXPECT_FALSE(index.spec("prod/web"));
-  EXPECT_TRUE(index.topologiesForPod(pod("prod", {})).empty());
+  EXPECT_TRUE(index.topologiesForPod(podIn("prod", {})).empty());
 }
 
 } // namespace
