@@ -280,7 +280,7 @@ TEST_F(HttpKubeApiTest, ListAndWatchLeaveManagedFieldsOutWhenAsked) {
   EXPECT_EQ(lean->at("items").at(0), expected);
   EXPECT_EQ(lean->at("items").at(0)["metadata"]["annotations"], nlohmann::json({{"team", "a"}}));
   const Result<nlohmann::json> named =
-      api->list(pods, {.omitManagedFields = true, .onlyFields = {"metadata.name"}});
+      api_->list(pods, {.omitManagedFields = true, .onlyFields = {"metadata.name"}});
   ASSERT_TRUE(named) << named.error().message;
   EXPECT_EQ(named->at("items").at(0).at("metadata"), nlohmann::json({{"name", "web-0"}}));
   EXPECT_FALSE(named->at("items").at(0).contains("spec"));
