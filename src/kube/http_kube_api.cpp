@@ -407,12 +407,12 @@ nlohmann::json parseJsonOrNull(const std::string& body) {
 class HttpKubeApi::Transport {
 public:
   Transport(KubeConfig config, Options options, std::shared_ptr<TlsSetup> tls,
-            std::unique_ptr<SystemClock> ownedClock, Clock& clock, http::client::http_client client,
-            http::client::http_client watchClient)
+            std::unique_ptr<SystemClock> ownedClock, Clock& clock, const http::client::http_client& client,
+            const http::client::http_client& watchClient)
       : config_(std::move(config)), options_(std::move(options)), tls_(std::move(tls)),
         ownedClock_(std::move(ownedClock)), clock_(clock),
         tokens_(config_.token, config_.tokenFile, clock_, options_.tokenRecheckInterval),
-        client_(std::move(client)), watchClient_(std::move(watchClient)) {}
+        client_(client), watchClient_(watchClient) {}
 
   TokenSource& tokens() { return tokens_; }
   const KubeConfig& config() const { return config_; }
@@ -600,7 +600,7 @@ private:
 
       http::client::http_client& client = spec.streaming ? watchClient_ : client_;
       client.request(request, exchange->cancellation.get_token())
-          .then([exchange](pplx::task<http::http_response> task) {
+          .then([exchange](const pplx::task<http::http_response>& task) {
             std::optional<http::http_response> response;
             {
               std::lock_guard lock(exchange->mutex);
@@ -630,7 +630,7 @@ private:
               exchange->changed.notify_all();
             };
             try {
-              response->content_ready().then([bodyDone](pplx::task<http::http_response> body) {
+              response->content_ready().then([bodyDone](const pplx::task<http::http_response>& body) {
                 try {
                   // The task has completed: get() only rethrows its failure, if any.
                   body.get();
@@ -752,7 +752,7 @@ Result<void> HttpKubeApi::setIoThreads(std::size_t threads) {
   return {};
 }
 
-Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, Options options) {
+Result<std::unique_ptr<HttpKubeApi>> HttpKubeApi::create(KubeConfig config, const Options& options) {
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0) {
     return makeError(Error::Code::Invalid,
                      "server \"" + config.server + "\" must start with https:// or http://");

@@ -57,14 +57,14 @@ public:
     /// For retry waits and token re-reads; nullptr means a SystemClock owned by the client.
     Clock* clock = nullptr;
     /// A watch event longer than this ends the watch with Invalid instead of growing the buffer.
-    std::size_t maxWatchLineBytes = 4 * 1024 * 1024;
+    std::size_t maxWatchLineBytes = std::size_t{4} * 1024 * 1024;
     /// Responses and watch events nested deeper than this are Invalid (kube/json_limits.h).
     std::size_t maxJsonDepth = kMaxJsonDepth;
   };
 
   /// Validates the configuration (server URL, PEM CA/certificate/key, token file) and builds the
   /// client; a bad configuration is an Invalid Error. Connects lazily, on the first request.
-  static Result<std::unique_ptr<HttpKubeApi>> create(KubeConfig config, Options options);
+  static Result<std::unique_ptr<HttpKubeApi>> create(KubeConfig config, const Options& options);
   static Result<std::unique_ptr<HttpKubeApi>> create(KubeConfig config) {
     return create(std::move(config), Options{});
   }

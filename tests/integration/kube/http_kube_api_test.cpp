@@ -1059,7 +1059,13 @@ bool watchesAndCallsAllSucceed(HttpKubeApi& api, const std::string& namespaceNam
   return ok;
 }
 
-TEST_F(HttpKubeApiTest, OneIoThreadServesManyOpenWatchesAndCalls) {
+/// No client before the test body: the I/O pool must still be unsized when the test sizes it.
+class HttpKubeApiPoolTest : public HttpKubeApiTest {
+protected:
+  void SetUp() override { ASSERT_TRUE(server_.started()) << server_.error(); }
+};
+
+TEST_F(HttpKubeApiPoolTest, OneIoThreadServesManyOpenWatchesAndCalls) {
   // The pool is process-wide and sized once, so this runs in a fresh process of its own.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
