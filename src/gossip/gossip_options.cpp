@@ -14,14 +14,6 @@ namespace {
 
 Error invalid(std::string message) { return Error{Error::Code::Invalid, std::move(message), {}}; }
 
-std::optional<in_addr> parseIPv4(const std::string& text) {
-  in_addr address{};
-  if (inet_pton(AF_INET, text.c_str(), &address) != 1) {
-    return std::nullopt;
-  }
-  return address;
-}
-
 int base64Value(char c) {
   if (c >= 'A' && c <= 'Z') {
     return c - 'A';
@@ -42,6 +34,14 @@ int base64Value(char c) {
 }
 
 } // namespace
+
+std::optional<in_addr> parseIPv4(const std::string& text) {
+  in_addr address{};
+  if (inet_pton(AF_INET, text.c_str(), &address) != 1) {
+    return std::nullopt;
+  }
+  return address;
+}
 
 std::optional<GossipMode> parseGossipMode(std::string_view text) {
   if (text == "plain") {

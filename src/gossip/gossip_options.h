@@ -1,5 +1,7 @@
 #pragma once
 
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -78,6 +80,9 @@ GossipMode effectiveGossipMode(const GossipOptions& options);
 /// Checks everything that can be checked without a socket. The Error is Invalid and its message
 /// names the option ("multicast_addr: 10.0.0.1 is not a multicast address").
 Result<void> validateGossipOptions(const GossipOptions& options);
+
+/// A dotted IPv4 address (inet_pton's rules); nullopt when `text` is not one.
+std::optional<in_addr> parseIPv4(const std::string& text);
 
 /// Overwrites a decoded key (e.g. one only decoded to check it) with zeros.
 void wipeGossipKey(Result<GossipKey>& key);

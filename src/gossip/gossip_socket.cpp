@@ -13,11 +13,9 @@
 namespace libcluster {
 namespace {
 
-in_addr parseIPv4(const std::string& text) {
-  in_addr address{};
-  inet_pton(AF_INET, text.c_str(), &address);
-  return address;
-}
+// The options were validated (validateGossipOptions): an address that does not parse is a bug,
+// and reads as 0.0.0.0, as inet_pton leaves it.
+in_addr ipv4(const std::string& text) { return parseIPv4(text).value_or(in_addr{}); }
 
 Error socketError(int error, const std::string& what) {
   Error::Code code = (error == EADDRINUSE || error == ENOBUFS || error == ENOMEM ||
@@ -39,13 +37,13 @@ Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
   if (!valid) {
     return valid.error();
   }
-  in_addr group = parseIPv4(options.multicastAddr);
+  in_addr group = ipv4(options.multicastAddr);
   // Bound to the group, the socket gets only datagrams sent to the group: a unicast heartbeat
   // from anywhere that can route to this host is not heard.
   in_addr bindAddress{};
   bindAddress.s_addr = htonl(INADDR_ANY);
   if (!options.ifAddr.empty()) {
-    bindAddress = parseIPv4(options.ifAddr);
+    bindAddress = ipv4(options.ifAddr);
   } else if (!options.broadcastOnly) {
     bindAddress = group;
   }
@@ -55,7 +53,7 @@ Result<GossipSocket> GossipSocket::open(const GossipOptions& options) {
   in_addr interface {};
   interface.s_addr = htonl(INADDR_ANY);
   if (options.multicastIf) {
-    interface = parseIPv4(*options.multicastIf);
+    interface = ipv4(*options.multicastIf);
   }
   auto port = static_cast<std::uint16_t>(options.port);
 
