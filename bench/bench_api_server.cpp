@@ -10,7 +10,8 @@
 //
 // The Kubernetes API it serves (enough for libcluster-controller, informer_bench and kubectl get):
 //   discovery (/api, /api/v1, /apis, /apis/<group>/<version>), and for pods, events, leases,
-//   endpointslices, clustertopologies and topologyreferencegrants: LIST (limit/continue,
+//   endpointslices, clustertopologies, clustertopologymemberslices and topologyreferencegrants:
+//   LIST (limit/continue,
 //   labelSelector with =, ==, != and existence, fieldSelector metadata.name/metadata.namespace,
 //   resourceVersion), WATCH (from a resourceVersion; 410 Gone when history no longer has it;
 //   timeoutSeconds), GET, POST, PUT, merge PATCH (metadata.resourceVersion is a precondition),
@@ -96,6 +97,14 @@ const std::vector<ResourceType>& resourceTypes() {
        true,
        true,
        {"ctop"}},
+      {"libcluster.dev",
+       "v1alpha1",
+       "clustertopologymemberslices",
+       "ClusterTopologyMemberSlice",
+       true,
+       false,
+       true,
+       {"ctopms"}},
       {"libcluster.dev",
        "v1alpha1",
        "topologyreferencegrants",

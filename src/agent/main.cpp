@@ -32,6 +32,9 @@ bool needsKubernetes(const libcluster::AgentConfig& config) {
   return false;
 }
 
+// As the controller's (controller/main.cpp).
+constexpr std::size_t kIoThreads = 2;
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +116,12 @@ int main(int argc, char** argv) {
   if (needsKubernetes(*config) || reporting) {
     if (!kube) {
       return startupFailed(kube.error().message);
+    }
+    // One agent beside every node: cpprestsdk's default of 40 I/O threads would be ~38 idle ones
+    // in each. An open watch is a socket, not a held thread (HttpKubeApiPoolTest serves 6 watches
+    // and 4 writers on one thread).
+    if (Result<void> sized = HttpKubeApi::setIoThreads(kIoThreads); !sized) {
+      return startupFailed(sized.error().message);
     }
     HttpKubeApi::Options apiOptions;
     apiOptions.userAgent = "libcluster-agent/0.1";

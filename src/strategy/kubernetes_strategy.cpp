@@ -195,6 +195,10 @@ ListOptions KubernetesStrategy::listOptions() const {
   if (options_.useCachedResources) {
     list.resourceVersion = std::string(1, '0'); // assigning "0" trips g++ 12's -Wrestrict
   }
+  list.omitManagedFields = true;
+  if (options_.lookup == Lookup::Pods) {
+    list.onlyFields = podFields(); // what podFromJson reads: no containers, volumes or statuses
+  }
   return list;
 }
 
