@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/repair_schedule.h"
 #include "core/log_json.h"
 
 namespace libcluster {
@@ -337,25 +338,17 @@ TopologyRunner::Enforcement TopologyRunner::enforcement() const {
 }
 
 void TopologyRunner::watchNodes(std::stop_token stop) {
-  struct Retry {
-    Backoff backoff;
-    Clock::MonotonicTime due;
-  };
-  std::map<NodeName, Retry> retries; // desired peers that went down, by when to connect again
+  RepairSchedule repairs(clock_, options_.reconnectBackoff, options_.repairGrace);
   Backoff watchFailures(clock_, Backoff::Options{.initial = milliseconds(500),
                                                  .max = milliseconds(10000),
                                                  .factor = 2.0,
                                                  .jitter = 0.5,
                                                  .resetAfter = milliseconds(60000)});
-  // Longest wait for events before looking again; bounds how late a due retry can be.
+  // Longest wait for events before looking again; bounds how late a due reconnect can be.
   constexpr milliseconds kLongestWait{1000};
   bool firstLook = true;
   while (!stop.stop_requested()) {
-    Clock::MonotonicTime now = clock_.now();
-    milliseconds wait = kLongestWait;
-    for (const auto& [peer, retry] : retries) {
-      wait = std::min(wait, std::chrono::duration_cast<milliseconds>(retry.due - now));
-    }
+    const milliseconds wait = repairs.waitFor(kLongestWait);
     Result<NodeEvents> got = NodeEvents{};
     if (wait.count() > 0) {
       got = connector_.waitForNodeEvents(wait, stop);
@@ -376,7 +369,6 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
     if (!view.known) {
       continue; // nothing is known to enforce before the first sync, which looks at everything
     }
-    now = clock_.now();
     PeerSet cut;
     if (got->rearmed) {
       // Whatever happened before the watch was set up was not heard: look at the whole state.
@@ -391,7 +383,7 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
         // watcher died) repair at once.
         for (const NodeName& peer : view.desired) {
           if (!firstLook && view.wants(peer) && !connected->contains(peer)) {
-            retries.try_emplace(peer, Retry{Backoff(clock_, options_.reconnectBackoff), now});
+            repairs.missing(peer);
           }
         }
         firstLook = false;
@@ -399,7 +391,7 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
     }
     for (const NodeEvent& event : got->events) {
       if (event.kind == NodeEvent::Kind::Up) {
-        retries.erase(event.node); // back, by our connect or another's: its backoff starts over
+        repairs.cameUp(event.node);
         if (view.mustCut(event.node)) {
           cut.insert(event.node);
         }
@@ -409,7 +401,7 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
           logDebug(
               "desired peer went down",
               {{"topology", options_.topology}, {"node", event.node}, {"reason", event.reason}});
-          retries.try_emplace(event.node, Retry{Backoff(clock_, options_.reconnectBackoff), now});
+          repairs.wentDown(event.node);
         }
       }
     }
@@ -420,33 +412,15 @@ void TopologyRunner::watchNodes(std::stop_token stop) {
       (void)disconnectPeer(node, disconnectDeadline);
     }
 
-    PeerSet due;
-    for (auto it = retries.begin(); it != retries.end();) {
-      if (!view.wants(it->first)) {
-        it = retries.erase(it); // no longer desired: the sync decides about it
-      } else {
-        if (it->second.due <= now) {
-          due.insert(it->first);
-        }
-        ++it;
-      }
-    }
+    // The view as the latest sync left it: a removal applied during the grace drops its peer.
+    const Enforcement latest = enforcement();
+    const PeerSet due = repairs.due([&](const NodeName& peer) { return latest.wants(peer); });
     if (due.empty()) {
       continue;
     }
-    const std::map<NodeName, ConnectResult> results =
-        connectAll(due, clock_.now() + options_.callTimeout, stop, /*repair=*/true);
-    now = clock_.now();
-    for (const auto& [peer, result] : results) {
-      auto retry = retries.find(peer);
-      if (retry == retries.end()) {
-        continue;
-      }
-      if (result.member) {
-        retries.erase(retry);
-      } else {
-        retry->second.due = now + retry->second.backoff.next();
-      }
+    for (const auto& [peer, result] :
+         connectAll(due, clock_.now() + options_.callTimeout, stop, /*repair=*/true)) {
+      repairs.attempted(peer, result.member);
     }
   }
 }

@@ -66,6 +66,12 @@ struct TopologyRunnerOptions {
   /// any node of the topology while this node is not a member) is disconnected as soon as it
   /// comes up. The periodic sync stays as the safety net.
   bool watchNodes = true;
+  /// How long the event path waits before reconnecting a desired peer that went down: the peer
+  /// may be leaving. A removed node's own agent cuts it from every member as soon as it hears of
+  /// the removal; this agent may hear of it a moment later, and a reconnect in between undoes the
+  /// cut (the removed node flaps). A link `global` or someone else cut among members is repaired
+  /// after this grace (the sync that applies a removal drops the planned reconnect).
+  std::chrono::milliseconds repairGrace{250};
   /// Per peer, the waits between reconnects of a desired peer that stays down (event path only;
   /// reset when it comes up), so a dead peer is not hammered.
   Backoff::Options reconnectBackoff{.initial = std::chrono::milliseconds{100},

@@ -59,6 +59,11 @@ public:
     return inner_.connectedPeers(timeout);
   }
   const NodeName& localNode() const override { return inner_.localNode(); }
+  bool reportsNodeEvents() const override { return inner_.reportsNodeEvents(); }
+  Result<NodeEvents> waitForNodeEvents(std::chrono::milliseconds timeout,
+                                       std::stop_token stop) override {
+    return inner_.waitForNodeEvents(timeout, std::move(stop));
+  }
 
 private:
   Connector& inner_;
@@ -214,6 +219,55 @@ TEST_F(TopologyRunnerBeamTest, ReconnectsEveryPeerAfterTheLocalNodeRestarts) {
   EXPECT_TRUE(seesLocal(node(kC)));
   EXPECT_EQ(runner.snapshot().members, (PeerSet{kB, kC}));
   EXPECT_FALSE(runner.snapshot().lastError.has_value());
+}
+
+// A removed node's own agent cuts it from every member as soon as it hears of the removal; this
+// agent hears of it 50 ms later. The nodedown in between is not "repaired": reconnecting would undo
+// the cut, and the removed node's agent would cut it again (a flap, which `global` answers by
+// cutting members).
+TEST_F(TopologyRunnerBeamTest, APeerThatLeftBeforeItsRemovalArrivedIsNotReconnected) {
+  strategy_.setListsSelf(true);
+  strategy_.wakeOnAnswer(true);
+  strategy_.answer(PeerSet{kLocal, kB, kC});
+  TopologyRunner runner = makeRunner();
+  std::jthread loop([&](std::stop_token stop) { runner.run(stop); });
+  ASSERT_TRUE(seesLocal(node(kB)));
+  ASSERT_TRUE(seesLocal(node(kC)));
+  std::this_thread::sleep_for(200ms); // the event path is watching
+
+  timing_->start();
+  ASSERT_EQ(node(kB).eval("erlang:disconnect_node('app@127.0.0.2').").value(), "true");
+  std::this_thread::sleep_for(50ms);
+  strategy_.answer(PeerSet{kLocal, kC});
+  std::this_thread::sleep_for(1s);
+
+  EXPECT_FALSE(timing_->finished().contains(kB)) << "the local node reconnected the leaver";
+  EXPECT_TRUE(doesNotSeeLocal(node(kB)));
+  EXPECT_TRUE(seesLocal(node(kC)));
+}
+
+// The same nodedown of a peer that stays a member (`global` or an operator cut the link): it is
+// reconnected by the event path after the grace, long before the next poll (5 s).
+TEST_F(TopologyRunnerBeamTest, AMemberWhoseLinkWasCutIsReconnectedAfterTheGrace) {
+  strategy_.setListsSelf(true);
+  strategy_.wakeOnAnswer(true);
+  strategy_.answer(PeerSet{kLocal, kB, kC});
+  TopologyRunner runner = makeRunner();
+  std::jthread loop([&](std::stop_token stop) { runner.run(stop); });
+  ASSERT_TRUE(seesLocal(node(kB)));
+  ASSERT_TRUE(seesLocal(node(kC)));
+  std::this_thread::sleep_for(200ms); // the event path is watching
+
+  timing_->start();
+  ASSERT_EQ(node(kB).eval("erlang:disconnect_node('app@127.0.0.2').").value(), "true");
+  const auto cut = SteadyClock::now();
+  ASSERT_TRUE(node(kB).waitForNodes([](const auto& nodes) { return contains(nodes, kLocal); }, 3s));
+  const auto repaired = SteadyClock::now() - cut;
+
+  const std::map<NodeName, SteadyClock::duration> connects = timing_->finished();
+  ASSERT_TRUE(connects.contains(kB));
+  EXPECT_GE(connects.at(kB), TopologyRunnerOptions{}.repairGrace); // not before the grace
+  EXPECT_LT(repaired, 2s);           // the event path, not the 5 s poll
 }
 
 TEST_F(TopologyRunnerBeamTest, RunLoopConnectsAndStopsWhenAsked) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -12,12 +14,19 @@ namespace libcluster {
 /// A Strategy with a scripted answer (a peer set or an Error, kept until replaced), a seed, a
 /// prunes flag and a listsSelf flag. waitForChange just sleeps on the clock, so with FakeClock it
 /// returns at once.
-/// stopAfter() ends a run() loop after a number of discoveries. Thread-safe.
+/// stopAfter() ends a run() loop after a number of discoveries. With wakeOnAnswer(true) (for real
+/// clocks) waitForChange also returns as soon as answer() is called, as an event-driven strategy
+/// does on news. Thread-safe.
 class FakeStrategy final : public Strategy {
 public:
   void answer(Result<PeerSet> answer) {
     std::lock_guard lock(mutex_);
     answer_ = std::move(answer);
+    answered_ = true;
+  }
+  void wakeOnAnswer(bool wake) {
+    std::lock_guard lock(mutex_);
+    wakeOnAnswer_ = wake;
   }
   void setSeed(std::optional<NodeName> seed) {
     std::lock_guard lock(mutex_);
@@ -56,11 +65,27 @@ public:
     return answer_;
   }
   bool waitForChange(Clock::MonotonicTime deadline, std::stop_token stop, Clock& clock) override {
+    bool wake = false;
     {
       std::lock_guard lock(mutex_);
       ++waits_;
+      answered_ = false;
+      wake = wakeOnAnswer_;
     }
-    return clock.sleepUntil(deadline, std::move(stop));
+    if (!wake) {
+      return clock.sleepUntil(deadline, std::move(stop));
+    }
+    // Looks for a new answer every millisecond until the deadline.
+    while (clock.now() < deadline) {
+      if (!clock.sleepUntil(std::min(deadline, clock.now() + std::chrono::milliseconds(1)), stop)) {
+        return false;
+      }
+      std::lock_guard lock(mutex_);
+      if (answered_) {
+        return true;
+      }
+    }
+    return !stop.stop_requested();
   }
   std::optional<NodeName> seed() const override {
     std::lock_guard lock(mutex_);
@@ -81,6 +106,8 @@ private:
   std::optional<NodeName> seed_;
   bool prunes_ = true;
   bool listsSelf_ = false;
+  bool wakeOnAnswer_ = false;
+  bool answered_ = false; // answer() was called since the last waitForChange began
   int discoveries_ = 0;
   int waits_ = 0;
   std::optional<int> stopAfter_;
