@@ -109,6 +109,17 @@ protected:
     return node.waitForNodes([](const auto& nodes) { return !contains(nodes, kLocal); }, 5s);
   }
 
+  /// A running loop of members {local, B, C} that hears node events, once the mesh is formed.
+  void runMeshOfThree(TopologyRunner& runner, std::jthread& loop) {
+    strategy_.setListsSelf(true);
+    strategy_.wakeOnAnswer(true);
+    strategy_.answer(PeerSet{kLocal, kB, kC});
+    loop = std::jthread([&runner](std::stop_token stop) { runner.run(stop); });
+    ASSERT_TRUE(seesLocal(node(kB)));
+    ASSERT_TRUE(seesLocal(node(kC)));
+    std::this_thread::sleep_for(200ms); // the event path is watching
+  }
+
   SystemClock clock_;
   MetricsRegistry metrics_;
   FakeStrategy strategy_;
@@ -226,14 +237,9 @@ TEST_F(TopologyRunnerBeamTest, ReconnectsEveryPeerAfterTheLocalNodeRestarts) {
 // the cut, and the removed node's agent would cut it again (a flap, which `global` answers by
 // cutting members).
 TEST_F(TopologyRunnerBeamTest, APeerThatLeftBeforeItsRemovalArrivedIsNotReconnected) {
-  strategy_.setListsSelf(true);
-  strategy_.wakeOnAnswer(true);
-  strategy_.answer(PeerSet{kLocal, kB, kC});
   TopologyRunner runner = makeRunner();
-  std::jthread loop([&](std::stop_token stop) { runner.run(stop); });
-  ASSERT_TRUE(seesLocal(node(kB)));
-  ASSERT_TRUE(seesLocal(node(kC)));
-  std::this_thread::sleep_for(200ms); // the event path is watching
+  std::jthread loop;
+  ASSERT_NO_FATAL_FAILURE(runMeshOfThree(runner, loop));
 
   timing_->start();
   ASSERT_EQ(node(kB).eval("erlang:disconnect_node('app@127.0.0.2').").value(), "true");
@@ -249,14 +255,9 @@ TEST_F(TopologyRunnerBeamTest, APeerThatLeftBeforeItsRemovalArrivedIsNotReconnec
 // The same nodedown of a peer that stays a member (`global` or an operator cut the link): it is
 // reconnected by the event path after the grace, long before the next poll (5 s).
 TEST_F(TopologyRunnerBeamTest, AMemberWhoseLinkWasCutIsReconnectedAfterTheGrace) {
-  strategy_.setListsSelf(true);
-  strategy_.wakeOnAnswer(true);
-  strategy_.answer(PeerSet{kLocal, kB, kC});
   TopologyRunner runner = makeRunner();
-  std::jthread loop([&](std::stop_token stop) { runner.run(stop); });
-  ASSERT_TRUE(seesLocal(node(kB)));
-  ASSERT_TRUE(seesLocal(node(kC)));
-  std::this_thread::sleep_for(200ms); // the event path is watching
+  std::jthread loop;
+  ASSERT_NO_FATAL_FAILURE(runMeshOfThree(runner, loop));
 
   timing_->start();
   ASSERT_EQ(node(kB).eval("erlang:disconnect_node('app@127.0.0.2').").value(), "true");
