@@ -9,76 +9,108 @@
 namespace libcluster {
 namespace {
 
-bool byNode(const SliceMember& a, const SliceMember& b) { return a.node < b.node; }
+bool nodeBefore(const SliceMember* a, const SliceMember* b) { return a->node < b->node; }
+
+/// One slice as the plan goes: its members are pointers into the desired list, and a slice is
+/// copied into the plan only when it is written (a reconcile of a big topology after one member
+/// changed copies one slice, not all of them).
+struct Working {
+  const MemberSlice* existing = nullptr; // null: a slice to create
+  std::vector<const SliceMember*> members;
+  std::int64_t generation = 0;
+  bool changed = false;
+};
+
+MemberSlice writtenSlice(const Working& work, const SliceOwner& owner) {
+  MemberSlice slice;
+  if (work.existing != nullptr) {
+    slice.namespaceName = work.existing->namespaceName;
+    slice.name = work.existing->name;
+    slice.resourceVersion = work.existing->resourceVersion;
+    slice.ownerName = work.existing->ownerName;
+    slice.ownerUid = work.existing->ownerUid;
+    slice.label = work.existing->label;
+  } else {
+    slice.namespaceName = owner.namespaceName;
+    slice.ownerName = owner.name;
+    slice.ownerUid = owner.uid;
+  }
+  slice.topologyGeneration = work.generation;
+  std::vector<const SliceMember*> members = work.members;
+  std::sort(members.begin(), members.end(), nodeBefore);
+  slice.members.reserve(members.size());
+  for (const SliceMember* member : members) {
+    slice.members.push_back(*member);
+  }
+  return slice;
+}
 
 } // namespace
 
-SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
+SlicePlan planMemberSlices(const std::vector<const MemberSlice*>& current,
                            const std::vector<SliceMember>& desiredList, const SliceOwner& owner,
                            std::size_t maxPerSlice) {
   SlicePlan plan;
-  // Views of desiredList's node names, which outlive the plan's making: no copy of 5 000 names at
-  // each reconcile of a big topology (nor in `placed` below).
-  std::map<std::string_view, const SliceMember*> desired;
+  // The desired members by node (the first of a node listed twice), read in place.
+  std::vector<const SliceMember*> desired;
+  desired.reserve(desiredList.size());
   for (const SliceMember& member : desiredList) {
-    desired.emplace(member.node, &member);
+    desired.push_back(&member);
   }
-  struct Working {
-    MemberSlice slice;
-    bool changed = false;
-    bool exists = true;
+  std::stable_sort(desired.begin(), desired.end(), nodeBefore);
+  desired.erase(std::unique(desired.begin(), desired.end(),
+                            [](const SliceMember* a, const SliceMember* b) {
+                              return a->node == b->node;
+                            }),
+                desired.end());
+  constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
+  const auto find = [&desired](const std::string& node) {
+    const auto at = std::lower_bound(
+        desired.begin(), desired.end(), node,
+        [](const SliceMember* member, const std::string& name) { return member->node < name; });
+    return at != desired.end() && (*at)->node == node
+               ? static_cast<std::size_t>(at - desired.begin())
+               : kAbsent;
   };
-  std::vector<Working> work;
-  std::vector<const MemberSlice*> ordered;
-  ordered.reserve(current.size());
-  for (const MemberSlice& slice : current) {
-    ordered.push_back(&slice);
-  }
+
+  std::vector<const MemberSlice*> ordered = current;
   // By name, so the same inputs always give the same plan.
   std::sort(ordered.begin(), ordered.end(),
             [](const MemberSlice* a, const MemberSlice* b) { return a->name < b->name; });
 
-  std::set<std::string_view> placed;
+  std::vector<Working> work;
+  std::vector<char> placed(desired.size(), 0);
   std::size_t changes = 0;
   for (const MemberSlice* slice : ordered) {
     if (slice->ownerUid != owner.uid || slice->ownerName != owner.name) {
       plan.deletes.push_back(*slice);
       continue;
     }
-    // Everything but the members, which are re-placed from `desired` below.
-    Working entry{MemberSlice{.namespaceName = slice->namespaceName,
-                              .name = slice->name,
-                              .resourceVersion = slice->resourceVersion,
-                              .ownerName = slice->ownerName,
-                              .ownerUid = slice->ownerUid,
-                              .label = slice->label,
-                              .topologyGeneration = slice->topologyGeneration},
-                  false, true};
-    entry.slice.members.reserve(slice->members.size());
+    Working entry{slice, {}, slice->topologyGeneration, false};
+    entry.members.reserve(slice->members.size());
     for (const SliceMember& member : slice->members) {
-      const auto wanted = desired.find(member.node);
+      const std::size_t wanted = find(member.node);
       // Gone, listed twice, or beyond what a slice may hold (not written by us): drop it here.
-      if (wanted == desired.end() || placed.contains(member.node) ||
-          entry.slice.members.size() >= maxPerSlice) {
+      if (wanted == kAbsent || placed[wanted] != 0 || entry.members.size() >= maxPerSlice) {
         entry.changed = true;
-        changes += wanted == desired.end() ? 1 : 0;
+        changes += wanted == kAbsent ? 1 : 0;
         continue;
       }
-      placed.insert(wanted->first);
-      if (!(*wanted->second == member)) {
+      placed[wanted] = 1;
+      if (!(*desired[wanted] == member)) {
         entry.changed = true;
         ++changes;
       }
-      entry.slice.members.push_back(*wanted->second);
+      entry.members.push_back(desired[wanted]);
     }
     work.push_back(std::move(entry));
   }
 
   const auto room = [maxPerSlice](const Working& w) {
-    return maxPerSlice - std::min(maxPerSlice, w.slice.members.size());
+    return maxPerSlice - std::min(maxPerSlice, w.members.size());
   };
-  for (const auto& [node, member] : desired) {
-    if (placed.contains(node)) {
+  for (std::size_t d = 0; d < desired.size(); ++d) {
+    if (placed[d] != 0) {
       continue;
     }
     ++changes;
@@ -93,13 +125,10 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
       }
     }
     if (!best) {
-      work.push_back(Working{MemberSlice{.namespaceName = owner.namespaceName,
-                                         .ownerName = owner.name,
-                                         .ownerUid = owner.uid},
-                             true, false});
+      work.push_back(Working{nullptr, {}, 0, true});
       best = work.size() - 1;
     }
-    work[*best].slice.members.push_back(*member);
+    work[*best].members.push_back(desired[d]);
     work[*best].changed = true;
   }
 
@@ -109,24 +138,22 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
     while (true) {
       std::vector<std::size_t> candidates;
       for (std::size_t i = 0; i < work.size(); ++i) {
-        const std::size_t size = work[i].slice.members.size();
+        const std::size_t size = work[i].members.size();
         if (size > 0 && size < small) {
           candidates.push_back(i);
         }
       }
       std::sort(candidates.begin(), candidates.end(), [&](std::size_t a, std::size_t b) {
-        return work[a].slice.members.size() < work[b].slice.members.size();
+        return work[a].members.size() < work[b].members.size();
       });
       bool merged = false;
       for (std::size_t c = 0; c < candidates.size() && !merged; ++c) {
         Working& from = work[candidates[c]];
         for (std::size_t t = candidates.size(); t-- > 0 && !merged;) {
           Working& into = work[candidates[t]];
-          if (t != c && room(into) >= from.slice.members.size()) {
-            for (SliceMember& member : from.slice.members) {
-              into.slice.members.push_back(std::move(member));
-            }
-            from.slice.members.clear();
+          if (t != c && room(into) >= from.members.size()) {
+            into.members.insert(into.members.end(), from.members.begin(), from.members.end());
+            from.members.clear();
             from.changed = into.changed = true;
             merged = true;
           }
@@ -141,58 +168,56 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
   bool generationListed = false;
   for (Working& entry : work) {
     if (entry.changed) {
-      entry.slice.topologyGeneration = owner.generation;
+      entry.generation = owner.generation;
     }
-    if (!entry.slice.members.empty() && entry.slice.topologyGeneration == owner.generation) {
+    if (!entry.members.empty() && entry.generation == owner.generation) {
       generationListed = true;
     }
   }
   if (!generationListed) {
     for (Working& entry : work) {
-      if (!entry.slice.members.empty()) {
-        entry.slice.topologyGeneration = owner.generation;
+      if (!entry.members.empty()) {
+        entry.generation = owner.generation;
         entry.changed = true;
         break;
       }
     }
   }
-  for (Working& entry : work) {
-    if (entry.slice.members.empty()) {
-      if (entry.exists) {
-        plan.deletes.push_back(std::move(entry.slice));
+  for (const Working& entry : work) {
+    if (entry.members.empty()) {
+      if (entry.existing != nullptr) {
+        plan.deletes.push_back(*entry.existing);
       }
       continue;
     }
     ++plan.sliceCount;
-    if (!entry.changed) {
-      continue;
+    if (entry.changed) {
+      (entry.existing != nullptr ? plan.updates : plan.creates)
+          .push_back(writtenSlice(entry, owner));
     }
-    std::sort(entry.slice.members.begin(), entry.slice.members.end(), byNode);
-    (entry.exists ? plan.updates : plan.creates).push_back(std::move(entry.slice));
   }
   return plan;
 }
 
+SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
+                           const std::vector<SliceMember>& desired, const SliceOwner& owner,
+                           std::size_t maxPerSlice) {
+  std::vector<const MemberSlice*> slices;
+  slices.reserve(current.size());
+  for (const MemberSlice& slice : current) {
+    slices.push_back(&slice);
+  }
+  return planMemberSlices(slices, desired, owner, maxPerSlice);
+}
+
 std::vector<SliceMember> sliceMembers(const std::vector<SourceSnapshot>& sources,
                                       const std::string& seed) {
-  // Pointers sorted by node, the first source's first candidate kept per node: no copy of the
-  // node names as map keys (5 000 of them at every reconcile of a big topology).
-  std::vector<const Member*> unique;
-  for (const SourceSnapshot& source : sources) {
-    for (const Candidate& candidate : source.candidates) {
-      unique.push_back(&candidate.member);
-    }
-  }
-  std::stable_sort(unique.begin(), unique.end(),
-                   [](const Member* a, const Member* b) { return a->node < b->node; });
-  unique.erase(std::unique(unique.begin(), unique.end(),
-                           [](const Member* a, const Member* b) { return a->node == b->node; }),
-               unique.end());
+  const std::vector<const Candidate*> unique = membersByNode(sources);
   std::vector<SliceMember> out;
   out.reserve(unique.size());
-  for (const Member* member : unique) {
-    out.push_back(
-        SliceMember{member->node, member->pod, member->ips, member->ready, member->node == seed});
+  for (const Candidate* candidate : unique) {
+    const Member& member = candidate->member;
+    out.push_back(SliceMember{member.node, member.pod, member.ips, member.ready, member.node == seed});
   }
   return out;
 }
@@ -207,13 +232,14 @@ ResourcePath memberSlicesPath(const std::string& namespaceName) {
 MemberSlices::MemberSlices(KubeApi& api, const ObjectStore<MemberSlice>& cache, Options options)
     : api_(api), cache_(cache), options_(std::move(options)) {}
 
-std::vector<MemberSlice> MemberSlices::current(const std::string& namespaceName,
-                                               const std::string& topologyName) {
+std::vector<std::shared_ptr<const MemberSlice>>
+MemberSlices::current(const std::string& namespaceName, const std::string& topologyName) {
   const std::string label = memberSliceLabelValue(topologyName);
-  std::map<std::string, MemberSlice> slices;
-  for (const auto& slice : cache_.listNamespace(namespaceName)) {
+  std::map<std::string, std::shared_ptr<const MemberSlice>> slices;
+  for (std::shared_ptr<const MemberSlice>& slice : cache_.listNamespace(namespaceName)) {
     if (slice->label == label) {
-      slices.emplace(slice->name, *slice);
+      std::string name = slice->name;
+      slices.emplace(std::move(name), std::move(slice));
     }
   }
   std::lock_guard lock(mutex_);
@@ -226,21 +252,21 @@ std::vector<MemberSlice> MemberSlices::current(const std::string& namespaceName,
         // Our create not cached yet: ours stands in. Anything else: deleted, and the cache knows.
         stale = written.slice && written.basedOn.empty();
       } else {
-        stale = cached->second.resourceVersion == written.basedOn;
+        stale = cached->second->resourceVersion == written.basedOn;
       }
       if (!stale) {
         it = mine->second.erase(it);
         continue;
       }
       if (written.slice) {
-        slices[it->first] = *written.slice;
+        slices[it->first] = written.slice;
       } else {
         slices.erase(it->first);
       }
       ++it;
     }
   }
-  std::vector<MemberSlice> out;
+  std::vector<std::shared_ptr<const MemberSlice>> out;
   out.reserve(slices.size());
   for (auto& [name, slice] : slices) {
     out.push_back(std::move(slice));
@@ -295,8 +321,9 @@ Result<void> MemberSlices::write(const std::string& topologyKey, const MemberSli
     pending.produced.clear();
     pending.slice.reset();
     if (!remove) {
-      pending.slice = slice;
-      pending.slice->resourceVersion.clear();
+      auto sent = std::make_shared<MemberSlice>(slice);
+      sent->resourceVersion.clear();
+      pending.slice = std::move(sent);
     }
   }
   const ResourcePath collection = memberSlicesPath(slice.namespaceName);
@@ -328,8 +355,9 @@ Result<void> MemberSlices::write(const std::string& topologyKey, const MemberSli
     entry.slice.reset();
   } else {
     entry.produced = metadataString(*written, "resourceVersion");
-    entry.slice = slice;
-    entry.slice->resourceVersion = entry.produced;
+    auto stored = std::make_shared<MemberSlice>(slice);
+    stored->resourceVersion = entry.produced;
+    entry.slice = std::move(stored);
   }
   return {};
 }
@@ -341,7 +369,14 @@ Result<std::optional<int>> MemberSlices::sync(const SliceOwner& owner,
   }
   const std::string key = owner.namespaceName + "/" + owner.name;
   const std::string label = memberSliceLabelValue(owner.name);
-  SlicePlan plan = planMemberSlices(current(owner.namespaceName, owner.name), members, owner);
+  const std::vector<std::shared_ptr<const MemberSlice>> slices =
+      current(owner.namespaceName, owner.name);
+  std::vector<const MemberSlice*> planned;
+  planned.reserve(slices.size());
+  for (const std::shared_ptr<const MemberSlice>& slice : slices) {
+    planned.push_back(slice.get());
+  }
+  SlicePlan plan = planMemberSlices(planned, members, owner);
   // Creates and updates first: a member moving between slices is never absent from all of them.
   for (MemberSlice& slice : plan.creates) {
     slice.name = freeName(owner.namespaceName, label);
@@ -374,8 +409,8 @@ Result<std::optional<int>> MemberSlices::sync(const SliceOwner& owner,
 
 Result<void> MemberSlices::removeAll(const std::string& namespaceName, const std::string& name) {
   const std::string key = namespaceName + "/" + name;
-  for (const MemberSlice& slice : current(namespaceName, name)) {
-    if (Result<void> done = write(key, slice, false, true); !done) {
+  for (const std::shared_ptr<const MemberSlice>& slice : current(namespaceName, name)) {
+    if (Result<void> done = write(key, *slice, false, true); !done) {
       return done.error();
     }
   }

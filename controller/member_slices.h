@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,6 +45,9 @@ struct SlicePlan {
 /// quarter full are merged. Slices owned by another uid (an earlier topology of the same name) are
 /// deleted; emptied slices are deleted. Every written slice carries owner.generation, and one slice
 /// is rewritten for it when none does (so agents learn of a new spec). Pure.
+SlicePlan planMemberSlices(const std::vector<const MemberSlice*>& current,
+                           const std::vector<SliceMember>& desired, const SliceOwner& owner,
+                           std::size_t maxPerSlice = kMaxSliceMembers);
 SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
                            const std::vector<SliceMember>& desired, const SliceOwner& owner,
                            std::size_t maxPerSlice = kMaxSliceMembers);
@@ -86,7 +90,9 @@ public:
 
 private:
   /// The topology's labelled slices: the cache, with our writes it has not seen yet in place.
-  std::vector<MemberSlice> current(const std::string& namespaceName, const std::string& label);
+  /// Shared with the cache and the overlay, not copied.
+  std::vector<std::shared_ptr<const MemberSlice>> current(const std::string& namespaceName,
+                                                          const std::string& label);
   Result<void> write(const std::string& topologyKey, const MemberSlice& slice, bool create,
                      bool remove);
   std::string freeName(const std::string& namespaceName, const std::string& prefix);
@@ -101,7 +107,7 @@ private:
   struct Written {
     std::string basedOn;  // "" for a create
     std::string produced; // "" for a delete
-    std::optional<MemberSlice> slice; // nullopt: deleted
+    std::shared_ptr<const MemberSlice> slice; // null: deleted
   };
   mutable std::mutex mutex_;
   std::map<std::string, std::map<std::string, Written>> written_;

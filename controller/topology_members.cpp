@@ -1,9 +1,18 @@
 #include "controller/topology_members.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 
 namespace libcluster {
+namespace {
+
+bool byPodName(const Candidate& a, const Candidate& b) { return a.podName < b.podName; }
+bool podNameBefore(const Candidate& candidate, const std::string& pod) {
+  return candidate.podName < pod;
+}
+
+} // namespace
 
 std::string TopologyMembers::labelIndexValue(const std::string& namespaceName,
                                              const std::string& key, const std::string& value) {
@@ -56,7 +65,7 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
                             *source.kubernetes,
                             source.nodeBasename.empty() ? spec.nodeBasename : source.nodeBasename,
                             source.name,
-                            {}};
+                            std::make_shared<std::vector<Candidate>>()};
     // The smallest label bucket the selector requires, else the whole namespace.
     std::optional<std::string> bucket;
     std::size_t smallest = std::numeric_limits<std::size_t>::max();
@@ -77,9 +86,10 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
       }
       if (std::optional<Candidate> candidate = candidateFromPod(
               *pod, sourceState.source, sourceState.basename, sourceState.sourceName)) {
-        sourceState.members.emplace(pod->name, std::move(*candidate));
+        sourceState.members->push_back(std::move(*candidate));
       }
     }
+    std::sort(sourceState.members->begin(), sourceState.members->end(), byPodName);
     byNamespace_[sourceState.namespaceName].insert(key);
     state.sources.push_back(std::move(sourceState));
   }
@@ -113,17 +123,22 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
       if (matchesNow) {
         candidate = candidateFromPod(*after, source.source, source.basename, source.sourceName);
       }
-      const auto found = source.members.find(any->name);
+      const std::vector<Candidate>& members = *source.members;
+      const auto at = std::lower_bound(members.begin(), members.end(), any->name, podNameBefore);
+      const bool present = at != members.end() && at->podName == any->name;
+      const auto index = static_cast<std::ptrdiff_t>(at - members.begin());
       if (!candidate) {
-        if (found != source.members.end()) {
-          source.members.erase(found);
+        if (present) {
+          std::vector<Candidate>& list = source.writable();
+          list.erase(list.begin() + index);
           topologyChanged = true;
         }
-      } else if (found == source.members.end()) {
-        source.members.emplace(any->name, std::move(*candidate));
+      } else if (!present) {
+        std::vector<Candidate>& list = source.writable();
+        list.insert(list.begin() + index, std::move(*candidate));
         topologyChanged = true;
-      } else if (found->second != *candidate) {
-        found->second = std::move(*candidate);
+      } else if (*at != *candidate) {
+        source.writable()[static_cast<std::size_t>(index)] = std::move(*candidate);
         topologyChanged = true;
       }
     }
@@ -134,23 +149,26 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
   return changed;
 }
 
-std::vector<Candidate> TopologyMembers::candidates(const std::string& key,
-                                                   std::size_t sourceIndex) const {
-  std::vector<Candidate> out;
+CandidateList TopologyMembers::candidates(const std::string& key, std::size_t sourceIndex) const {
   std::lock_guard lock(mutex_);
   const auto state = topologies_.find(key);
   if (state == topologies_.end()) {
-    return out;
+    return {};
   }
   for (const SourceState& source : state->second.sources) {
     if (source.sourceIndex == sourceIndex) {
-      out.reserve(source.members.size());
-      for (const auto& [pod, candidate] : source.members) {
-        out.push_back(candidate);
-      }
+      return CandidateList(std::shared_ptr<const std::vector<Candidate>>(source.members));
     }
   }
-  return out;
+  return {};
+}
+
+std::vector<Candidate>& TopologyMembers::SourceState::writable() {
+  // Under mutex_: a count of 1 means no reader holds the list, and none can take it meanwhile.
+  if (members.use_count() > 1) {
+    members = std::make_shared<std::vector<Candidate>>(*members);
+  }
+  return *members;
 }
 
 bool TopologyMembers::tracks(const std::string& key) const {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -40,8 +41,9 @@ public:
   /// the topologies whose members changed, each once.
   std::vector<std::string> apply(const PodInfo* before, const PodInfo* after);
   /// The members of the pods source spec.sources[sourceIndex] of topology `key`, ordered by pod
-  /// name; empty when there is none (call sync first).
-  std::vector<Candidate> candidates(const std::string& key, std::size_t sourceIndex) const;
+  /// name; empty when there is none (call sync first). Shared, not copied: a later pod change
+  /// copies the list first while the caller still holds it (copy on write).
+  CandidateList candidates(const std::string& key, std::size_t sourceIndex) const;
   /// Whether sync() built a state for `key`.
   bool tracks(const std::string& key) const;
   void forget(const std::string& key);
@@ -54,8 +56,11 @@ private:
     KubernetesSource source;
     std::string basename;
     std::string sourceName;
-    /// By pod name: one source reads one namespace.
-    std::map<std::string, Candidate> members;
+    /// Sorted by pod name (one source reads one namespace). Handed out as it is; copied before a
+    /// change while anyone else holds it.
+    std::shared_ptr<std::vector<Candidate>> members = std::make_shared<std::vector<Candidate>>();
+    /// The members, copied first when a reader still holds them.
+    std::vector<Candidate>& writable();
   };
   struct TopologyState {
     std::int64_t generation = 0;

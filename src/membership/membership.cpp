@@ -22,6 +22,11 @@ std::string stringField(const nlohmann::json& object, const char* key) {
 
 } // namespace
 
+const std::vector<Candidate>& CandidateList::none() {
+  static const std::vector<Candidate> none;
+  return none;
+}
+
 std::optional<Candidate> candidateFromPod(const PodInfo& pod, const KubernetesSource& source,
                                           const std::string& basename,
                                           const std::string& sourceName) {
@@ -230,10 +235,14 @@ Condition condition(std::string type, bool value, std::string reason, std::strin
                    generation, now};
 }
 
-std::string joinNodes(const std::vector<std::string>& nodes, std::size_t limit) {
+const std::string& textOf(const std::string& text) { return text; }
+const std::string& textOf(const std::string* text) { return *text; }
+
+template <typename Texts>
+std::string joinNodes(const Texts& nodes, std::size_t limit) {
   std::string text;
   for (std::size_t i = 0; i < nodes.size() && i < limit; ++i) {
-    text += (i == 0 ? "" : ", ") + nodes[i];
+    text += (i == 0 ? "" : ", ") + textOf(nodes[i]);
   }
   if (nodes.size() > limit) {
     text += " and " + std::to_string(nodes.size() - limit) + " more";
@@ -243,15 +252,31 @@ std::string joinNodes(const std::vector<std::string>& nodes, std::size_t limit) 
 
 } // namespace
 
+std::vector<const Candidate*> membersByNode(const std::vector<SourceSnapshot>& sources) {
+  std::vector<const Candidate*> unique;
+  for (const SourceSnapshot& source : sources) {
+    for (const Candidate& candidate : source.candidates) {
+      unique.push_back(&candidate);
+    }
+  }
+  // Stable: among candidates of one node, the first source's first stays first and is kept.
+  std::stable_sort(unique.begin(), unique.end(), [](const Candidate* a, const Candidate* b) {
+    return a->member.node < b->member.node;
+  });
+  unique.erase(std::unique(unique.begin(), unique.end(),
+                           [](const Candidate* a, const Candidate* b) {
+                             return a->member.node == b->member.node;
+                           }),
+               unique.end());
+  return unique;
+}
+
 TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generation,
                            const std::vector<SourceSnapshot>& sources, const std::string& now) {
   TopologyStatus status;
   status.observedGeneration = generation;
   status.conditions = previous.conditions;
 
-  // Read in place: the sources outlive this function, so nothing is copied but the members
-  // listed in the status.
-  std::map<std::string, const Candidate*> byNode;
   std::set<std::string> kinds;
   std::vector<std::string> failures;
   std::vector<std::string> waiting;
@@ -262,27 +287,22 @@ TopologyStatus buildStatus(const TopologyStatus& previous, std::int64_t generati
     } else if (!source.answered) {
       waiting.push_back(source.name);
     }
-    for (const Candidate& candidate : source.candidates) {
-      byNode.emplace(candidate.member.node, &candidate);
-    }
   }
-  std::vector<const Candidate*> unique;
-  unique.reserve(byNode.size());
-  for (const auto& [node, candidate] : byNode) {
-    unique.push_back(candidate);
-  }
+  // Read in place: the sources outlive this function, so nothing is copied but the members
+  // listed in the status.
+  const std::vector<const Candidate*> unique = membersByNode(sources);
 
   status.memberCount = static_cast<int>(unique.size());
-  std::vector<std::string> notConnected;
-  std::vector<std::string> unreported;
+  std::vector<const std::string*> notConnected;
+  std::vector<const std::string*> unreported;
   for (const Candidate* candidate : unique) {
     status.readyCount += candidate->member.ready ? 1 : 0;
     if (candidate->member.connected == true) {
       ++status.connectedCount;
     } else if (candidate->member.connected == false) {
-      notConnected.push_back(candidate->member.node);
+      notConnected.push_back(&candidate->member.node);
     } else {
-      unreported.push_back(candidate->member.node);
+      unreported.push_back(&candidate->member.node);
     }
   }
   status.seed = seedOf(unique, [](const Candidate* c) -> const Candidate& { return *c; });

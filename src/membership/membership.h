@@ -21,13 +21,38 @@ struct Candidate {
   bool operator==(const Candidate&) const = default;
 };
 
+/// A source's candidates, immutable and shared rather than copied: the pod state the controller
+/// keeps current hands each reconcile its 5 000 members of a big topology without a copy (and
+/// copies on write only when a reconcile still holds the list). Reads like a const vector.
+class CandidateList {
+public:
+  CandidateList() = default;
+  CandidateList(std::vector<Candidate> list) // NOLINT(google-explicit-constructor): a value
+      : list_(std::make_shared<const std::vector<Candidate>>(std::move(list))) {}
+  explicit CandidateList(std::shared_ptr<const std::vector<Candidate>> list)
+      : list_(std::move(list)) {}
+
+  const std::vector<Candidate>& list() const { return list_ ? *list_ : none(); }
+  std::vector<Candidate>::const_iterator begin() const { return list().begin(); }
+  std::vector<Candidate>::const_iterator end() const { return list().end(); }
+  std::size_t size() const { return list().size(); }
+  bool empty() const { return list().empty(); }
+  const Candidate& operator[](std::size_t i) const { return list()[i]; }
+
+  bool operator==(const CandidateList& other) const { return list() == other.list(); }
+
+private:
+  static const std::vector<Candidate>& none();
+  std::shared_ptr<const std::vector<Candidate>> list_;
+};
+
 /// What one source currently says. `candidates` is its last good answer; `error` is set when the
 /// latest attempt failed (the last good answer is then kept: unknown is not empty). `answered` is
 /// false until the source has answered once.
 struct SourceSnapshot {
   std::string name;
   std::string kind;
-  std::vector<Candidate> candidates;
+  CandidateList candidates;
   std::optional<Error> error;
   bool answered = false;
 };
@@ -62,6 +87,10 @@ std::vector<Candidate> membersFromNodes(const std::vector<std::string>& nodes, c
 /// Members named base@<ip> for each address (dns Address records, Rancher containers).
 std::vector<Candidate> membersFromAddresses(const std::vector<std::string>& addresses,
                                             const std::string& basename, const std::string& sourceName);
+
+/// The union of the sources' candidates, one per node (the first source's first candidate wins),
+/// sorted by node: pointers into `sources`, nothing copied.
+std::vector<const Candidate*> membersByNode(const std::vector<SourceSnapshot>& sources);
 
 /// The node new members join first: the lowest StatefulSet ordinal, else the oldest pod, ties by
 /// name; without pods, the lowest node name. Empty when there are no candidates.

@@ -203,15 +203,22 @@ TEST(PlanMemberSlices, UpdatesCarryTheResourceVersionTheyReplace) {
 }
 
 TEST(PlanMemberSlices, MembersFromSourcesAreTheUnionWithTheSeedMarked) {
-  SourceSnapshot first{"k8s", "kubernetes", {}, std::nullopt, true};
-  SourceSnapshot second{"static", "epmd", {}, std::nullopt, true};
-  first.candidates.push_back(Candidate{Member{"app@10.0.0.2", "web-1", {"10.0.0.2"}, "k8s", false,
-                                              std::nullopt},
-                                       std::nullopt, "", "web-1"});
-  second.candidates.push_back(
-      Candidate{Member{"app@10.0.0.2", "", {}, "static", true, std::nullopt}, std::nullopt, "", ""});
-  second.candidates.push_back(
-      Candidate{Member{"app@10.0.0.1", "", {}, "static", true, std::nullopt}, std::nullopt, "", ""});
+  const SourceSnapshot first{"k8s",
+                             "kubernetes",
+                             std::vector<Candidate>{Candidate{
+                                 Member{"app@10.0.0.2", "web-1", {"10.0.0.2"}, "k8s", false,
+                                        std::nullopt},
+                                 std::nullopt, "", "web-1"}},
+                             std::nullopt, true};
+  const SourceSnapshot second{
+      "static",
+      "epmd",
+      std::vector<Candidate>{
+          Candidate{Member{"app@10.0.0.2", "", {}, "static", true, std::nullopt}, std::nullopt,
+                    "", ""},
+          Candidate{Member{"app@10.0.0.1", "", {}, "static", true, std::nullopt}, std::nullopt,
+                    "", ""}},
+      std::nullopt, true};
 
   const std::vector<SliceMember> out = sliceMembers({first, second}, "app@10.0.0.1");
 

@@ -108,6 +108,46 @@ TEST_F(TopologyMembersTest, RebuildsRacingPodEventsLoseNoEvent) {
   EXPECT_FALSE(incremental.empty());
 }
 
+TEST_F(TopologyMembersTest, AListHandedOutStaysAsItWasWhilePodsChange) {
+  sync({{"app", "web"}}, 1);
+  const CandidateList held = members_.candidates("prod/t", 0);
+  ASSERT_EQ(held.size(), 2u);
+
+  for (const auto& change : pods_.apply({WatchEvent::Type::Applied, pod("web-2")
+                                                                       .inNamespace("prod")
+                                                                       .labels({{"app", "web"}})
+                                                                       .ip("10.0.0.4")})) {
+    EXPECT_EQ(members_.apply(change.before.get(), change.after.get()),
+              std::vector<std::string>{"prod/t"});
+  }
+  for (const auto& change :
+       pods_.apply({WatchEvent::Type::Deleted, pod("web-0").inNamespace("prod")})) {
+    EXPECT_EQ(members_.apply(change.before.get(), change.after.get()),
+              std::vector<std::string>{"prod/t"});
+  }
+
+  ASSERT_EQ(held.size(), 2u) << "copied on write, not changed under its reader";
+  EXPECT_EQ(held[0].member.node, "app@10.0.0.1");
+  EXPECT_EQ(held[1].member.node, "app@10.0.0.2");
+  EXPECT_EQ(nodes(), (std::vector<std::string>{"app@10.0.0.2", "app@10.0.0.4"}));
+}
+
+TEST_F(TopologyMembersTest, AListNobodyHoldsIsChangedInPlace) {
+  sync({{"app", "web"}}, 1);
+  const std::vector<Candidate>* before = &members_.candidates("prod/t", 0).list();
+
+  for (const auto& change : pods_.apply({WatchEvent::Type::Applied, pod("web-2")
+                                                                       .inNamespace("prod")
+                                                                       .labels({{"app", "web"}})
+                                                                       .ip("10.0.0.4")})) {
+    (void)members_.apply(change.before.get(), change.after.get());
+  }
+
+  const CandidateList after = members_.candidates("prod/t", 0);
+  EXPECT_EQ(&after.list(), before) << "no copy of the members for a change nobody overlaps";
+  EXPECT_EQ(after.size(), 3u);
+}
+
 TEST_F(TopologyMembersTest, RebuildsOncePerGeneration) {
   sync({{"app", "web"}}, 1);
   ASSERT_EQ(nodes().size(), 2u);
