@@ -9,14 +9,14 @@
 namespace libcluster {
 namespace {
 
-bool nodeBefore(const SliceMember* a, const SliceMember* b) { return a->node < b->node; }
+bool nodeBefore(const SliceMemberView* a, const SliceMemberView* b) { return *a->node < *b->node; }
 
 /// One slice as the plan goes: its members are pointers into the desired list, and a slice is
 /// copied into the plan only when it is written (a reconcile of a big topology after one member
 /// changed copies one slice, not all of them).
 struct Working {
   const MemberSlice* existing = nullptr; // null: a slice to create
-  std::vector<const SliceMember*> members;
+  std::vector<const SliceMemberView*> members;
   std::int64_t generation = 0;
   bool changed = false;
 };
@@ -36,11 +36,11 @@ MemberSlice writtenSlice(const Working& work, const SliceOwner& owner) {
     slice.ownerUid = owner.uid;
   }
   slice.topologyGeneration = work.generation;
-  std::vector<const SliceMember*> members = work.members;
+  std::vector<const SliceMemberView*> members = work.members;
   std::sort(members.begin(), members.end(), nodeBefore);
   slice.members.reserve(members.size());
-  for (const SliceMember* member : members) {
-    slice.members.push_back(*member);
+  for (const SliceMemberView* member : members) {
+    slice.members.push_back(member->copy());
   }
   return slice;
 }
@@ -48,27 +48,30 @@ MemberSlice writtenSlice(const Working& work, const SliceOwner& owner) {
 } // namespace
 
 SlicePlan planMemberSlices(const std::vector<const MemberSlice*>& current,
-                           const std::vector<SliceMember>& desiredList, const SliceOwner& owner,
-                           std::size_t maxPerSlice) {
+                           const std::vector<SliceMemberView>& desiredList,
+                           const SliceOwner& owner, std::size_t maxPerSlice) {
   SlicePlan plan;
-  // The desired members by node (the first of a node listed twice), read in place.
-  std::vector<const SliceMember*> desired;
+  // The desired members by node (the first of a node listed twice).
+  std::vector<const SliceMemberView*> desired;
   desired.reserve(desiredList.size());
-  for (const SliceMember& member : desiredList) {
+  for (const SliceMemberView& member : desiredList) {
     desired.push_back(&member);
   }
-  std::stable_sort(desired.begin(), desired.end(), nodeBefore);
+  if (!std::is_sorted(desired.begin(), desired.end(), nodeBefore)) {
+    std::stable_sort(desired.begin(), desired.end(), nodeBefore);
+  }
   desired.erase(std::unique(desired.begin(), desired.end(),
-                            [](const SliceMember* a, const SliceMember* b) {
-                              return a->node == b->node;
+                            [](const SliceMemberView* a, const SliceMemberView* b) {
+                              return *a->node == *b->node;
                             }),
                 desired.end());
   constexpr std::size_t kAbsent = static_cast<std::size_t>(-1);
   const auto find = [&desired](const std::string& node) {
-    const auto at = std::lower_bound(
-        desired.begin(), desired.end(), node,
-        [](const SliceMember* member, const std::string& name) { return member->node < name; });
-    return at != desired.end() && (*at)->node == node
+    const auto at = std::lower_bound(desired.begin(), desired.end(), node,
+                                     [](const SliceMemberView* member, const std::string& name) {
+                                       return *member->node < name;
+                                     });
+    return at != desired.end() && *(*at)->node == node
                ? static_cast<std::size_t>(at - desired.begin())
                : kAbsent;
   };
@@ -207,17 +210,40 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
   for (const MemberSlice& slice : current) {
     slices.push_back(&slice);
   }
-  return planMemberSlices(slices, desired, owner, maxPerSlice);
+  return planMemberSlices(slices, viewsOf(desired), owner, maxPerSlice);
 }
 
-std::vector<SliceMember> sliceMembers(const std::vector<SourceSnapshot>& sources,
-                                      const std::string& seed) {
+SliceMemberView SliceMemberView::of(const SliceMember& member) {
+  return {&member.node, &member.pod, &member.ips, member.ready, member.seed};
+}
+
+SliceMemberView SliceMemberView::of(const Member& member, bool seed) {
+  return {&member.node, &member.pod, &member.ips, member.ready, seed};
+}
+
+SliceMember SliceMemberView::copy() const { return SliceMember{*node, *pod, *ips, ready, seed}; }
+
+bool SliceMemberView::operator==(const SliceMember& member) const {
+  return *node == member.node && *pod == member.pod && *ips == member.ips &&
+         ready == member.ready && seed == member.seed;
+}
+
+std::vector<SliceMemberView> viewsOf(const std::vector<SliceMember>& members) {
+  std::vector<SliceMemberView> views;
+  views.reserve(members.size());
+  for (const SliceMember& member : members) {
+    views.push_back(SliceMemberView::of(member));
+  }
+  return views;
+}
+
+std::vector<SliceMemberView> sliceMembers(const std::vector<SourceSnapshot>& sources,
+                                          const std::string& seed) {
   const std::vector<const Candidate*> unique = membersByNode(sources);
-  std::vector<SliceMember> out;
+  std::vector<SliceMemberView> out;
   out.reserve(unique.size());
   for (const Candidate* candidate : unique) {
-    const Member& member = candidate->member;
-    out.push_back(SliceMember{member.node, member.pod, member.ips, member.ready, member.node == seed});
+    out.push_back(SliceMemberView::of(candidate->member, candidate->member.node == seed));
   }
   return out;
 }
@@ -364,6 +390,11 @@ Result<void> MemberSlices::write(const std::string& topologyKey, const MemberSli
 
 Result<std::optional<int>> MemberSlices::sync(const SliceOwner& owner,
                                               const std::vector<SliceMember>& members) {
+  return sync(owner, viewsOf(members));
+}
+
+Result<std::optional<int>> MemberSlices::sync(const SliceOwner& owner,
+                                              const std::vector<SliceMemberView>& members) {
   if (!cache_.isReady()) {
     return std::optional<int>();
   }

@@ -37,6 +37,24 @@ struct SlicePlan {
   bool empty() const { return creates.empty() && updates.empty() && deletes.empty(); }
 };
 
+/// A member as a slice lists it, read in place from where it is kept (a SliceMember, or a
+/// candidate's Member and whether it is the seed): a plan copies only the members it writes.
+/// What it points to must outlive the plan.
+struct SliceMemberView {
+  const std::string* node = nullptr;
+  const std::string* pod = nullptr;
+  const std::vector<std::string>* ips = nullptr;
+  bool ready = true;
+  bool seed = false;
+
+  static SliceMemberView of(const SliceMember& member);
+  static SliceMemberView of(const Member& member, bool seed);
+  SliceMember copy() const;
+  bool operator==(const SliceMember& member) const;
+};
+
+std::vector<SliceMemberView> viewsOf(const std::vector<SliceMember>& members);
+
 /// Plans the fewest slice writes that make the union of `current` (every slice labelled with the
 /// topology, whoever owns it) equal `desired`, packing as the EndpointSlice controller does: a
 /// member that changes is rewritten in its slice, one that leaves is removed from its slice, one
@@ -46,16 +64,16 @@ struct SlicePlan {
 /// deleted; emptied slices are deleted. Every written slice carries owner.generation, and one slice
 /// is rewritten for it when none does (so agents learn of a new spec). Pure.
 SlicePlan planMemberSlices(const std::vector<const MemberSlice*>& current,
-                           const std::vector<SliceMember>& desired, const SliceOwner& owner,
+                           const std::vector<SliceMemberView>& desired, const SliceOwner& owner,
                            std::size_t maxPerSlice = kMaxSliceMembers);
 SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
                            const std::vector<SliceMember>& desired, const SliceOwner& owner,
                            std::size_t maxPerSlice = kMaxSliceMembers);
 
 /// The members slices list, from the same union status is built from (first source's candidate
-/// wins per node; sorted by node), `seed` marked.
-std::vector<SliceMember> sliceMembers(const std::vector<SourceSnapshot>& sources,
-                                      const std::string& seed);
+/// wins per node; sorted by node), `seed` marked: views into `sources`.
+std::vector<SliceMemberView> sliceMembers(const std::vector<SourceSnapshot>& sources,
+                                          const std::string& seed);
 
 /// The clustertopologymemberslices collection in `namespaceName` (all namespaces when empty).
 ResourcePath memberSlicesPath(const std::string& namespaceName = "");
@@ -77,6 +95,8 @@ public:
   /// Brings `owner`'s slices to `members`. The topology's slice count, or nullopt when the slice
   /// cache has not synced (nothing is written: planning against an unknown set would duplicate).
   /// A failed write is an Error and forgets the overlay, so the retry plans from the cache.
+  Result<std::optional<int>> sync(const SliceOwner& owner,
+                                  const std::vector<SliceMemberView>& members);
   Result<std::optional<int>> sync(const SliceOwner& owner, const std::vector<SliceMember>& members);
 
   /// Deletes every slice labelled with topology (namespace, name): for a topology seen deleted,

@@ -220,11 +220,14 @@ TEST(PlanMemberSlices, MembersFromSourcesAreTheUnionWithTheSeedMarked) {
                     "", ""}},
       std::nullopt, true};
 
-  const std::vector<SliceMember> out = sliceMembers({first, second}, "app@10.0.0.1");
+  const std::vector<SourceSnapshot> sources{first, second};
+
+  const std::vector<SliceMemberView> out = sliceMembers(sources, "app@10.0.0.1");
 
   ASSERT_EQ(out.size(), 2u);
-  EXPECT_EQ(out[0], (SliceMember{"app@10.0.0.1", "", {}, true, true}));
-  EXPECT_EQ(out[1], (SliceMember{"app@10.0.0.2", "web-1", {"10.0.0.2"}, false, false}));
+  EXPECT_EQ(out[0].copy(), (SliceMember{"app@10.0.0.1", "", {}, true, true}));
+  EXPECT_EQ(out[1].copy(), (SliceMember{"app@10.0.0.2", "web-1", {"10.0.0.2"}, false, false}));
+  EXPECT_EQ(out[1].node, &sources[0].candidates[0].member.node) << "read in place, not copied";
 }
 
 } // namespace

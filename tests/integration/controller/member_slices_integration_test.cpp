@@ -299,7 +299,7 @@ TEST_F(MemberSlicesIntegrationTest, ADeleteOnAStaleViewConflictsAndTheRewrittenS
   const std::string name = rewritten["metadata"]["name"];
   ASSERT_TRUE(api_->replace(kSlices.object(name), rewritten));
 
-  const Result<std::optional<int>> emptied = writer.sync(owner, {});
+  const Result<std::optional<int>> emptied = writer.sync(owner, std::vector<SliceMember>{});
 
   ASSERT_FALSE(emptied) << "the stale delete went through";
   EXPECT_EQ(emptied.error().code, Error::Code::Conflict) << emptied.error().message;
@@ -309,7 +309,7 @@ TEST_F(MemberSlicesIntegrationTest, ADeleteOnAStaleViewConflictsAndTheRewrittenS
 
   // Once the view catches up with the rewrite, the same sync deletes it.
   (void)cache.apply(WatchEvent{WatchEvent::Type::Applied, *survivor});
-  const Result<std::optional<int>> caughtUp = writer.sync(owner, {});
+  const Result<std::optional<int>> caughtUp = writer.sync(owner, std::vector<SliceMember>{});
   ASSERT_TRUE(caughtUp) << caughtUp.error().message;
   EXPECT_TRUE(slices().empty());
 }
