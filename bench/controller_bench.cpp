@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "api/resource_paths.h"
 #include "informer/informer.h"
 #include "kube/http_kube_api.h"
 #include "kube/kube_config.h"
@@ -29,7 +30,7 @@ using namespace libcluster;
 using Steady = std::chrono::steady_clock;
 
 const ResourcePath kPods{.resource = "pods", .namespaceName = "default"};
-const ResourcePath kTopologies{"libcluster.dev", "v1alpha1", "clustertopologies", "default", "", ""};
+const ResourcePath kTopologies = topologiesPath("default");
 
 nlohmann::json topology(const std::string& name, const nlohmann::json& selector) {
   return {{"apiVersion", "libcluster.dev/v1alpha1"},

@@ -34,14 +34,6 @@ std::optional<ClusterTopology> topologyFromJson(const nlohmann::json& object) {
   return topology;
 }
 
-ResourcePath topologiesPath(const std::string& namespaceName) {
-  return ResourcePath{"libcluster.dev", "v1alpha1", "clustertopologies", namespaceName, "", ""};
-}
-
-ResourcePath referenceGrantsPath(const std::string& namespaceName) {
-  return ResourcePath{"libcluster.dev", "v1alpha1", "topologyreferencegrants", namespaceName, "", ""};
-}
-
 ResourcePath endpointSlicesPath(const std::string& namespaceName) {
   return ResourcePath{"discovery.k8s.io", "v1", "endpointslices", namespaceName, "", ""};
 }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/resource_paths.h"
 #include "api/topology.h"
 #include "kube/kube_api.h"
 
@@ -29,8 +30,6 @@ struct ClusterTopology {
 /// Reads a ClusterTopology object; nullopt without metadata.name. Never throws.
 std::optional<ClusterTopology> topologyFromJson(const nlohmann::json& object);
 
-/// The clustertopologies collection in `namespaceName` (all namespaces when empty).
-ResourcePath topologiesPath(const std::string& namespaceName = "");
 /// The label EndpointSlices carry naming their Service.
 inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 
@@ -38,7 +37,5 @@ inline constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 ResourcePath endpointSlicesPath(const std::string& namespaceName = "");
 /// The pods collection in `namespaceName` (all namespaces when empty).
 ResourcePath podsPath(const std::string& namespaceName = "");
-/// TopologyReferenceGrants, in one namespace or (empty) all.
-ResourcePath referenceGrantsPath(const std::string& namespaceName = "");
 
 } // namespace libcluster

@@ -248,13 +248,6 @@ std::vector<SliceMemberView> sliceMembers(const std::vector<SourceSnapshot>& sou
   return out;
 }
 
-ResourcePath memberSlicesPath(const std::string& namespaceName) {
-  return ResourcePath{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologymemberslices",
-                      .namespaceName = namespaceName};
-}
-
 MemberSlices::MemberSlices(KubeApi& api, const ObjectStore<MemberSlice>& cache, Options options)
     : api_(api), cache_(cache), options_(std::move(options)) {}
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/member_slice.h"
+#include "api/resource_paths.h"
 #include "informer/object_store.h"
 #include "kube/kube_api.h"
 #include "membership/membership.h"
@@ -75,8 +76,6 @@ SlicePlan planMemberSlices(const std::vector<MemberSlice>& current,
 std::vector<SliceMemberView> sliceMembers(const std::vector<SourceSnapshot>& sources,
                                           const std::string& seed);
 
-/// The clustertopologymemberslices collection in `namespaceName` (all namespaces when empty).
-ResourcePath memberSlicesPath(const std::string& namespaceName = "");
 
 /// Writes ClusterTopologyMemberSlices (docs/membership-channel.md) for the reconcile worker: plans
 /// against the informer cache of slices, overlaid with its own writes the cache has not caught up

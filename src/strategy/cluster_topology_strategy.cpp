@@ -1,24 +1,11 @@
 #include "strategy/cluster_topology_strategy.h"
 
+#include "api/resource_paths.h"
 #include "core/json_field.h"
 #include "core/names.h"
 
 namespace libcluster {
 namespace {
-
-ResourcePath topologies(const std::string& namespaceName) {
-  return ResourcePath{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologies",
-                      .namespaceName = namespaceName};
-}
-
-ResourcePath memberSlices(const std::string& namespaceName) {
-  return ResourcePath{.group = "libcluster.dev",
-                      .version = "v1alpha1",
-                      .resource = "clustertopologymemberslices",
-                      .namespaceName = namespaceName};
-}
 
 std::optional<Mfa> readCall(const nlohmann::json& spec, const char* key) {
   const nlohmann::json& call = fieldOrNull(spec, key);
@@ -77,7 +64,7 @@ ClusterTopologyStrategy::create(Options options, KubeApi& api, Clock& clock) {
 
 ClusterTopologyStrategy::ClusterTopologyStrategy(Options options, KubeApi& api, Clock& clock)
     : options_(std::move(options)), api_(api),
-      slices_(api, clock, memberSlices(options_.namespaceName),
+      slices_(api, clock, memberSlicesPath(options_.namespaceName),
               labelled(options_.watch, options_.name),
               [](const nlohmann::json& object) { return memberSliceFromJson(object); }) {
   const auto changed = [this](Cause cause) {
@@ -112,7 +99,7 @@ void ClusterTopologyStrategy::readTopology(std::stop_token stop) {
   const CallOptions call{.deadline = std::chrono::steady_clock::now() + options_.getTimeout,
                          .stop = std::move(stop)};
   Result<nlohmann::json> object =
-      api_.get(topologies(options_.namespaceName).object(options_.name), call);
+      api_.get(topologiesPath(options_.namespaceName).object(options_.name), call);
   std::lock_guard lock(mutex_);
   if (!object) {
     if (object.error().code != Error::Code::NotFound) {
