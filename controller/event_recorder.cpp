@@ -75,8 +75,21 @@ void EventRecorder::flush(std::stop_token stop) {
 void EventRecorder::post(const nlohmann::json& event, std::stop_token stop) {
   const ResourcePath events{"", "v1", "events", event["metadata"]["namespace"].get<std::string>(),
                             "", ""};
-  Result<nlohmann::json> created =
-      api_.create(events, event, {.deadline = clock_.now() + options_.postTimeout, .stop = stop});
+  CallOptions call{.deadline = clock_.now() + options_.postTimeout, .stop = stop};
+  if (options_.writeFence) {
+    // Asked last thing before sending, as for status: leadership may have ended meanwhile.
+    const std::optional<CallOptions> fence = options_.writeFence();
+    if (!fence) {
+      std::lock_guard lock(mutex_);
+      ++dropped_;
+      logDebug("event dropped", {{"reason", event["reason"]}, {"error", "not leading"}});
+      return;
+    }
+    if (fence->deadline && *fence->deadline < *call.deadline) {
+      call.deadline = fence->deadline;
+    }
+  }
+  Result<nlohmann::json> created = api_.create(events, event, call);
   std::lock_guard lock(mutex_);
   if (created) {
     ++posted_;

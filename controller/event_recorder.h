@@ -2,8 +2,10 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -25,7 +27,8 @@ struct EventTarget {
 
 /// Posts Kubernetes Events (core/v1) from its own thread, so reconciles never wait for them.
 /// Rate-limited per object like client-go's spam filter (a burst of 25, then one per 5 minutes);
-/// a full queue or a failed post drops the event (events are best effort) and counts it.
+/// a full queue or a failed post drops the event (events are best effort) and counts it. Posts
+/// are fenced like status writes: a replica that no longer leads posts nothing.
 class EventRecorder {
 public:
   struct Options {
@@ -37,6 +40,10 @@ public:
     /// Bounds each post (retries included): an event is not worth holding up shutdown for the
     /// client's whole retry budget.
     std::chrono::milliseconds postTimeout{5000};
+    /// Asked right before each post: the bounds of a write started now (the earlier of its
+    /// deadline and postTimeout applies), or nullopt when this replica must not write (it does
+    /// not lead); the event is then dropped and counted. Empty: always post.
+    std::function<std::optional<CallOptions>()> writeFence{};
   };
 
   EventRecorder(KubeApi& api, Clock& clock, Options options);

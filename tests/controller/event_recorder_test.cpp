@@ -1,5 +1,7 @@
 #include "controller/event_recorder.h"
 
+#include <atomic>
+
 #include <gtest/gtest.h>
 
 #include "fakes/fake_clock.h"
@@ -80,6 +82,32 @@ TEST(EventRecorder, AFailedPostIsDroppedAndCounted) {
   events.record(target("web"), "Normal", "MembersChanged", "lost");
   ASSERT_TRUE(eventually([&] { return events.dropped() == 1; }));
   EXPECT_EQ(events.posted(), 0U);
+}
+
+TEST(EventRecorder, AReplicaThatNoLongerLeadsPostsNothing) {
+  FakeKubeApi api;
+  FakeClock clock;
+  std::atomic<bool> leading{false};
+  EventRecorder::Options options;
+  options.postTimeout = 5s;
+  options.writeFence = [&]() -> std::optional<CallOptions> {
+    if (!leading) {
+      return std::nullopt;
+    }
+    return CallOptions{.deadline = clock.now() + 2s};
+  };
+  EventRecorder events(api, clock, options);
+
+  events.record(target("web"), "Normal", "MembersChanged", "deposed");
+  ASSERT_TRUE(eventually([&] { return events.dropped() == 1; }));
+  EXPECT_TRUE(creates(api).empty()) << "a deposed leader's event must not reach the API";
+
+  leading = true;
+  events.record(target("web"), "Normal", "MembersChanged", "leading");
+  ASSERT_TRUE(eventually([&] { return creates(api).size() == 1; }));
+  ASSERT_TRUE(creates(api)[0].callOptions.deadline.has_value());
+  EXPECT_EQ(*creates(api)[0].callOptions.deadline, clock.now() + 2s)
+      << "bounded by the leadership's deadline when it is earlier than postTimeout";
 }
 
 } // namespace
