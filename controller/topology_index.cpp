@@ -50,12 +50,36 @@ void TopologyIndex::update(const ClusterTopology& topology) {
     }
   }
   std::lock_guard lock(mutex_);
+  unlink(topology.key());
+  link(topology.key(), entry);
   entries_.insert_or_assign(topology.key(), std::move(entry));
 }
 
 void TopologyIndex::remove(const std::string& key) {
   std::lock_guard lock(mutex_);
+  unlink(key);
   entries_.erase(key);
+}
+
+void TopologyIndex::link(const std::string& key, const Entry& entry) {
+  for (const PodSelector& selector : entry.selectors) {
+    byNamespace_[selector.namespaceName].insert(key);
+  }
+}
+
+void TopologyIndex::unlink(const std::string& key) {
+  const auto entry = entries_.find(key);
+  if (entry == entries_.end()) {
+    return;
+  }
+  for (const PodSelector& selector : entry->second.selectors) {
+    if (auto readers = byNamespace_.find(selector.namespaceName); readers != byNamespace_.end()) {
+      readers->second.erase(key);
+      if (readers->second.empty()) {
+        byNamespace_.erase(readers);
+      }
+    }
+  }
 }
 
 std::optional<Result<TopologySpec>> TopologyIndex::spec(const std::string& key) const {
@@ -76,8 +100,12 @@ std::vector<TopologyIndex::PodSelector> TopologyIndex::selectors(const std::stri
 std::vector<std::string> TopologyIndex::topologiesForPod(const PodInfo& pod) const {
   std::vector<std::string> keys;
   std::lock_guard lock(mutex_);
-  for (const auto& [key, entry] : entries_) {
-    for (const PodSelector& selector : entry.selectors) {
+  const auto readers = byNamespace_.find(pod.namespaceName);
+  if (readers == byNamespace_.end()) {
+    return keys;
+  }
+  for (const std::string& key : readers->second) {
+    for (const PodSelector& selector : entries_.at(key).selectors) {
       if (!selector.endpointSlices && selector.namespaceName == pod.namespaceName &&
           selector.selector.matchesLabels(pod.labels)) {
         keys.push_back(key);
@@ -98,8 +126,12 @@ TopologyIndex::topologiesForEndpointSlice(const std::string& namespaceName,
   const std::string& serviceName = service->second;
   std::vector<std::string> keys;
   std::lock_guard lock(mutex_);
-  for (const auto& [key, entry] : entries_) {
-    for (const PodSelector& selector : entry.selectors) {
+  const auto readers = byNamespace_.find(namespaceName);
+  if (readers == byNamespace_.end()) {
+    return keys;
+  }
+  for (const std::string& key : readers->second) {
+    for (const PodSelector& selector : entries_.at(key).selectors) {
       if (selector.endpointSlices && selector.namespaceName == namespaceName &&
           selector.serviceName == serviceName && selector.selector.matches(labels)) {
         keys.push_back(key);

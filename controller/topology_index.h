@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,8 @@ public:
   /// The label selectors of a topology's kubernetes sources (parsed once).
   std::vector<PodSelector> selectors(const std::string& key) const;
 
-  /// Keys of the topologies with a pods source matching this pod (namespace and labels).
+  /// Keys of the topologies with a pods source matching this pod (namespace and labels). Visits
+  /// only the topologies with a source in the pod's namespace, not every topology.
   std::vector<std::string> topologiesForPod(const PodInfo& pod) const;
   /// Keys of the topologies with an endpointSlices source for this slice: its service
   /// (label kubernetes.io/service-name) and namespace match and its labels match the selector,
@@ -52,8 +54,13 @@ public:
   static Result<LabelSelector> selectorOf(const KubernetesSource& source);
 
 private:
+  void link(const std::string& key, const Entry& entry);
+  void unlink(const std::string& key);
+
   mutable std::mutex mutex_;
   std::map<std::string, Entry> entries_;
+  /// namespace -> keys of the topologies with a kubernetes source reading it.
+  std::map<std::string, std::set<std::string>> byNamespace_;
 };
 
 } // namespace libcluster

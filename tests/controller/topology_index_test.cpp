@@ -69,5 +69,25 @@ TEST(TopologyIndex, ForgetsRemovedTopologies) {
   EXPECT_TRUE(index.topologiesForPod(podIn("prod", {})).empty());
 }
 
+TEST(TopologyIndex, ASourceMovedToAnotherNamespaceNoLongerMapsTheOldOne) {
+  TopologyIndex index;
+  index.update(topology("web", nlohmann::json::parse(
+                                   R"({"nodeBasename": "web", "sources": [{"kubernetes": {"selector": {}, "namespace": "a"}}]})"),
+                        1));
+  index.update(topology("other", nlohmann::json::parse(
+                                     R"({"nodeBasename": "o", "sources": [{"kubernetes": {"selector": {}, "namespace": "a"}}]})")));
+  ASSERT_EQ(index.topologiesForPod(podIn("a", {})),
+            (std::vector<std::string>{"prod/other", "prod/web"}));
+
+  index.update(topology("web", nlohmann::json::parse(
+                                   R"({"nodeBasename": "web", "sources": [{"kubernetes": {"selector": {}, "namespace": "b"}}]})"),
+                        2));
+
+  EXPECT_EQ(index.topologiesForPod(podIn("a", {})), std::vector<std::string>{"prod/other"});
+  EXPECT_EQ(index.topologiesForPod(podIn("b", {})), std::vector<std::string>{"prod/web"});
+  index.remove("prod/other");
+  EXPECT_TRUE(index.topologiesForPod(podIn("a", {})).empty());
+}
+
 } // namespace
 } // namespace libcluster
