@@ -1,0 +1,3 @@
+module libcluster.dev/typedgolist
+
+go 1.19
