@@ -120,7 +120,8 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                             return isReferenceGranted(grants_->store().list(), from, name, target);
                           },
                       .writeFence = [this] { return writeFence(); },
-                      .memberSlices = &memberSliceWriter_}),
+                      .memberSlices = &memberSliceWriter_,
+                      .maxMembersPerNamespace = options_.maxMembersPerNamespace}),
       loop_("clustertopology", queue_,
             [this](const std::string& key) -> std::optional<ClusterTopology> {
               std::shared_ptr<const ClusterTopology> topology = topologies_.store().get(key);
@@ -128,7 +129,9 @@ ControllerApp::ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch,
                 // Deleted: on the worker thread, so no reconcile of it can race the clean-up.
                 const std::size_t slash = key.find('/');
                 const std::string name = slash == std::string::npos ? "" : key.substr(slash + 1);
-                reconciler_.forget(key.substr(0, slash), name);
+                for (const std::string& refused : reconciler_.forget(key.substr(0, slash), name)) {
+                  queue_.add(refused); // it may fit in the room this topology leaves
+                }
                 // Where no garbage collector follows ownerReferences, the slices would stay.
                 if (Result<void> removed = memberSliceWriter_.removeAll(key.substr(0, slash), name);
                     !removed) {

@@ -53,6 +53,9 @@ public:
     /// Lets every source read any namespace, without TopologyReferenceGrants (and without
     /// watching them).
     bool allowCrossNamespaceSources = false;
+    /// The members one namespace's topologies may hold together (0: no bound): what one
+    /// namespace user can make the controller keep in memory.
+    std::size_t maxMembersPerNamespace = 100000;
   };
 
   ControllerApp(KubeApi& api, Resolver& resolver, UrlFetcher fetch, Clock& clock, Options options);

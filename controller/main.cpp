@@ -64,6 +64,11 @@ int main(int argc, char** argv) {
   cli.add_flag("--allow-cross-namespace-sources", options.allowCrossNamespaceSources,
                "Let kubernetes sources read any namespace without a TopologyReferenceGrant there")
       ->envname("ALLOW_CROSS_NAMESPACE_SOURCES");
+  cli.add_option("--max-members-per-namespace", options.maxMembersPerNamespace,
+                 "Members the topologies of one namespace may hold together (0: no limit); a "
+                 "topology over it keeps its last members and reports Degraded")
+      ->envname("MAX_MEMBERS_PER_NAMESPACE")
+      ->capture_default_str();
   cli.add_flag("--no-endpointslices", noEndpointSlices,
                "Do not watch EndpointSlices (sources with resource endpointSlices then report Degraded)")
       ->envname("NO_ENDPOINTSLICES");

@@ -31,7 +31,7 @@ std::vector<std::string> TopologyMembers::labelIndexValues(const PodInfo& pod) {
   return values;
 }
 
-void TopologyMembers::sync(const std::string& key, std::int64_t generation,
+Result<void> TopologyMembers::sync(const std::string& key, std::int64_t generation,
                            const TopologySpec& spec,
                            const std::vector<TopologyIndex::PodSelector>& selectors,
                            const ObjectStore<PodInfo>& pods) {
@@ -39,11 +39,14 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
   // and lands on the new state, so no event falls between the read and the swap.
   std::lock_guard lock(mutex_);
   const auto existing = topologies_.find(key);
-  if (existing != topologies_.end() && generation != 0 &&
-      existing->second.generation == generation) {
-    return;
+  if (existing != topologies_.end() && generation != 0) {
+    if (existing->second.generation == generation) {
+      return {};
+    }
+    if (existing->second.refusal && existing->second.refusedGeneration == generation) {
+      return *existing->second.refusal; // no rescan of the cache at each reconcile
+    }
   }
-  unlinkNamespaces(key);
   TopologyState state;
   state.generation = generation;
   std::size_t kubernetesIndex = 0;
@@ -90,10 +93,54 @@ void TopologyMembers::sync(const std::string& key, std::int64_t generation,
       }
     }
     std::sort(sourceState.members->begin(), sourceState.members->end(), byPodName);
-    byNamespace_[sourceState.namespaceName].insert(key);
     state.sources.push_back(std::move(sourceState));
   }
+
+  const std::string owner = ownerNamespace(key);
+  const std::size_t before = existing != topologies_.end() ? existing->second.size() : 0;
+  const std::size_t after = state.size();
+  std::size_t& used = usage_[owner];
+  if (maxMembersPerNamespace_ > 0 && after > before &&
+      used - before + after > maxMembersPerNamespace_) {
+    Error refusal{Error::Code::Forbidden,
+                  "namespace " + owner + " would hold " + std::to_string(used - before + after) +
+                      " members across its topologies, over the controller's limit of " +
+                      std::to_string(maxMembersPerNamespace_) + " (--max-members-per-namespace)"};
+    // Kept as it was (unknown is not empty); a topology never built gets an empty state, which
+    // pod events do not touch, so that they do not requeue it for another refused scan.
+    TopologyState& kept = topologies_[key];
+    kept.refusal = refusal;
+    kept.refusedGeneration = generation;
+    if (used == 0) {
+      usage_.erase(owner);
+    }
+    return refusal;
+  }
+  used = used - before + after;
+  unlinkNamespaces(key);
+  for (const SourceState& source : state.sources) {
+    byNamespace_[source.namespaceName].insert(key);
+  }
   topologies_.insert_or_assign(key, std::move(state));
+  return {};
+}
+
+std::size_t TopologyMembers::TopologyState::size() const {
+  std::size_t total = 0;
+  for (const SourceState& source : sources) {
+    total += source.members->size();
+  }
+  return total;
+}
+
+std::string TopologyMembers::ownerNamespace(const std::string& key) {
+  return key.substr(0, key.find('/'));
+}
+
+std::size_t TopologyMembers::membersIn(const std::string& namespaceName) const {
+  std::lock_guard lock(mutex_);
+  const auto used = usage_.find(namespaceName);
+  return used == usage_.end() ? 0 : used->second;
 }
 
 std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const PodInfo* after) {
@@ -109,6 +156,7 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
   }
   for (const std::string& key : readers->second) {
     TopologyState& state = topologies_.at(key);
+    const std::size_t sizeBefore = state.size();
     bool topologyChanged = false;
     for (SourceState& source : state.sources) {
       if (source.namespaceName != any->namespaceName) {
@@ -143,6 +191,8 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
       }
     }
     if (topologyChanged) {
+      std::size_t& used = usage_[ownerNamespace(key)];
+      used = used - sizeBefore + state.size();
       changed.push_back(key);
     }
   }
@@ -176,10 +226,33 @@ bool TopologyMembers::tracks(const std::string& key) const {
   return topologies_.contains(key);
 }
 
-void TopologyMembers::forget(const std::string& key) {
+std::vector<std::string> TopologyMembers::forget(const std::string& key) {
   std::lock_guard lock(mutex_);
+  const auto state = topologies_.find(key);
+  if (state == topologies_.end()) {
+    return {};
+  }
+  const std::string owner = ownerNamespace(key);
+  if (const auto used = usage_.find(owner); used != usage_.end()) {
+    used->second -= std::min(used->second, state->second.size());
+    if (used->second == 0) {
+      usage_.erase(used);
+    }
+  }
   unlinkNamespaces(key);
-  topologies_.erase(key);
+  topologies_.erase(state);
+  // Room was made: the refused builds of that namespace are tried again (from the cache).
+  std::vector<std::string> retry;
+  const std::string prefix = owner + "/";
+  for (auto it = topologies_.lower_bound(prefix);
+       it != topologies_.end() && it->first.starts_with(prefix); ++it) {
+    if (it->second.refusal) {
+      it->second.refusal.reset();
+      it->second.refusedGeneration = 0;
+      retry.push_back(it->first);
+    }
+  }
+  return retry;
 }
 
 void TopologyMembers::unlinkNamespaces(const std::string& key) {

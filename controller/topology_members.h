@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,18 +24,29 @@ namespace libcluster {
 /// cache once per spec generation (sync), through the pod store's label index when its selector
 /// has matchLabels, else its namespace range. EndpointSlice sources are not kept here.
 /// Thread-safe: pod events arrive on the pod informer's thread, reads on the reconcile worker.
+///
+/// Memory is bounded per namespace: the topologies of one namespace together hold at most
+/// `maxMembersPerNamespace` members (0: no bound), so that a namespace user who creates many
+/// topologies over many pods cannot exhaust the controller. A build that would go over is
+/// refused: the topology keeps the state it had (if any), and sync() answers why until its next
+/// generation, or until a topology of that namespace is forgotten (forget() names the refused
+/// ones to retry). Pod events may still grow a state past the bound; only builds are refused.
 class TopologyMembers {
 public:
+  explicit TopologyMembers(std::size_t maxMembersPerNamespace = 0)
+      : maxMembersPerNamespace_(maxMembersPerNamespace) {}
+
   /// The pod store index sync() reads: one value "namespace/key=value" per label of a pod.
   static constexpr const char* kLabelIndex = "namespace-label";
   static std::vector<std::string> labelIndexValues(const PodInfo& pod);
   static std::string labelIndexValue(const std::string& namespaceName, const std::string& key,
                                      const std::string& value);
 
-  /// Builds the state of topology `key` from `pods` unless it was already built for
-  /// `generation` (0, an object never stored, always rebuilds). `selectors` are
-  /// TopologyIndex::selectors(key), one per kubernetes source of `spec`, in order.
-  void sync(const std::string& key, std::int64_t generation, const TopologySpec& spec,
+  /// Builds the state of topology `key` ("namespace/name") from `pods` unless it was already
+  /// built for `generation` (0, an object never stored, always rebuilds). `selectors` are
+  /// TopologyIndex::selectors(key), one per kubernetes source of `spec`, in order. Forbidden when
+  /// the namespace's bound refuses the build (the earlier state, if any, stays).
+  Result<void> sync(const std::string& key, std::int64_t generation, const TopologySpec& spec,
             const std::vector<TopologyIndex::PodSelector>& selectors,
             const ObjectStore<PodInfo>& pods);
   /// Applies one pod change (`before` null: added; `after` null: deleted). Returns the keys of
@@ -46,7 +58,10 @@ public:
   CandidateList candidates(const std::string& key, std::size_t sourceIndex) const;
   /// Whether sync() built a state for `key`.
   bool tracks(const std::string& key) const;
-  void forget(const std::string& key);
+  /// Drops a topology's state; returns the refused topologies of its namespace, which may fit now.
+  std::vector<std::string> forget(const std::string& key);
+  /// Members held by the topologies of `namespaceName`.
+  std::size_t membersIn(const std::string& namespaceName) const;
 
 private:
   struct SourceState {
@@ -65,14 +80,22 @@ private:
   struct TopologyState {
     std::int64_t generation = 0;
     std::vector<SourceState> sources;
+    /// Why the build for refusedGeneration was refused; the state above is the earlier one.
+    std::optional<Error> refusal;
+    std::int64_t refusedGeneration = 0;
+    std::size_t size() const;
   };
 
   void unlinkNamespaces(const std::string& key);
+  static std::string ownerNamespace(const std::string& key);
 
+  const std::size_t maxMembersPerNamespace_;
   mutable std::mutex mutex_;
   std::map<std::string, TopologyState> topologies_;
   /// namespace -> keys of the topologies with a pods source reading it.
   std::map<std::string, std::set<std::string>> byNamespace_;
+  /// Owner namespace (of the topology, not of the pods read) -> members its topologies hold.
+  std::map<std::string, std::size_t> usage_;
 };
 
 } // namespace libcluster

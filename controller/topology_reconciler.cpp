@@ -15,7 +15,8 @@ TopologyReconciler::TopologyReconciler(KubeApi& api, const ObjectStore<PodInfo>&
                                        TopologyIndex& index, ExternalSources& external,
                                        EventRecorder& events, Clock& clock,
                                        MetricsRegistry& metrics, Options options)
-    : api_(api), pods_(pods), endpointSlices_(endpointSlices), index_(index), external_(external),
+    : api_(api), pods_(pods), endpointSlices_(endpointSlices), index_(index),
+      podMembers_(options.maxMembersPerNamespace), external_(external),
       events_(events), clock_(clock), options_(std::move(options)),
       members_(metrics.gaugeFamily("libcluster_topology_members",
                                    "Members in a ClusterTopology's desired membership.",
@@ -83,9 +84,10 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
   }
   external_.track(topology.key(), **spec);
   // Once per spec generation; afterwards pod events keep it current (podChanged).
-  podMembers_.sync(topology.key(), topology.generation, **spec, index_.selectors(topology.key()),
-                   pods_);
-  const std::vector<SourceSnapshot> sources = snapshots(topology, **spec);
+  const Result<void> built = podMembers_.sync(topology.key(), topology.generation, **spec,
+                                              index_.selectors(topology.key()), pods_);
+  const std::vector<SourceSnapshot> sources =
+      snapshots(topology, **spec, built ? std::nullopt : std::optional<Error>(built.error()));
   TopologyStatus status = buildStatus(*current, topology.generation, sources, now);
   if (options_.memberSlices != nullptr) {
     // Slices first: agents follow them, and the status written next counts them.
@@ -108,7 +110,8 @@ Result<Action> TopologyReconciler::reconcile(const ClusterTopology& topology) {
 }
 
 std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology& topology,
-                                                          const TopologySpec& spec) {
+                                                          const TopologySpec& spec,
+                                                          const std::optional<Error>& podsRefused) {
   std::vector<SourceSnapshot> out;
   const std::vector<TopologyIndex::PodSelector> selectors = index_.selectors(topology.key());
   std::size_t kubernetesIndex = 0;
@@ -155,6 +158,7 @@ std::vector<SourceSnapshot> TopologyReconciler::snapshots(const ClusterTopology&
       } else {
         // The state pod events keep current: no scan or copy of the pod cache.
         snapshot.candidates = podMembers_.candidates(topology.key(), sourceIndex);
+        snapshot.error = podsRefused;
       }
       out.push_back(std::move(snapshot));
     } else if (source.epmd) {
@@ -277,14 +281,16 @@ bool TopologyReconciler::isOwnWrite(const ClusterTopology& old, const ClusterTop
          old.uid == now.uid && old.generation == now.generation && old.spec == now.spec;
 }
 
-void TopologyReconciler::forget(const std::string& namespaceName, const std::string& name) {
+std::vector<std::string> TopologyReconciler::forget(const std::string& namespaceName,
+                                                    const std::string& name) {
   {
     std::lock_guard lock(writtenMutex_);
     written_.erase(namespaceName + "/" + name);
   }
-  podMembers_.forget(namespaceName + "/" + name);
+  std::vector<std::string> retry = podMembers_.forget(namespaceName + "/" + name);
   (void)members_.remove({namespaceName, name});
   events_.forget(namespaceName, name);
+  return retry;
 }
 
 void TopologyReconciler::recordChanges(const ClusterTopology& topology,

@@ -54,6 +54,10 @@ public:
     /// Writes the ClusterTopologyMemberSlices agents follow, before each status write; null
     /// writes none.
     MemberSlices* memberSlices = nullptr;
+    /// The members the pods sources of one namespace's topologies may hold together
+    /// (--max-members-per-namespace; 0: no bound). A topology whose build would go over keeps
+    /// its last members and reports Degraded.
+    std::size_t maxMembersPerNamespace = 0;
   };
 
   /// The EndpointSlice store index endpointSlices sources read: "namespace/service" per slice,
@@ -87,11 +91,14 @@ public:
   /// in flight (its watch event can arrive before its response): ours when only the
   /// resourceVersion and the status changed and the status is exactly what we are writing.
   bool isOwnWrite(const ClusterTopology& old, const ClusterTopology& now) const;
-  /// Drops what is kept per topology (metric children, last write) once it is deleted.
-  void forget(const std::string& namespaceName, const std::string& name);
+  /// Drops what is kept per topology (metric children, last write) once it is deleted. Returns
+  /// the keys of topologies of that namespace refused for lack of room, to reconcile again.
+  std::vector<std::string> forget(const std::string& namespaceName, const std::string& name);
 
 private:
-  std::vector<SourceSnapshot> snapshots(const ClusterTopology& topology, const TopologySpec& spec);
+  /// `podsRefused`: why the pods sources' members could not be rebuilt (they keep the last ones).
+  std::vector<SourceSnapshot> snapshots(const ClusterTopology& topology, const TopologySpec& spec,
+                                        const std::optional<Error>& podsRefused);
   /// nullopt when a cross-namespace source's permission is not known yet.
   std::optional<bool> mayRead(const ClusterTopology& topology, const std::string& target) const;
   /// Writes `status` over the object at `resourceVersion` (a precondition).

@@ -10,6 +10,23 @@
 namespace libcluster {
 namespace {
 
+/// One pods source over namespace prod with `matchLabels`, as sync() wants it.
+Result<void> syncInto(TopologyMembers& members, const std::string& key,
+                      std::map<std::string, std::string> matchLabels, std::int64_t generation,
+                      const ObjectStore<PodInfo>& pods) {
+  TopologySpec spec;
+  spec.nodeBasename = "app";
+  TopologySource source;
+  source.name = "pods";
+  source.kubernetes = KubernetesSource{};
+  source.kubernetes->selector.matchLabels = std::move(matchLabels);
+  spec.sources.push_back(source);
+  Result<LabelSelector> selector = TopologyIndex::selectorOf(*source.kubernetes);
+  EXPECT_TRUE(selector);
+  return members.sync(key, generation, spec,
+                      {TopologyIndex::PodSelector{"prod", *selector, "", false}}, pods);
+}
+
 class TopologyMembersTest : public testing::Test {
 protected:
   void SetUp() override {
@@ -26,17 +43,7 @@ protected:
 
   /// Syncs topology prod/t, one pods source with `matchLabels`, at `generation`.
   void sync(std::map<std::string, std::string> matchLabels, std::int64_t generation) {
-    TopologySpec spec;
-    spec.nodeBasename = "app";
-    TopologySource source;
-    source.name = "pods";
-    source.kubernetes = KubernetesSource{};
-    source.kubernetes->selector.matchLabels = matchLabels;
-    spec.sources.push_back(source);
-    Result<LabelSelector> selector = TopologyIndex::selectorOf(*source.kubernetes);
-    ASSERT_TRUE(selector);
-    members_.sync("prod/t", generation, spec, {TopologyIndex::PodSelector{"prod", *selector, "", false}},
-                  pods_);
+    ASSERT_TRUE(syncInto(members_, "prod/t", std::move(matchLabels), generation, pods_));
   }
 
   std::vector<std::string> nodes() {
@@ -146,6 +153,46 @@ TEST_F(TopologyMembersTest, AListNobodyHoldsIsChangedInPlace) {
   const CandidateList after = members_.candidates("prod/t", 0);
   EXPECT_EQ(&after.list(), before) << "no copy of the members for a change nobody overlaps";
   EXPECT_EQ(after.size(), 3u);
+}
+
+TEST_F(TopologyMembersTest, ANamespaceHoldsNoMoreMembersThanItsLimit) {
+  TopologyMembers bounded(3);
+
+  ASSERT_TRUE(syncInto(bounded, "prod/a", {{"app", "web"}}, 1, pods_));
+  const Result<void> refused = syncInto(bounded, "prod/b", {{"app", "web"}}, 1, pods_);
+  ASSERT_FALSE(refused) << "2 + 2 members is over 3";
+  EXPECT_EQ(refused.error().code, Error::Code::Forbidden);
+  EXPECT_NE(refused.error().message.find("--max-members-per-namespace"), std::string::npos);
+  EXPECT_TRUE(bounded.candidates("prod/b", 0).empty());
+  EXPECT_TRUE(bounded.tracks("prod/b")) << "tracked, so pod events do not requeue a refused scan";
+  EXPECT_FALSE(syncInto(bounded, "prod/b", {{"app", "web"}}, 1, pods_));
+  EXPECT_TRUE(syncInto(bounded, "other/b", {{"app", "web"}}, 1, pods_))
+      << "counted per namespace of the topology";
+  ASSERT_TRUE(syncInto(bounded, "prod/c", {{"app", "db"}}, 1, pods_)) << "2 + 1 fits";
+  EXPECT_EQ(bounded.membersIn("prod"), 3u);
+
+  EXPECT_EQ(bounded.forget("prod/a"), std::vector<std::string>{"prod/b"});
+  EXPECT_EQ(bounded.membersIn("prod"), 1u);
+  ASSERT_TRUE(syncInto(bounded, "prod/b", {{"app", "web"}}, 1, pods_));
+  EXPECT_EQ(bounded.candidates("prod/b", 0).size(), 2u);
+  EXPECT_EQ(bounded.membersIn("prod"), 3u);
+}
+
+TEST_F(TopologyMembersTest, AnEditOverTheLimitKeepsTheMembersItHad) {
+  TopologyMembers bounded(2);
+  ASSERT_TRUE(syncInto(bounded, "prod/t", {{"tier", "a"}}, 1, pods_));
+
+  EXPECT_FALSE(syncInto(bounded, "prod/t", {}, 2, pods_)) << "all 3 pods of prod";
+
+  EXPECT_EQ(bounded.candidates("prod/t", 0).size(), 2u) << "unknown is not empty";
+  EXPECT_EQ(bounded.membersIn("prod"), 2u);
+  for (const auto& change :
+       pods_.apply({WatchEvent::Type::Deleted, pod("db-0").inNamespace("prod")})) {
+    EXPECT_EQ(bounded.apply(change.before.get(), change.after.get()),
+              std::vector<std::string>{"prod/t"})
+        << "the kept state still follows its pods";
+  }
+  EXPECT_EQ(bounded.membersIn("prod"), 1u);
 }
 
 TEST_F(TopologyMembersTest, RebuildsOncePerGeneration) {

@@ -255,6 +255,43 @@ TEST_F(TopologyReconcilerTest, ForgetsTheMetricsAndEventStateOfADeletedTopology)
   EXPECT_FALSE(reconciler_.isOwnWrite(stored()));
 }
 
+TEST_F(TopologyReconcilerTest, ATopologyOverItsNamespacesMemberLimitIsDegradedUntilThereIsRoom) {
+  TopologyReconciler bounded{api_,    pods_,  nullptr,  index_,
+                             external_, events_, clock_, metrics_,
+                             TopologyReconciler::Options{.maxMembersPerNamespace = 3}};
+  ASSERT_TRUE(bounded.reconcile(topology_));
+  ClusterTopology second = topology_;
+  second.name = "web2";
+  api_.put(topologiesPath("prod").object("web2"),
+           {{"metadata", {{"name", "web2"}, {"namespace", "prod"}}}, {"spec", second.spec}});
+  const auto statusOf = [&] {
+    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web2"));
+    EXPECT_TRUE(object);
+    return parseTopologyStatus((*object)["status"]);
+  };
+
+  ASSERT_TRUE(bounded.reconcile(second));
+
+  const TopologyStatus refused = statusOf();
+  EXPECT_EQ(refused.memberCount, 0) << "its 2 members would make 4 in prod, over 3";
+  const Condition* degraded = findCondition(refused.conditions, "Degraded");
+  ASSERT_NE(degraded, nullptr);
+  EXPECT_EQ(degraded->status, "True");
+  EXPECT_NE(degraded->message.find("--max-members-per-namespace"), std::string::npos)
+      << degraded->message;
+  for (const ObjectStore<PodInfo>::Change& change :
+       pods_.apply({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")})) {
+    EXPECT_EQ(bounded.podChanged(change.before.get(), change.after.get()),
+              std::vector<std::string>{"prod/web"})
+        << "web follows its pods; the refused web2 is not rescanned at each pod event";
+  }
+
+  EXPECT_EQ(bounded.forget("prod", "web"), std::vector<std::string>{"prod/web2"})
+      << "the room web leaves is offered to the refused topology";
+  ASSERT_TRUE(bounded.reconcile(second));
+  EXPECT_EQ(statusOf().memberCount, 3);
+}
+
 // ---- Tables: membership changes through pod events, invalid specs, errors. ----
 
 /// The pods of every membership row before its change: web-0 ready, web-1 not ready, db-0 of
