@@ -656,8 +656,8 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
   EXPECT_TRUE(secondWrote);
 }
 
-/// Successful leader writes (status PATCHes and member slice writes) in the order the server
-/// finished them, as user-agent prefixes.
+/// Successful leader writes (status PATCHes, member slice writes and Events) in the order the
+/// server finished them, as user-agent prefixes.
 std::vector<std::string> leaderWriters(const nlohmann::json& requests) {
   std::vector<std::string> writers;
   for (const nlohmann::json& request : requests) {
@@ -667,7 +667,9 @@ std::vector<std::string> leaderWriters(const nlohmann::json& requests) {
                         path.find("clustertopologies") != std::string::npos;
     const bool slice =
         method != "GET" && path.find("/clustertopologymemberslices") != std::string::npos;
-    if ((status || slice) && request.value("code", 0) >= 200 && request.value("code", 0) < 300) {
+    const bool event = method == "POST" && path.ends_with("/events");
+    if ((status || slice || event) && request.value("code", 0) >= 200 &&
+        request.value("code", 0) < 300) {
       writers.push_back(request.value("userAgent", "").substr(0, 9));
     }
   }
