@@ -641,6 +641,9 @@ TEST_F(ControllerIntegrationTest, ASecondReplicaTakesOverAndTheyNeverBothWrite) 
   ASSERT_TRUE(eventually([&] { return memberNodes().size() == 2; }, 15s));
   EXPECT_TRUE(second.isLeader());
   EXPECT_LT(std::chrono::steady_clock::now() - killed, 15s);
+  // The server logs a request after answering it: the status can be read before its PATCH is
+  // in the log.
+  ASSERT_TRUE(eventually([&] { return statusPatches("replica-b") > 0; }));
   // Writes are ordered in the server's log: none from replica-a after replica-b's first.
   bool secondWrote = false;
   for (const nlohmann::json& request : server_.requests()) {
@@ -696,6 +699,8 @@ TEST_F(ControllerIntegrationTest, AHungLeaseRenewalNeverMakesTwoWriters) {
       << topologyStatus().dump();
   EXPECT_TRUE(second.isLeader());
   EXPECT_FALSE(first.isLeader());
+  // The server logs a request after answering it: wait for the write that showed the 17 members.
+  ASSERT_TRUE(eventually([&] { return statusPatches("replica-b") > 0; }));
   const std::vector<std::string> writers = leaderWriters(server_.requests());
   const auto handover = std::find(writers.begin(), writers.end(), "replica-b");
   ASSERT_NE(handover, writers.end());
