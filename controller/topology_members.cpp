@@ -40,11 +40,11 @@ Result<void> TopologyMembers::sync(const std::string& key, std::int64_t generati
   std::lock_guard lock(mutex_);
   const auto existing = topologies_.find(key);
   if (existing != topologies_.end() && generation != 0) {
-    if (existing->second.generation == generation) {
-      return {};
-    }
     if (existing->second.refusal && existing->second.refusedGeneration == generation) {
       return *existing->second.refusal; // no rescan of the cache at each reconcile
+    }
+    if (existing->second.generation == generation) {
+      return {};
     }
   }
   TopologyState state;
@@ -102,15 +102,14 @@ Result<void> TopologyMembers::sync(const std::string& key, std::int64_t generati
   std::size_t& used = usage_[owner];
   if (maxMembersPerNamespace_ > 0 && after > before &&
       used - before + after > maxMembersPerNamespace_) {
-    Error refusal{Error::Code::Forbidden,
-                  "namespace " + owner + " would hold " + std::to_string(used - before + after) +
-                      " members across its topologies, over the controller's limit of " +
-                      std::to_string(maxMembersPerNamespace_) + " (--max-members-per-namespace)"};
+    Error refusal = overLimit(owner, used - before + after);
     // Kept as it was (unknown is not empty); a topology never built gets an empty state, which
     // pod events do not touch, so that they do not requeue it for another refused scan.
     TopologyState& kept = topologies_[key];
     kept.refusal = refusal;
     kept.refusedGeneration = generation;
+    kept.wanted = after - before;
+    kept.skipped.clear();
     if (used == 0) {
       usage_.erase(owner);
     }
@@ -123,6 +122,39 @@ Result<void> TopologyMembers::sync(const std::string& key, std::int64_t generati
   }
   topologies_.insert_or_assign(key, std::move(state));
   return {};
+}
+
+Error TopologyMembers::overLimit(const std::string& owner, std::size_t wouldHold) const {
+  return {Error::Code::Forbidden,
+          "namespace " + owner + " would hold " + std::to_string(wouldHold) +
+              " members across its topologies, over the controller's limit of " +
+              std::to_string(maxMembersPerNamespace_) + " (--max-members-per-namespace)"};
+}
+
+void TopologyMembers::retryRefusedThatFit(const std::string& owner,
+                                          std::vector<std::string>& retry) {
+  const auto used = usage_.find(owner);
+  const std::size_t room =
+      maxMembersPerNamespace_ == 0
+          ? std::numeric_limits<std::size_t>::max()
+          : maxMembersPerNamespace_ - std::min(maxMembersPerNamespace_,
+                                               used == usage_.end() ? 0 : used->second);
+  const std::string prefix = owner + "/";
+  for (auto it = topologies_.lower_bound(prefix);
+       it != topologies_.end() && it->first.starts_with(prefix); ++it) {
+    TopologyState& state = it->second;
+    if (!state.refusal || state.wanted > room) {
+      continue;
+    }
+    state.refusal.reset();
+    state.refusedGeneration = 0;
+    state.wanted = 0;
+    state.skipped.clear();
+    state.generation = 0; // rebuilt from the cache by the next sync
+    if (std::find(retry.begin(), retry.end(), it->first) == retry.end()) {
+      retry.push_back(it->first);
+    }
+  }
 }
 
 std::size_t TopologyMembers::TopologyState::size() const {
@@ -154,8 +186,10 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
   if (readers == byNamespace_.end()) {
     return changed;
   }
+  std::set<std::string> freedIn; // owner namespaces whose usage went down
   for (const std::string& key : readers->second) {
     TopologyState& state = topologies_.at(key);
+    const std::string owner = ownerNamespace(key);
     const std::size_t sizeBefore = state.size();
     bool topologyChanged = false;
     for (SourceState& source : state.sources) {
@@ -176,12 +210,26 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
       const bool present = at != members.end() && at->podName == any->name;
       const auto index = static_cast<std::ptrdiff_t>(at - members.begin());
       if (!candidate) {
+        state.skipped.erase(any->name);
         if (present) {
           std::vector<Candidate>& list = source.writable();
           list.erase(list.begin() + index);
           topologyChanged = true;
         }
       } else if (!present) {
+        const std::size_t used =
+            maxMembersPerNamespace_ > 0 ? usage_[owner] - sizeBefore + state.size() : 0;
+        if (maxMembersPerNamespace_ > 0 && used + 1 > maxMembersPerNamespace_) {
+          // Not applied: the namespace is at its bound. Kept as it is, and reported by sync().
+          state.skipped.insert(any->name);
+          if (!state.refusal || state.refusedGeneration == state.generation) {
+            state.refusal = overLimit(owner, used + 1);
+            state.refusedGeneration = state.generation;
+            state.wanted = state.skipped.size();
+          }
+          topologyChanged = true;
+          continue;
+        }
         std::vector<Candidate>& list = source.writable();
         list.insert(list.begin() + index, std::move(*candidate));
         topologyChanged = true;
@@ -191,10 +239,16 @@ std::vector<std::string> TopologyMembers::apply(const PodInfo* before, const Pod
       }
     }
     if (topologyChanged) {
-      std::size_t& used = usage_[ownerNamespace(key)];
+      std::size_t& used = usage_[owner];
       used = used - sizeBefore + state.size();
+      if (state.size() < sizeBefore) {
+        freedIn.insert(owner);
+      }
       changed.push_back(key);
     }
+  }
+  for (const std::string& owner : freedIn) {
+    retryRefusedThatFit(owner, changed);
   }
   return changed;
 }
@@ -241,17 +295,9 @@ std::vector<std::string> TopologyMembers::forget(const std::string& key) {
   }
   unlinkNamespaces(key);
   topologies_.erase(state);
-  // Room was made: the refused builds of that namespace are tried again (from the cache).
+  // Room was made: the refused builds of that namespace that fit now are tried again.
   std::vector<std::string> retry;
-  const std::string prefix = owner + "/";
-  for (auto it = topologies_.lower_bound(prefix);
-       it != topologies_.end() && it->first.starts_with(prefix); ++it) {
-    if (it->second.refusal) {
-      it->second.refusal.reset();
-      it->second.refusedGeneration = 0;
-      retry.push_back(it->first);
-    }
-  }
+  retryRefusedThatFit(owner, retry);
   return retry;
 }
 

@@ -29,8 +29,11 @@ namespace libcluster {
 /// `maxMembersPerNamespace` members (0: no bound), so that a namespace user who creates many
 /// topologies over many pods cannot exhaust the controller. A build that would go over is
 /// refused: the topology keeps the state it had (if any), and sync() answers why until its next
-/// generation, or until a topology of that namespace is forgotten (forget() names the refused
-/// ones to retry). Pod events may still grow a state past the bound; only builds are refused.
+/// generation. A pod event that would add a member over the bound is not applied either: the
+/// topology keeps its members (removals and changes still apply) and sync() answers why. A
+/// refused topology is tried again from the cache once there is room for what it was refused:
+/// when pod events or forget() free that much in its namespace (apply() and forget() name it),
+/// not on every event, so that a namespace at its bound does not rescan the cache per pod change.
 class TopologyMembers {
 public:
   explicit TopologyMembers(std::size_t maxMembersPerNamespace = 0)
@@ -50,7 +53,8 @@ public:
             const std::vector<TopologyIndex::PodSelector>& selectors,
             const ObjectStore<PodInfo>& pods);
   /// Applies one pod change (`before` null: added; `after` null: deleted). Returns the keys of
-  /// the topologies whose members changed, each once.
+  /// the topologies whose members changed or were refused a member, and of the refused ones the
+  /// change made room for (sync rebuilds them), each once.
   std::vector<std::string> apply(const PodInfo* before, const PodInfo* after);
   /// The members of the pods source spec.sources[sourceIndex] of topology `key`, ordered by pod
   /// name; empty when there is none (call sync first). Shared, not copied: a later pod change
@@ -80,13 +84,22 @@ private:
   struct TopologyState {
     std::int64_t generation = 0;
     std::vector<SourceState> sources;
-    /// Why the build for refusedGeneration was refused; the state above is the earlier one.
+    /// Why the build for refusedGeneration was refused, or a pod event's member (refusedGeneration
+    /// is then `generation`); the state above is the earlier one.
     std::optional<Error> refusal;
     std::int64_t refusedGeneration = 0;
+    /// How many more members the refused build would have held; for pod events, the pods
+    /// refused (skipped). Tried again once the namespace has room for that many.
+    std::size_t wanted = 0;
+    std::set<std::string> skipped;
     std::size_t size() const;
   };
 
   void unlinkNamespaces(const std::string& key);
+  Error overLimit(const std::string& owner, std::size_t wouldHold) const;
+  /// Clears the refusals of `owner`'s topologies that now fit, marks them for a rebuild, and
+  /// appends their keys to `retry` (once each).
+  void retryRefusedThatFit(const std::string& owner, std::vector<std::string>& retry);
   static std::string ownerNamespace(const std::string& key);
 
   const std::size_t maxMembersPerNamespace_;

@@ -195,6 +195,61 @@ TEST_F(TopologyMembersTest, AnEditOverTheLimitKeepsTheMembersItHad) {
   EXPECT_EQ(bounded.membersIn("prod"), 1u);
 }
 
+// A namespace user could otherwise pass the bound by building topologies over pods that do not
+// match yet, then labelling pods: every topology gains each pod through events, never a build.
+TEST_F(TopologyMembersTest, PodEventsDoNotGrowANamespacePastItsLimit) {
+  TopologyMembers bounded(3);
+  ASSERT_TRUE(syncInto(bounded, "prod/a", {{"app", "web"}}, 1, pods_));
+  ASSERT_TRUE(syncInto(bounded, "prod/b", {{"app", "cache"}}, 1, pods_)) << "matches nothing yet";
+
+  std::vector<std::string> told;
+  for (const char* name : {"cache-0", "cache-1"}) {
+    for (const auto& change : pods_.apply({WatchEvent::Type::Applied, pod(name)
+                                                                        .inNamespace("prod")
+                                                                        .labels({{"app", "cache"}})
+                                                                        .ip("10.0.1.1")})) {
+      for (std::string& key : bounded.apply(change.before.get(), change.after.get())) {
+        told.push_back(std::move(key));
+      }
+    }
+  }
+
+  EXPECT_EQ(bounded.membersIn("prod"), 3u);
+  EXPECT_EQ(bounded.candidates("prod/b", 0).size(), 1u) << "cache-0 fit, cache-1 did not";
+  EXPECT_EQ(told, (std::vector<std::string>{"prod/b", "prod/b"}))
+      << "the refused one is told too, so its status says why";
+  const Result<void> refused = syncInto(bounded, "prod/b", {{"app", "cache"}}, 1, pods_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Error::Code::Forbidden);
+  EXPECT_EQ(bounded.candidates("prod/b", 0).size(), 1u) << "kept: unknown is not empty";
+  EXPECT_TRUE(syncInto(bounded, "prod/a", {{"app", "web"}}, 1, pods_)) << "prod/a is whole";
+}
+
+TEST_F(TopologyMembersTest, ARefusedTopologyIsRebuiltOnceDeletedPodsMakeRoomForIt) {
+  TopologyMembers bounded(3);
+  ASSERT_TRUE(syncInto(bounded, "prod/a", {{"app", "web"}}, 1, pods_));
+  ASSERT_TRUE(syncInto(bounded, "prod/c", {{"app", "db"}}, 1, pods_));
+  ASSERT_FALSE(syncInto(bounded, "prod/b", {{"tier", "a"}}, 1, pods_)) << "3 + 2 is over 3";
+
+  // One member freed: not yet room for the 2 prod/b wants, so no rescan of the cache for it.
+  for (const auto& change :
+       pods_.apply({WatchEvent::Type::Deleted, pod("web-1").inNamespace("prod")})) {
+    EXPECT_EQ(bounded.apply(change.before.get(), change.after.get()),
+              std::vector<std::string>{"prod/a"});
+  }
+  EXPECT_FALSE(syncInto(bounded, "prod/b", {{"tier", "a"}}, 1, pods_));
+
+  for (const auto& change :
+       pods_.apply({WatchEvent::Type::Deleted, pod("db-0").inNamespace("prod")})) {
+    EXPECT_EQ(bounded.apply(change.before.get(), change.after.get()),
+              (std::vector<std::string>{"prod/c", "prod/b"}))
+        << "room for 2 now: prod/b is named for a rebuild";
+  }
+  ASSERT_TRUE(syncInto(bounded, "prod/b", {{"tier", "a"}}, 1, pods_));
+  EXPECT_EQ(bounded.candidates("prod/b", 0).size(), 1u) << "web-0 (db-0 is gone)";
+  EXPECT_EQ(bounded.membersIn("prod"), 2u);
+}
+
 TEST_F(TopologyMembersTest, RebuildsOncePerGeneration) {
   sync({{"app", "web"}}, 1);
   ASSERT_EQ(nodes().size(), 2u);

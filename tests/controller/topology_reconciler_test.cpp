@@ -292,6 +292,46 @@ TEST_F(TopologyReconcilerTest, ATopologyOverItsNamespacesMemberLimitIsDegradedUn
   EXPECT_EQ(statusOf().memberCount, 3);
 }
 
+TEST_F(TopologyReconcilerTest, APodOverItsNamespacesMemberLimitLeavesTheTopologyDegradedNotShrunk) {
+  TopologyReconciler bounded{api_,    pods_,  nullptr,  index_,
+                             external_, events_, clock_, metrics_,
+                             TopologyReconciler::Options{.maxMembersPerNamespace = 2}};
+  ASSERT_TRUE(bounded.reconcile(topology_));
+  const auto status = [&] {
+    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web"));
+    EXPECT_TRUE(object);
+    return parseTopologyStatus((*object)["status"]);
+  };
+  ASSERT_EQ(status().memberCount, 2);
+  const auto change = [&](WatchEvent event) {
+    std::vector<std::string> keys;
+    for (const ObjectStore<PodInfo>::Change& applied : pods_.apply(std::move(event))) {
+      keys = bounded.podChanged(applied.before.get(), applied.after.get());
+    }
+    return keys;
+  };
+
+  EXPECT_EQ(change({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")}),
+            std::vector<std::string>{"prod/web"});
+  ASSERT_TRUE(bounded.reconcile(topology_));
+
+  const TopologyStatus over = status();
+  EXPECT_EQ(over.memberCount, 2) << "web-2 is not admitted, and nobody is dropped for it";
+  const Condition* degraded = findCondition(over.conditions, "Degraded");
+  ASSERT_NE(degraded, nullptr);
+  EXPECT_EQ(degraded->status, "True");
+  EXPECT_NE(degraded->message.find("--max-members-per-namespace"), std::string::npos)
+      << degraded->message;
+
+  EXPECT_EQ(change({WatchEvent::Type::Deleted, podJson("web-0", "10.0.0.1")}),
+            std::vector<std::string>{"prod/web"});
+  ASSERT_TRUE(bounded.reconcile(topology_));
+  const TopologyStatus room = status();
+  EXPECT_EQ(room.memberCount, 2) << "rebuilt from the cache: web-1 and web-2";
+  const Condition* healed = findCondition(room.conditions, "Degraded");
+  EXPECT_TRUE(healed == nullptr || healed->status == "False") << healed->message;
+}
+
 // ---- Tables: membership changes through pod events, invalid specs, errors. ----
 
 /// The pods of every membership row before its change: web-0 ready, web-1 not ready, db-0 of
