@@ -24,7 +24,10 @@ namespace libcluster {
 /// take the Lease when it is free or expired, renew it every retryPeriod, and step down when a
 /// renewal has not succeeded within renewDeadline. Expiry is judged by this process's monotonic
 /// clock since it last saw the Lease change, never by the timestamps in it, so clock skew between
-/// replicas does not matter (a difference in clock *rate* would). Writes use the resourceVersion,
+/// replicas does not matter (a difference in clock *rate* would). A follower looks at the
+/// holder's Lease every retryPeriod / 2 (× [1, 1.2)), so it sees the last renewal of a dead holder
+/// at most 1.2 s late and takes over within leaseDuration + retryPeriod of its death (client-go's
+/// 2-4.4 s look allows leaseDuration + 4.4 s). Writes use the resourceVersion,
 /// so of two replicas racing for a Lease exactly one wins.
 ///
 /// Every Lease request is bounded (renewDeadline / 2, and never past the renew deadline while

@@ -402,15 +402,71 @@ TEST_F(LeaderElectorTest, RunReturnsWhenLeadershipIsLost) {
   EXPECT_EQ(events_.all(), (std::vector<std::string>{"a stopped"}));
 }
 
-TEST_F(LeaderElectorTest, AcquireRetriesAreJitteredWithinClientGoBounds) {
+TEST_F(LeaderElectorTest, AcquireRetriesAfterAFailureAreJitteredWithinClientGoBounds) {
+  auto a = elector("a");
+
+  for (int i = 0; i < 20; ++i) {
+    kube_.failNext("get", Error{Error::Code::Unavailable, "apiserver down"});
+    const Clock::MonotonicTime next = a->step();
+    EXPECT_FALSE(a->isLeader());
+    EXPECT_GE(next - clock_.now(), 2s);
+    EXPECT_LT(next - clock_.now(), 4400ms);
+  }
+}
+
+TEST_F(LeaderElectorTest, AFollowerLooksAtTheHoldersLeaseEveryHalfRetryPeriod) {
   kube_.put(kLeases, leaseHeldBy("b", 15, 0));
   auto a = elector("a");
 
   for (int i = 0; i < 20; ++i) {
+    kube_.put(kLeases, leaseHeldBy("b", 15, 0, "2026-01-01T00:01:" + std::to_string(10 + i) +
+                                                   ".0Z")); // b keeps renewing
     const Clock::MonotonicTime next = a->step();
-    EXPECT_GE(next - clock_.now(), 2s);
-    EXPECT_LT(next - clock_.now(), 4400ms);
+    EXPECT_FALSE(a->isLeader());
+    EXPECT_GE(next - clock_.now(), 1s);
+    EXPECT_LT(next - clock_.now(), 1200ms);
+    clock_.advance(next - clock_.now());
   }
+}
+
+// The holder renews every retryPeriod (2 s) and dies at a different moment of its cycle in each
+// trial. The follower sees the last renewal at most 1.2 s late, so it takes over within
+// leaseDuration + retryPeriod (17 s) of the death; looking every 2-4.4 s (client-go) it could be
+// 19.4 s. Never before leaseDuration has passed since that last renewal.
+TEST(LeaderElectorTakeover, ADeadHolderIsReplacedWithinLeaseDurationPlusRetryPeriod) {
+  std::chrono::nanoseconds longest{0};
+  for (int trial = 0; trial < 100; ++trial) {
+    FakeClock clock;
+    FakeKubeApi kube;
+    MetricsRegistry metrics;
+    Result<std::unique_ptr<LeaderElector>> created = LeaderElector::create(
+        {.leaseName = kLeaseName, .namespaceName = "ops", .identity = "a"}, {}, kube, clock,
+        metrics);
+    ASSERT_TRUE(created.has_value());
+    LeaderElector& a = **created;
+    const Clock::MonotonicTime start = clock.now();
+    const Clock::MonotonicTime dies = start + 20s + std::chrono::milliseconds(trial * 20);
+    Clock::MonotonicTime nextRenewal = start;
+    Clock::MonotonicTime lastRenewal = start;
+    int renewals = 0;
+    Clock::MonotonicTime nextStep = start + 100ms;
+    while (!a.isLeader() && clock.now() - start < 60s) {
+      if (nextRenewal < dies && nextRenewal <= nextStep) {
+        clock.advance(nextRenewal - clock.now());
+        kube.put(kLeases, leaseHeldBy("b", 15, 0, "2026-01-01T00:00:" +
+                                                      std::to_string(10 + renewals++) + ".0Z"));
+        lastRenewal = nextRenewal;
+        nextRenewal += 2s;
+        continue;
+      }
+      clock.advance(std::max(nextStep - clock.now(), std::chrono::nanoseconds{0}));
+      nextStep = a.step();
+    }
+    ASSERT_TRUE(a.isLeader()) << "trial " << trial;
+    EXPECT_GE(clock.now() - lastRenewal, 15s) << "trial " << trial << ": taken before expiry";
+    longest = std::max(longest, clock.now() - dies);
+  }
+  EXPECT_LE(longest, 17s) << "the slowest takeover after the holder died, ns";
 }
 
 TEST_F(LeaderElectorTest, TriesAgainWhenTheObservedLeaseExpiresNotATickLater) {
