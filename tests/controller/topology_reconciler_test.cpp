@@ -39,6 +39,20 @@ protected:
              {{"metadata", {{"name", "web"}, {"namespace", "prod"}}}, {"spec", topology_.spec}});
   }
 
+  /// The status the API holds now for topology prod/`name`.
+  TopologyStatus statusOf(const std::string& name) {
+    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object(name));
+    EXPECT_TRUE(object);
+    return object ? parseTopologyStatus((*object)["status"]) : TopologyStatus{};
+  }
+
+  /// A reconciler over the fixture's parts whose namespaces hold at most `limit` members.
+  TopologyReconciler boundedReconciler(std::size_t limit) {
+    return TopologyReconciler{api_,      pods_,   nullptr, index_,
+                              external_, events_, clock_,  metrics_,
+                              TopologyReconciler::Options{.maxMembersPerNamespace = limit}};
+  }
+
   /// What the API holds now, as the informer would hand it to the next reconcile.
   ClusterTopology stored() {
     Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web"));
@@ -255,30 +269,28 @@ TEST_F(TopologyReconcilerTest, ForgetsTheMetricsAndEventStateOfADeletedTopology)
   EXPECT_FALSE(reconciler_.isOwnWrite(stored()));
 }
 
+/// The Degraded condition the member limit sets: true, naming the flag.
+void expectDegradedByTheMemberLimit(const TopologyStatus& status) {
+  const Condition* degraded = findCondition(status.conditions, "Degraded");
+  ASSERT_NE(degraded, nullptr);
+  EXPECT_EQ(degraded->status, "True");
+  EXPECT_NE(degraded->message.find("--max-members-per-namespace"), std::string::npos)
+      << degraded->message;
+}
+
 TEST_F(TopologyReconcilerTest, ATopologyOverItsNamespacesMemberLimitIsDegradedUntilThereIsRoom) {
-  TopologyReconciler bounded{api_,    pods_,  nullptr,  index_,
-                             external_, events_, clock_, metrics_,
-                             TopologyReconciler::Options{.maxMembersPerNamespace = 3}};
+  TopologyReconciler bounded = boundedReconciler(3);
   ASSERT_TRUE(bounded.reconcile(topology_));
   ClusterTopology second = topology_;
   second.name = "web2";
   api_.put(topologiesPath("prod").object("web2"),
            {{"metadata", {{"name", "web2"}, {"namespace", "prod"}}}, {"spec", second.spec}});
-  const auto statusOf = [&] {
-    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web2"));
-    EXPECT_TRUE(object);
-    return parseTopologyStatus((*object)["status"]);
-  };
 
   ASSERT_TRUE(bounded.reconcile(second));
 
-  const TopologyStatus refused = statusOf();
+  const TopologyStatus refused = statusOf("web2");
   EXPECT_EQ(refused.memberCount, 0) << "its 2 members would make 4 in prod, over 3";
-  const Condition* degraded = findCondition(refused.conditions, "Degraded");
-  ASSERT_NE(degraded, nullptr);
-  EXPECT_EQ(degraded->status, "True");
-  EXPECT_NE(degraded->message.find("--max-members-per-namespace"), std::string::npos)
-      << degraded->message;
+  expectDegradedByTheMemberLimit(refused);
   for (const ObjectStore<PodInfo>::Change& change :
        pods_.apply({WatchEvent::Type::Applied, podJson("web-2", "10.0.0.3")})) {
     EXPECT_EQ(bounded.podChanged(change.before.get(), change.after.get()),
@@ -289,20 +301,13 @@ TEST_F(TopologyReconcilerTest, ATopologyOverItsNamespacesMemberLimitIsDegradedUn
   EXPECT_EQ(bounded.forget("prod", "web"), std::vector<std::string>{"prod/web2"})
       << "the room web leaves is offered to the refused topology";
   ASSERT_TRUE(bounded.reconcile(second));
-  EXPECT_EQ(statusOf().memberCount, 3);
+  EXPECT_EQ(statusOf("web2").memberCount, 3);
 }
 
 TEST_F(TopologyReconcilerTest, APodOverItsNamespacesMemberLimitLeavesTheTopologyDegradedNotShrunk) {
-  TopologyReconciler bounded{api_,    pods_,  nullptr,  index_,
-                             external_, events_, clock_, metrics_,
-                             TopologyReconciler::Options{.maxMembersPerNamespace = 2}};
+  TopologyReconciler bounded = boundedReconciler(2);
   ASSERT_TRUE(bounded.reconcile(topology_));
-  const auto status = [&] {
-    Result<nlohmann::json> object = api_.get(topologiesPath("prod").object("web"));
-    EXPECT_TRUE(object);
-    return parseTopologyStatus((*object)["status"]);
-  };
-  ASSERT_EQ(status().memberCount, 2);
+  ASSERT_EQ(statusOf("web").memberCount, 2);
   const auto change = [&](WatchEvent event) {
     std::vector<std::string> keys;
     for (const ObjectStore<PodInfo>::Change& applied : pods_.apply(std::move(event))) {
@@ -315,18 +320,14 @@ TEST_F(TopologyReconcilerTest, APodOverItsNamespacesMemberLimitLeavesTheTopology
             std::vector<std::string>{"prod/web"});
   ASSERT_TRUE(bounded.reconcile(topology_));
 
-  const TopologyStatus over = status();
+  const TopologyStatus over = statusOf("web");
   EXPECT_EQ(over.memberCount, 2) << "web-2 is not admitted, and nobody is dropped for it";
-  const Condition* degraded = findCondition(over.conditions, "Degraded");
-  ASSERT_NE(degraded, nullptr);
-  EXPECT_EQ(degraded->status, "True");
-  EXPECT_NE(degraded->message.find("--max-members-per-namespace"), std::string::npos)
-      << degraded->message;
+  expectDegradedByTheMemberLimit(over);
 
   EXPECT_EQ(change({WatchEvent::Type::Deleted, podJson("web-0", "10.0.0.1")}),
             std::vector<std::string>{"prod/web"});
   ASSERT_TRUE(bounded.reconcile(topology_));
-  const TopologyStatus room = status();
+  const TopologyStatus room = statusOf("web");
   EXPECT_EQ(room.memberCount, 2) << "rebuilt from the cache: web-1 and web-2";
   const Condition* healed = findCondition(room.conditions, "Degraded");
   EXPECT_TRUE(healed == nullptr || healed->status == "False") << healed->message;
