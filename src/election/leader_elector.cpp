@@ -147,28 +147,27 @@ Clock::MonotonicTime LeaderElector::step(std::stop_token stop) {
       becomeLeader(now);
       return now + options_.retryPeriod;
     }
-    // Jittered, so that replicas that failed together do not retry together.
-    std::uniform_real_distribution<double> extra(0.0, kJitterFactor);
+    const auto times = [&](double factor) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retryPeriod * factor);
+    };
     const Clock::MonotonicTime after = clock_.now();
-    Clock::MonotonicTime next = after + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                            options_.retryPeriod * (1.0 + extra(random_)));
-    if (observedLease_ && isObservedLeaseValid(after)) {
-      // Another replica holds it. We judge its Lease by when we saw the last renewal, so we look
-      // every half retry period (× [1, 1.2)): we see a renewal at most 1.2 s late (client-go, at
-      // 2-4.4 s, replaces a dead leader up to leaseDuration + 4.4 s after its last renewal).
-      std::uniform_real_distribution<double> watch(0.5, 0.5 * kJitterFactor);
-      next = after + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retryPeriod *
-                                                                          watch(random_));
-      // And try again when the holder's Lease expires by our own observation, not up to a tick
-      // later: a dead leader is replaced within leaseDuration of the last renewal we saw, plus a
-      // little jitter.
-      std::uniform_real_distribution<double> late(0.0, 0.1);
-      const Clock::MonotonicTime expires =
-          observedAt_ + std::chrono::seconds(intField(observedSpec_, "leaseDurationSeconds")) +
-          std::chrono::duration_cast<std::chrono::nanoseconds>(options_.retryPeriod * late(random_));
-      next = std::min(next, expires);
+    if (!observedLease_ || !isObservedLeaseValid(after)) {
+      // Jittered, so that replicas that failed together do not retry together.
+      std::uniform_real_distribution<double> retry(1.0, 1.0 + kJitterFactor);
+      return after + times(retry(random_));
     }
-    return next;
+    // Another replica holds it. We judge its Lease by when we saw the last renewal, so we look
+    // every half retry period (× [1, 1.2)): we see a renewal at most 1.2 s late (client-go, at
+    // 2-4.4 s, replaces a dead leader up to leaseDuration + 4.4 s after its last renewal).
+    std::uniform_real_distribution<double> watch(0.5, 0.5 * kJitterFactor);
+    // And try again when the holder's Lease expires by our own observation, not up to a look
+    // later: a dead leader is replaced within leaseDuration of the last renewal we saw, plus a
+    // little jitter.
+    std::uniform_real_distribution<double> late(0.0, 0.1);
+    const Clock::MonotonicTime expires =
+        observedAt_ + std::chrono::seconds(intField(observedSpec_, "leaseDurationSeconds")) +
+        times(late(random_));
+    return std::min(after + times(watch(random_)), expires);
   }
 
   const Clock::MonotonicTime deadline = renewDeadlineAt();
