@@ -62,6 +62,19 @@ std::vector<std::int64_t> logTimes(const std::string& log, const std::string& me
   return times;
 }
 
+/// The lines of `log` from `fromMs` (system ms, by their "ts") on.
+std::string logSince(const std::string& log, std::int64_t fromMs) {
+  std::string out;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const json parsed = json::parse(line, nullptr, false);
+    if (parsed.is_object() && logTimeMs(parsed.value("ts", "")) >= fromMs) {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
 /// GET http://127.0.0.1:port/path, the whole response (headers and body); empty on failure.
 std::string httpGet(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -595,8 +608,10 @@ TEST_F(AgentMeshBeamTest, NotReadyUnderReadyOnlyIsCutAndStaysCutThenRejoins) {
   EXPECT_EQ(changesAfter(*reached), 0) << describe(want, false);
 
   // The NotReady node's application (or `global` there) keeps connecting to a member by itself,
-  // every 100 ms for 2.5 s: each time the members cut it again at once, never as late as the next
-  // periodic sync (2 s ± 20 %).
+  // every 100 ms for 2.5 s: each time the members cut it again on the event path, never as late as
+  // the next periodic sync (2 s ± 20 %). Usually within 0-66 ms; CI saw 218 ms (beside other
+  // tests) and 345 ms (alone), cause not found: the bound (1 s) tells the event path from the
+  // sync, and the agents' logs are printed when it fails.
   const std::int64_t pinged = nowMs();
   Result<std::string> connected =
       node(k5).eval("[begin R = net_kernel:connect_node('app@127.0.0.2'), timer:sleep(100), R end "
@@ -611,7 +626,10 @@ TEST_F(AgentMeshBeamTest, NotReadyUnderReadyOnlyIsCutAndStaysCutThenRejoins) {
   std::cout << "[ figures  ] NotReady node connecting by itself every 100 ms: longest connection "
             << longest << " ms\n";
   EXPECT_EQ(survivorLossesAfter(pinged, {k2, k3, k4}), 0) << describe(want, false);
-  EXPECT_LT(longest, 300) << describe(want, false);
+  EXPECT_LT(longest, 1000) << describe(want, false) << "--- agent of " << k2 << " since then\n"
+                           << logSince(agents_[k2]->log(), pinged) << "--- agent of " << k5
+                           << " since then\n"
+                           << logSince(agents_[k5]->log(), pinged);
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(changesAfter(*cutAgain), 0) << describe(want, false);
 
